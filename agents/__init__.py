@@ -1,0 +1,1 @@
+"""Policies: the ECEM rule, baselines and deep-RL agents."""

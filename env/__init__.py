@@ -1,0 +1,1 @@
+"""Gymnasium environments joining the simulator and the recognizer."""

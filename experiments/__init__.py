@@ -1,0 +1,1 @@
+"""Orchestration: the run command, benchmarks, experiment configs, sweeps and reports."""

@@ -1,0 +1,70 @@
+"""The run config: seed, policy and the simulator sections, loaded from TOML and CLI overrides.
+
+TOML layout (every key optional; defaults are SPEC's)::
+
+    seed = 0
+    [policy]
+    name = "ecem"
+    params = { phi = 0 }
+    [classroom]
+    students = 30
+    minutes = 45
+    presentation = "slides"
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sim.config import SimConfig
+from vclass.config import ConfigError, bounded, from_dict, load_toml, set_path, to_dict
+
+DEFAULT_POLICY = "ecem"
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Which policy acts, and its keyword parameters."""
+
+    name: str = bounded(DEFAULT_POLICY, doc="a built-in name or module:Class")
+    params: dict = bounded(factory=dict, doc="keyword arguments of the policy")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole run: seed, policy and simulator config."""
+
+    seed: int = bounded(0, ge=0, le=2**32 - 1)
+    policy: PolicyConfig = bounded(factory=PolicyConfig)
+    sim: SimConfig = bounded(factory=SimConfig)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Flat TOML-shaped view: seed, policy, then the simulator sections at top level."""
+        return {"seed": self.seed, "policy": to_dict(self.policy), **to_dict(self.sim)}
+
+
+_RUN_KEYS = ("seed", "policy")
+
+
+def run_config_from_dict(data: dict[str, Any]) -> RunConfig:
+    """Validate a TOML-shaped dict (simulator sections at top level)."""
+    sim_keys = {f.name for f in dataclasses.fields(SimConfig)}
+    for key in data:
+        if key not in sim_keys and key not in _RUN_KEYS:
+            allowed = ", ".join(sorted(sim_keys | set(_RUN_KEYS)))
+            raise ConfigError(key, f"unknown key; allowed top-level keys: {allowed}")
+    run_part = {k: data[k] for k in _RUN_KEYS if k in data}
+    sim_part = {k: v for k, v in data.items() if k in sim_keys}
+    run = from_dict(RunConfig, run_part)
+    return dataclasses.replace(run, sim=from_dict(SimConfig, sim_part))
+
+
+def load_run_config(path: str | Path | None = None, overrides: list[tuple[list[str], Any]] = ()) -> RunConfig:
+    """Load ``path`` (or the defaults), apply ``(dotted keys, value)`` overrides, validate."""
+    data = load_toml(path) if path else {}
+    for keys, value in overrides:
+        set_path(data, keys, value)
+    return run_config_from_dict(data)

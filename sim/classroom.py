@@ -1,0 +1,388 @@
+"""The SimPy virtual classroom: a lesson of N students, ticking every dt.
+
+Processes (SimPy generator functions, named after what they model):
+
+* :func:`teacher` - every ``decision_seconds`` asks the policy for an action
+  on the current observation and applies it (decisions at a time ``t`` come
+  before the tick at ``t``, so an incentive acts on that tick's transition);
+* :func:`lesson_clock` - every ``tick_seconds`` advances all students at once
+  (vectorized with numpy: emotion transition, attention, behaviour, learning);
+* :func:`attendance` - a late joiner arrives, a drop-out leaves for good;
+* :func:`connection` and :func:`camera` - online faults: the connection or
+  camera goes off with a per-tick hazard and comes back after an exponential
+  time.
+
+Random streams are split from the seed by purpose (students, dynamics,
+faults, policy, observer), so a policy's choices never shift the class it
+meets or the noise the students see: two policies run on the same seed face
+the same students (common random numbers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import simpy
+
+from sim.attention import N_BEHAVIOURS, attention_step, behaviour_events, learning_gain
+from sim.config import SimConfig
+from sim.emotion import N_FACTORS, N_STATES, IncentiveLedger, drift_features, drift_matrix
+from sim.lesson import SEGMENT_KINDS, LessonPlan, build_lesson
+from sim.students import Population, sample_population
+
+NO_CHECKIN = -1
+
+
+@dataclass
+class Observation:
+    """What a policy sees at a decision point. Never the true emotional state.
+
+    :ivar belief: (N, 8) belief over the emotional states (one-hot under the oracle observer).
+    :ivar attention: (N,) attention estimate.
+    :ivar present: (N,) joined and not yet left; ``connected``, ``camera_on`` likewise.
+    :ivar intensity: (N, 4) current incentive intensities (the teacher knows what it applied).
+    """
+
+    tick: int
+    t_seconds: float
+    segment: str
+    difficulty: float
+    belief: np.ndarray
+    attention: np.ndarray
+    present: np.ndarray
+    connected: np.ndarray
+    camera_on: np.ndarray
+    intensity: np.ndarray
+    teacher_budget_left: int
+
+    @property
+    def n_students(self) -> int:
+        return self.belief.shape[0]
+
+    @property
+    def reachable(self) -> np.ndarray:
+        """Students an action can reach: present and connected."""
+        return self.present & self.connected
+
+
+@dataclass
+class Action:
+    """A policy's decision: ``incentives[k]`` is 0 (none) or factor m in 1..4; ``checkin`` a student or -1."""
+
+    incentives: np.ndarray
+    checkin: int = NO_CHECKIN
+
+    @classmethod
+    def nothing(cls, n_students: int) -> Action:
+        return cls(np.zeros(n_students, dtype=np.int64), NO_CHECKIN)
+
+
+class Policy(Protocol):
+    """The contract every policy keeps (built-ins live in ``agents``)."""
+
+    def reset(self, n_students: int, rng: np.random.Generator) -> None:
+        """Start a lesson; ``rng`` is the policy's own random stream."""
+
+    def act(self, obs: Observation) -> Action:
+        """Decide incentives and a check-in from an observation."""
+
+
+class Observer(Protocol):
+    """Turns what the classroom shows into beliefs (oracle here; recognizers later)."""
+
+    def reset(self, room: Classroom, rng: np.random.Generator) -> None: ...
+
+    def observe(self, room: Classroom, tick: int) -> None:
+        """Called after every tick's dynamics."""
+
+    def belief(self) -> np.ndarray: ...
+
+    def attention(self) -> np.ndarray: ...
+
+
+class OracleObserver:
+    """Sees the true state and attention: belief is one-hot on the true state."""
+
+    def reset(self, room: Classroom, rng: np.random.Generator) -> None:
+        self._room = room
+        self._eye = np.eye(N_STATES)
+
+    def observe(self, room: Classroom, tick: int) -> None:
+        pass
+
+    def belief(self) -> np.ndarray:
+        return self._eye[self._room.state]
+
+    def attention(self) -> np.ndarray:
+        return self._room.attention.copy()
+
+
+@dataclass
+class LessonRecord:
+    """Everything a lesson produced, per tick (rows) and student (columns)."""
+
+    cfg: SimConfig
+    seed: int
+    plan: LessonPlan
+    population: Population
+    state: np.ndarray          # (T, N) int8, state during the tick (after its transition)
+    attention: np.ndarray      # (T, N)
+    present: np.ndarray        # (T, N) bool
+    connected: np.ndarray      # (T, N) bool
+    camera_on: np.ndarray      # (T, N) bool
+    behaviour: np.ndarray      # (T, N, 4) bool, BEHAVIOUR_NAMES order
+    learning: np.ndarray       # (T, N) knowledge gained in the tick
+    applications: list[tuple[int, int, int, float]] = field(default_factory=list)  # (tick, student, factor 1..4, I0)
+    checkins: list[tuple[int, int]] = field(default_factory=list)                 # (tick, student)
+    fun_decisions: int = 0
+    refused_teaching_quality: int = 0
+
+    @classmethod
+    def allocate(cls, cfg: SimConfig, seed: int, plan: LessonPlan, population: Population) -> LessonRecord:
+        t, n = plan.n_ticks, population.size
+        return cls(cfg=cfg, seed=seed, plan=plan, population=population,
+                   state=np.zeros((t, n), dtype=np.int8), attention=np.zeros((t, n)),
+                   present=np.zeros((t, n), dtype=bool), connected=np.zeros((t, n), dtype=bool),
+                   camera_on=np.zeros((t, n), dtype=bool), behaviour=np.zeros((t, n, N_BEHAVIOURS), dtype=bool),
+                   learning=np.zeros((t, n)))
+
+
+class Classroom:
+    """State of one lesson and the vectorized step that advances it.
+
+    :param cfg: simulator config.
+    :param seed: run seed; all randomness derives from it.
+    :param policy: the teacher's policy.
+    :param observer: how the teacher sees the class (default :class:`OracleObserver`).
+    """
+
+    def __init__(self, cfg: SimConfig, seed: int, policy: Policy, observer: Observer | None = None):
+        self.cfg = cfg
+        self.seed = seed
+        streams = np.random.SeedSequence(seed).spawn(5)
+        students_rng, dynamics_rng, self.faults_rng, policy_rng, observer_rng = (
+            np.random.default_rng(s) for s in streams)
+        self.population = pop = sample_population(cfg, students_rng)
+        self.plan = build_lesson(cfg)
+        self.rng = dynamics_rng
+        n = pop.size
+        self.n_students = n
+        self.tick_index = 0
+        self.state = pop.initial_state.copy()
+        self.attention = np.asarray(cfg.attention.targets)[self.state]
+        self.present = (pop.join_seconds <= 0) & (pop.leave_seconds > 0)
+        self.connected = np.ones(n, dtype=bool)
+        self.camera_on = np.ones(n, dtype=bool)
+        self.ledger = IncentiveLedger(pop.dilution, cfg.incentives, cfg.classroom.tick_seconds,
+                                      cfg.classroom.decision_seconds)
+        self.boost = np.zeros(n)
+        self.problems_removed = np.zeros(n, dtype=np.int64)
+        self.fun_until = np.full(n, -np.inf)
+        self.teacher_budget_left = cfg.incentives.teacher_budget
+        self.record = LessonRecord.allocate(cfg, seed, self.plan, pop)
+        self._drift = drift_matrix(cfg.emotion, cfg.incentives)
+        self._features = np.empty((n, self._drift.shape[0]))
+        self._rows = np.arange(n)
+        self._no_students = np.zeros(0, dtype=np.int64)
+        self.policy = policy
+        self.observer = observer if observer is not None else OracleObserver()
+        policy.reset(n, policy_rng)
+        self.observer.reset(self, observer_rng)
+        self.last_action: Action | None = None
+
+    # -- the tick -------------------------------------------------------------------------------------------------
+    def advance(self, tick: int) -> None:
+        """Advance every student by one tick (SPEC §2-3)."""
+        cfg, plan, pop, rng = self.cfg, self.plan, self.population, self.rng
+        t = tick * cfg.classroom.tick_seconds
+        inc = cfg.incentives
+        fatigue = pop.fatigue_rate * plan.time_fraction[tick]                    # F_k(t) = f_k t / T
+        reduced = self.ledger.intensity[:, 0] > inc.active_threshold
+        difficulty = np.maximum(plan.difficulty[tick] - inc.difficulty_reduction * reduced, 0.0)
+        gap = difficulty - pop.ability
+        features = drift_features(gap, plan.fatigue_drift[tick] * fatigue, plan.online_test[tick],
+                                  self.ledger.intensity, out=self._features)
+        # Sample the next state by Gumbel-max on the row's logits: same law as transition_rows().
+        logits = pop.log_transitions[self._rows, self.state]
+        logits += features @ self._drift
+        logits += rng.gumbel(size=logits.shape)
+        self.state = state = logits.argmax(axis=1)
+        self.attention = attention_step(self.attention, state, fatigue, pop.attention_fatigue, self.boost,
+                                        rng.standard_normal(self.n_students), cfg.attention)
+        events = behaviour_events(rng.random((self.n_students, N_BEHAVIOURS)), self.attention, state, fatigue,
+                                  cfg.behaviour)
+        online = self.present & self.connected
+        rate_factor = (online & (self.fun_until <= t - 1e-9)) * (1.0 - inc.learning_rate_penalty * reduced)
+        rate_factor *= 1.0 - self.problems_removed / inc.lesson_problems
+        rec = self.record
+        rec.state[tick] = state
+        rec.attention[tick] = self.attention
+        rec.present[tick] = self.present
+        rec.connected[tick] = self.connected
+        rec.camera_on[tick] = self.camera_on
+        rec.behaviour[tick] = events
+        rec.learning[tick] = learning_gain(self.attention, state, gap, rate_factor, cfg.learning)
+        self.ledger.decay()
+        self.boost *= self.ledger.decay_per_tick
+        self.tick_index = tick + 1
+        self.observer.observe(self, tick)
+
+    # -- decisions ------------------------------------------------------------------------------------------------
+    def observation(self) -> Observation:
+        """The current observation, built from the observer's beliefs."""
+        tick = min(self.tick_index, self.plan.n_ticks - 1)
+        return Observation(tick=self.tick_index, t_seconds=self.tick_index * self.cfg.classroom.tick_seconds,
+                           segment=SEGMENT_KINDS[self.plan.segment[tick]],
+                           difficulty=float(self.plan.difficulty[tick]), belief=self.observer.belief(),
+                           attention=self.observer.attention(), present=self.present.copy(),
+                           connected=self.connected.copy(), camera_on=self.camera_on.copy(),
+                           intensity=self.ledger.intensity.copy(), teacher_budget_left=self.teacher_budget_left)
+
+    def apply(self, action: Action) -> None:
+        """Carry out a policy's action on the students it can reach (present and connected).
+
+        Costs (SPEC §2): reduce-difficulty acts through its intensity in
+        :meth:`advance`; remove-problems takes one of the lesson's problems;
+        fun costs its students ``fun_seconds`` of learning (counted once per
+        decision); teaching-quality draws on the teacher budget, and uses
+        beyond it are refused (lowest student index first).
+        """
+        n, inc = self.n_students, self.cfg.incentives
+        factors = np.asarray(action.incentives)
+        if factors.shape != (n,) or factors.dtype.kind not in "iu":
+            raise ValueError(f"policy action.incentives must be an integer array of shape ({n},), "
+                             f"got {factors.dtype} {factors.shape}")
+        lowest, highest = factors.min(initial=0), factors.max(initial=0)
+        if lowest < 0 or highest > N_FACTORS:
+            raise ValueError(f"policy action.incentives must be in 0..{N_FACTORS}, got {lowest}..{highest}")
+        t = self.tick_index * self.cfg.classroom.tick_seconds
+        reachable = self.present & self.connected
+        chosen = np.flatnonzero((factors > 0) & reachable) if highest > 0 else self._no_students
+        chosen_factor = factors[chosen] - 1
+        teaching = np.flatnonzero(chosen_factor == 3)
+        if teaching.size > self.teacher_budget_left:
+            refused = teaching[self.teacher_budget_left:]
+            self.record.refused_teaching_quality += refused.size
+            keep = np.ones(chosen.size, dtype=bool)
+            keep[refused] = False
+            chosen, chosen_factor = chosen[keep], chosen_factor[keep]
+        self.teacher_budget_left -= int((chosen_factor == 3).sum())
+        if chosen.size:
+            strength = self.ledger.apply(t, chosen, chosen_factor)
+            removing = chosen[chosen_factor == 1]
+            self.problems_removed[removing] = np.minimum(self.problems_removed[removing] + 1, inc.lesson_problems)
+            fun = chosen[chosen_factor == 2]
+            if fun.size:
+                self.fun_until[fun] = t + inc.fun_seconds
+                self.record.fun_decisions += 1
+            self.record.applications.extend(
+                zip([self.tick_index] * chosen.size, chosen.tolist(), (chosen_factor + 1).tolist(), strength.tolist()))
+        checkin = int(action.checkin)
+        if checkin != NO_CHECKIN:
+            if not 0 <= checkin < n:
+                raise ValueError(f"policy action.checkin must be -1 or in 0..{n - 1}, got {checkin}")
+            if reachable[checkin]:
+                self.boost[checkin] += self.cfg.attention.checkin_boost
+                self.record.checkins.append((self.tick_index, checkin))
+        self.last_action = action
+
+    def decide(self) -> None:
+        """One decision point: observe, ask the policy, apply."""
+        self.apply(self.policy.act(self.observation()))
+
+
+# -- SimPy processes --------------------------------------------------------------------------------------------------
+def lesson_clock(env: simpy.Environment, room: Classroom, on_tick: Callable[[int], None] | None = None):
+    """Advance all students every tick until the lesson ends."""
+    dt = room.cfg.classroom.tick_seconds
+    for tick in range(room.plan.n_ticks):
+        room.advance(tick)
+        if on_tick is not None:
+            on_tick(tick)
+        yield env.timeout(dt)
+
+
+def teacher(env: simpy.Environment, room: Classroom):
+    """Decide at every decision point (before the tick at the same time)."""
+    while True:
+        room.decide()
+        yield env.timeout(room.cfg.classroom.decision_seconds)
+
+
+def attendance(env: simpy.Environment, room: Classroom, student: int):
+    """A late joiner arrives; a drop-out leaves for good."""
+    pop = room.population
+    if pop.join_seconds[student] > 0:
+        yield env.timeout(pop.join_seconds[student])
+        room.present[student] = pop.leave_seconds[student] > env.now
+    if np.isfinite(pop.leave_seconds[student]):
+        yield env.timeout(max(pop.leave_seconds[student] - env.now, 0.0))
+        room.present[student] = False
+
+
+def outage_schedule(rng: np.random.Generator, n_students: int, hazard_per_tick: float, dt: float,
+                    mean_off_seconds: float, horizon_seconds: float) -> list[tuple[float, int, bool]]:
+    """Pre-draw every student's outages: ``(time, student, back_on)`` events sorted by time.
+
+    A per-tick hazard ``p`` becomes the continuous rate ``-log(1-p)/dt``, so an
+    outage never ties with a tick; each outage lasts ``Exp(mean_off_seconds)``.
+    """
+    if hazard_per_tick <= 0 or n_students == 0:
+        return []
+    rate = -np.log1p(-hazard_per_tick) / dt
+    cycles = 4
+    while True:
+        up = rng.exponential(1.0 / rate, (n_students, cycles))
+        down = rng.exponential(mean_off_seconds, (n_students, cycles))
+        ends = np.cumsum(up + down, axis=1)
+        if ends[:, -1].min() >= horizon_seconds:
+            break
+        cycles *= 2  # rare: some student needs more outages than drawn; redraw with room to spare
+    off_times = ends - down
+    off_student, _ = np.nonzero(off_times < horizon_seconds)
+    on_student, _ = np.nonzero(ends < horizon_seconds)
+    events = [(float(t), int(k), False) for k, t in zip(off_student, off_times[off_times < horizon_seconds])]
+    events += [(float(t), int(k), True) for k, t in zip(on_student, ends[ends < horizon_seconds])]
+    events.sort()
+    return events
+
+
+def _replay(env: simpy.Environment, flags: np.ndarray, events: list[tuple[float, int, bool]]):
+    for time, student, back_on in events:
+        yield env.timeout(time - env.now)
+        flags[student] = back_on
+
+
+def connection(env: simpy.Environment, room: Classroom, events: list[tuple[float, int, bool]]):
+    """Students' connections drop now and then and come back after Exp(reconnect_mean_seconds)."""
+    return _replay(env, room.connected, events)
+
+
+def camera(env: simpy.Environment, room: Classroom, events: list[tuple[float, int, bool]]):
+    """Students' cameras go off now and then and come back after Exp(camera_back_mean_seconds)."""
+    return _replay(env, room.camera_on, events)
+
+
+def simulate(cfg: SimConfig, seed: int, policy: Policy, observer: Observer | None = None,
+             on_tick: Callable[[int], None] | None = None) -> LessonRecord:
+    """Run one lesson and return its record.
+
+    :param on_tick: called with the tick index after each tick (progress bars).
+    """
+    env = simpy.Environment()
+    room = Classroom(cfg, seed, policy, observer)
+    env.process(teacher(env, room))
+    env.process(lesson_clock(env, room, on_tick))
+    pop, c = room.population, cfg.classroom
+    for k in np.flatnonzero((pop.join_seconds > 0) | np.isfinite(pop.leave_seconds)):
+        env.process(attendance(env, room, int(k)))
+    horizon = room.plan.n_ticks * c.tick_seconds
+    env.process(connection(env, room, outage_schedule(room.faults_rng, room.n_students, c.connection_drop_prob,
+                                                      c.tick_seconds, c.reconnect_mean_seconds, horizon)))
+    env.process(camera(env, room, outage_schedule(room.faults_rng, room.n_students, c.camera_off_prob,
+                                                  c.tick_seconds, c.camera_back_mean_seconds, horizon)))
+    env.run(until=room.plan.n_ticks * c.tick_seconds)
+    return room.record

@@ -1,0 +1,189 @@
+"""Emotion space and emotion dynamics (SPEC §1-2; S3 eqs 7-13).
+
+The eight hidden states are vertices of the pleasure-arousal-dominance cube.
+Each tick a student's next state is drawn from the row of their own base
+transition matrix, tilted by the lesson context and by the incentives acting
+on them::
+
+    A_k(i, j)  ∝  A0_k(i, j) * exp(context_kj + tau * sum_m I_km * W_m(j))
+
+All functions are vectorized over students and work in log space so the
+simulator can sample a row with the Gumbel-max trick without normalizing it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.config import EmotionConfig, IncentiveConfig
+
+STATE_NAMES = ("excitement", "joy", "happiness", "relaxation", "calmness", "depression", "tension", "anger")
+FACTOR_NAMES = ("reduce-difficulty", "remove-problems", "fun", "teaching-quality")
+N_STATES = len(STATE_NAMES)
+N_FACTORS = len(FACTOR_NAMES)
+
+# S3 Fig. 5: (pleasure, arousal, dominance) of each state.
+PAD = np.array([[+1, +1, +1], [+1, +1, -1], [+1, -1, +1], [+1, -1, -1],
+                [-1, -1, +1], [-1, -1, -1], [-1, +1, -1], [-1, +1, +1]], dtype=np.float64)
+POSITIVE = PAD[:, 0] > 0
+HIGH_AROUSAL = PAD[:, 1] > 0
+NEGATIVE_HIGH_AROUSAL = ~POSITIVE & HIGH_AROUSAL   # tension, anger
+NEGATIVE_LOW_AROUSAL = ~POSITIVE & ~HIGH_AROUSAL   # calmness, depression
+LOW_AROUSAL = ~HIGH_AROUSAL
+TENSION = STATE_NAMES.index("tension")
+
+
+def axis_values(cfg: EmotionConfig) -> np.ndarray:
+    """Emotion-axis value of each state, ``C · v_i`` (S3 eq 13)."""
+    return PAD @ np.asarray(cfg.axis_weights)
+
+
+def emotion_axis(belief: np.ndarray, cfg: EmotionConfig) -> np.ndarray:
+    """Axis value ``x(A) = sum_i A_i (C · v_i)`` of belief vectors (..., 8) (S3 eq 13)."""
+    return belief @ axis_values(cfg)
+
+
+def in_tea(x: np.ndarray, cfg: EmotionConfig) -> np.ndarray:
+    """Whether axis values lie in the target emotion region [tea_low, tea_high]."""
+    return (x >= cfg.tea_low) & (x <= cfg.tea_high)
+
+
+def base_transition_matrix(cfg: EmotionConfig) -> np.ndarray:
+    """The shared base chain A0: stay, same-category and other-category probabilities."""
+    same = POSITIVE[:, None] == POSITIVE[None, :]
+    a0 = np.where(same, cfg.same_category_prob, cfg.other_category_prob)
+    np.fill_diagonal(a0, cfg.stay_prob)
+    return a0
+
+
+def student_transition_matrices(cfg: EmotionConfig, temperament: np.ndarray,
+                                rng: np.random.Generator) -> np.ndarray:
+    """Per-student base chains A0_k, shape (N, 8, 8), rows summing to 1.
+
+    Each row is drawn from ``Dirichlet(kappa * A0_row)``, then column j is
+    multiplied by ``exp(b_k * P_j)`` (temperament) and the row renormalized.
+    """
+    alpha = cfg.heterogeneity_kappa * base_transition_matrix(cfg)
+    n = temperament.shape[0]
+    # Dirichlet rows via normalized gammas: one call for all students and rows.
+    draws = rng.standard_gamma(np.broadcast_to(alpha, (n, N_STATES, N_STATES)))
+    draws = np.maximum(draws, 1e-300)  # a zero gamma draw would make log(A0) -inf
+    draws *= np.exp(temperament[:, None, None] * PAD[None, None, :, 0])
+    return draws / draws.sum(axis=2, keepdims=True)
+
+
+def stationary_distribution(transitions: np.ndarray, squarings: int = 12) -> np.ndarray:
+    """Stationary distribution of each chain in (..., 8, 8): a row of ``A^(2^squarings)``.
+
+    The chains are ergodic (every entry positive), so 4096 steps converge far
+    below float precision for any mixing time of practical interest.
+    """
+    power = transitions
+    for _ in range(squarings):
+        power = power @ power
+    dist = power[..., 0, :]
+    return dist / dist.sum(axis=-1, keepdims=True)
+
+
+def drift_matrix(cfg: EmotionConfig, inc: IncentiveConfig) -> np.ndarray:
+    """Rows that turn drift features into log multipliers of the 8 columns, shape (7, 8).
+
+    Feature order: difficulty gap, fatigue drive, online test, then the four
+    incentive intensities. Feature weights that vary in time (eta_F by
+    segment) are folded into the features, constant ones (eta_D, eta_T, tau)
+    into this matrix.
+    """
+    rows = np.zeros((3 + N_FACTORS, N_STATES))
+    rows[0] = cfg.difficulty_drift * NEGATIVE_HIGH_AROUSAL        # S3/SPEC: eta_D
+    rows[1] = NEGATIVE_LOW_AROUSAL                                # eta_F carried by the feature
+    rows[2, TENSION] = cfg.test_tension_drift                     # eta_T
+    rows[3:] = cfg.incentive_gain * np.asarray(inc.profiles)      # S3 eq 11: tau * W_m
+    return rows
+
+
+def drift_features(difficulty_gap: np.ndarray, fatigue_drive: np.ndarray, online_test: bool,
+                   intensity: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Stack the per-student drift features (N, 7) that :func:`drift_matrix` maps to log multipliers.
+
+    :param difficulty_gap: ``D_k(t) - D*_k``.
+    :param fatigue_drive: ``eta_F(t) * F_k(t)``.
+    :param online_test: whether the current segment is an online test.
+    :param intensity: incentive intensities ``I_km(t)``, shape (N, 4).
+    """
+    if out is None:
+        out = np.empty((intensity.shape[0], 3 + N_FACTORS))
+    out[:, 0] = difficulty_gap
+    out[:, 1] = fatigue_drive
+    out[:, 2] = float(online_test)
+    out[:, 3:] = intensity
+    return out
+
+
+def transition_rows(log_base_rows: np.ndarray, features: np.ndarray, drift: np.ndarray) -> np.ndarray:
+    """Normalized next-state distributions (N, 8) for the current rows of A0_k.
+
+    :param log_base_rows: ``log A0_k(s_k, ·)``, shape (N, 8).
+    :param features: output of :func:`drift_features`.
+    :param drift: output of :func:`drift_matrix`.
+    """
+    logits = log_base_rows + features @ drift
+    logits -= logits.max(axis=-1, keepdims=True)
+    rows = np.exp(logits)
+    return rows / rows.sum(axis=-1, keepdims=True)
+
+
+def predict_belief(belief: np.ndarray, transitions: np.ndarray, features: np.ndarray, drift: np.ndarray,
+                   ticks: int = 1) -> np.ndarray:
+    """Propagate beliefs (N, 8) through the tilted chains for ``ticks`` ticks: ``A' = A · A_k``.
+
+    ``transitions`` are the students' base chains (N, 8, 8); the tilt of every
+    row uses the same ``features`` (held fixed over the look-ahead).
+    """
+    tilt = np.exp(features @ drift)                               # (N, 8), column multipliers
+    rows = transitions * tilt[:, None, :]
+    rows /= rows.sum(axis=-1, keepdims=True)
+    for _ in range(ticks):
+        belief = np.einsum("ni,nij->nj", belief, rows)
+    return belief
+
+
+class IncentiveLedger:
+    """Intensities ``I_km(t)`` of the four factors on each student, with fading and habituation.
+
+    S3 eq 12: an application at ``t_a`` with strength ``I0`` contributes
+    ``I0 * exp(-psi_k * d * (t - t_a))``; contributions add. Because the decay
+    is exponential the sum is kept as one running value per (student, factor),
+    multiplied by ``exp(-psi_k * d * dt)`` each tick. Habituation: an
+    application that is the n-th repeat of the same factor on the same student
+    within the window (n = 0 for the first) has ``I0 = h^n``.
+    """
+
+    def __init__(self, dilution: np.ndarray, cfg: IncentiveConfig, tick_seconds: float,
+                 decision_seconds: float):
+        n = dilution.shape[0]
+        self.cfg = cfg
+        self.intensity = np.zeros((n, N_FACTORS))
+        self.decay_per_tick = np.exp(-dilution * cfg.fading_per_minute * tick_seconds / 60.0)
+        window_s = cfg.habituation_window_minutes * 60.0
+        slots = int(np.ceil(window_s / decision_seconds)) + 1
+        self._recent = np.full((n, N_FACTORS, slots), -np.inf)   # times of recent applications
+        self._cursor = np.zeros((n, N_FACTORS), dtype=np.int64)
+        self._window_s = window_s
+
+    def apply(self, t_seconds: float, students: np.ndarray, factors: np.ndarray) -> np.ndarray:
+        """Apply factor ``factors[i]`` (0-based) to student ``students[i]`` at ``t_seconds``.
+
+        :return: the strengths ``I0`` given, after habituation.
+        """
+        recent = self._recent[students, factors]
+        repeats = (recent > t_seconds - self._window_s).sum(axis=-1)
+        strength = self.cfg.habituation ** repeats
+        np.add.at(self.intensity, (students, factors), strength)
+        cursor = self._cursor[students, factors]
+        self._recent[students, factors, cursor] = t_seconds
+        self._cursor[students, factors] = (cursor + 1) % self._recent.shape[-1]
+        return strength
+
+    def decay(self) -> None:
+        """Advance one tick of fading."""
+        self.intensity *= self.decay_per_tick[:, None]

@@ -1,0 +1,163 @@
+"""Outcome measures of a lesson (SPEC §7; S0 §3.2.4): class, per tick and per student.
+
+Denominators: emotion measures (TEA share, axis) count student-ticks while the
+student is present (joined, not left); attention counts present and connected
+student-ticks; participation counts all enrolled student-ticks, so absence
+and dropped connections lower it; effective participation time is the time a
+student is present, connected and attending (``a >= threshold``).
+Interaction time counts ``hand_raise_seconds`` per hand raise and
+``checkin_seconds`` per check-in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sim.attention import BEHAVIOUR_NAMES
+from sim.classroom import LessonRecord
+from sim.emotion import FACTOR_NAMES, N_FACTORS, STATE_NAMES, axis_values
+from sim.lesson import SEGMENT_KINDS
+
+
+@dataclass(frozen=True)
+class _Masks:
+    axis: np.ndarray       # (T, N) axis value of the true state
+    in_tea: np.ndarray     # (T, N)
+    online: np.ndarray     # present and connected
+    attending: np.ndarray  # online and attention above the participation threshold
+    hand_raises: np.ndarray  # (T, N) hand raised while online
+
+
+def _masks(record: LessonRecord) -> _Masks:
+    cfg = record.cfg
+    axis = axis_values(cfg.emotion)[record.state]
+    online = record.present & record.connected
+    return _Masks(axis=axis, in_tea=(axis >= cfg.emotion.tea_low) & (axis <= cfg.emotion.tea_high), online=online,
+                  attending=online & (record.attention >= cfg.attention.participation_threshold),
+                  hand_raises=record.behaviour[..., BEHAVIOUR_NAMES.index("hand_raised")] & online)
+
+
+def _safe_mean(values: np.ndarray, mask: np.ndarray, axis: int | None = None) -> Any:
+    count = mask.sum(axis=axis)
+    total = np.where(mask, values, 0.0).sum(axis=axis)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _per_tick_factor_counts(record: LessonRecord) -> np.ndarray:
+    counts = np.zeros((record.plan.n_ticks, N_FACTORS), dtype=np.int64)
+    for tick, _, factor, _ in record.applications:
+        if tick < record.plan.n_ticks:
+            counts[tick, factor - 1] += 1
+    return counts
+
+
+def intervention_cost(record: LessonRecord) -> float:
+    """Weighted cost: each application of factors 1, 2, 4 costs its weight; fun costs its weight per decision."""
+    weights = record.cfg.incentives.cost_weights
+    uses = np.zeros(N_FACTORS)
+    for _, _, factor, _ in record.applications:
+        uses[factor - 1] += 1
+    uses[2] = record.fun_decisions  # S3/SPEC: class-wide fun counts once per decision
+    return float(np.dot(weights, uses))
+
+
+def class_summary(record: LessonRecord) -> dict[str, Any]:
+    """Class-level measures (the keys of ``summary.json``)."""
+    cfg = record.cfg
+    dt_min = cfg.classroom.tick_seconds / 60.0
+    m = _masks(record)
+    by_factor = np.zeros(N_FACTORS, dtype=np.int64)
+    for _, _, factor, _ in record.applications:
+        by_factor[factor - 1] += 1
+    n = record.population.size
+    return {
+        "students": n,
+        "minutes": cfg.classroom.minutes,
+        "tea_share": float(_safe_mean(m.in_tea, record.present)),
+        "mean_attention": float(_safe_mean(record.attention, m.online)),
+        "participation": float(m.attending.mean()),
+        "effective_participation_min": float(m.attending.sum(axis=0).mean() * dt_min),
+        "mean_axis": float(_safe_mean(m.axis, record.present)),
+        "learning_gain": float(record.learning.sum(axis=0).mean()),
+        "interventions": int(by_factor.sum()),
+        "interventions_by_factor": {name: int(c) for name, c in zip(FACTOR_NAMES, by_factor)},
+        "fun_decisions": int(record.fun_decisions),
+        "refused_teaching_quality": int(record.refused_teaching_quality),
+        "intervention_cost": intervention_cost(record),
+        "checkins": len(record.checkins),
+        "hand_raises_per_student": float(m.hand_raises.sum() / n),
+        "connected_share": float(_safe_mean(record.connected, record.present)),
+        "camera_on_share": float(_safe_mean(record.camera_on, record.present)),
+    }
+
+
+def timeline(record: LessonRecord) -> dict[str, np.ndarray]:
+    """Class-level measures per tick (columns of ``timeline.csv``)."""
+    cfg = record.cfg
+    m = _masks(record)
+    n_ticks = record.plan.n_ticks
+    columns: dict[str, np.ndarray] = {
+        "tick": np.arange(n_ticks),
+        "minute": np.arange(n_ticks) * cfg.classroom.tick_seconds / 60.0,
+        "segment": np.array([SEGMENT_KINDS[i] for i in record.plan.segment]),
+        "difficulty": record.plan.difficulty,
+        "present": record.present.sum(axis=1),
+        "connected": m.online.sum(axis=1),
+        "camera_on": (m.online & record.camera_on).sum(axis=1),
+        "mean_attention": _safe_mean(record.attention, m.online, axis=1),
+        "participation": m.attending.mean(axis=1),
+        "tea_share": _safe_mean(m.in_tea, record.present, axis=1),
+        "mean_axis": _safe_mean(m.axis, record.present, axis=1),
+        "learning": record.learning.mean(axis=1),
+    }
+    present_count = np.maximum(record.present.sum(axis=1), 1)
+    for i, name in enumerate(STATE_NAMES):
+        columns[f"share_{name}"] = ((record.state == i) & record.present).sum(axis=1) / present_count
+    counts = _per_tick_factor_counts(record)
+    for i, name in enumerate(FACTOR_NAMES):
+        columns[f"incentive_{name}"] = counts[:, i]
+    checkins = np.zeros(n_ticks, dtype=np.int64)
+    for tick, _ in record.checkins:
+        if tick < n_ticks:
+            checkins[tick] += 1
+    columns["checkins"] = checkins
+    return columns
+
+
+def student_table(record: LessonRecord) -> dict[str, np.ndarray]:
+    """Individual measures, one entry per student (columns of ``students.csv``)."""
+    cfg, pop = record.cfg, record.population
+    n = pop.size
+    dt_min = cfg.classroom.tick_seconds / 60.0
+    m = _masks(record)
+    hand_raises = m.hand_raises.sum(axis=0)
+    checkins = np.bincount([k for _, k in record.checkins], minlength=n)
+    received = np.zeros((n, N_FACTORS), dtype=np.int64)
+    for _, k, factor, _ in record.applications:
+        received[k, factor - 1] += 1
+    columns: dict[str, np.ndarray] = {
+        "student": np.arange(n),
+        "ability": pop.ability,
+        "dilution": pop.dilution,
+        "join_min": pop.join_seconds / 60.0,
+        "leave_min": np.where(np.isfinite(pop.leave_seconds), pop.leave_seconds / 60.0, np.nan),
+        "present_min": record.present.sum(axis=0) * dt_min,
+        "connected_share": _safe_mean(record.connected, record.present, axis=0),
+        "mean_attention": _safe_mean(record.attention, m.online, axis=0),
+        "effective_participation_min": m.attending.sum(axis=0) * dt_min,
+        "tea_share": _safe_mean(m.in_tea, record.present, axis=0),
+        "mean_axis": _safe_mean(m.axis, record.present, axis=0),
+        "learning_gain": record.learning.sum(axis=0),
+        "hand_raises": hand_raises,
+        "checkins": checkins,
+        "interaction_count": hand_raises + checkins,
+        "interaction_s": hand_raises * cfg.behaviour.hand_raise_seconds + checkins * cfg.behaviour.checkin_seconds,
+    }
+    for i, name in enumerate(FACTOR_NAMES):
+        columns[f"incentive_{name}"] = received[:, i]
+    return columns
+
+
