@@ -31,22 +31,34 @@ def behaviour_events(uniforms: np.ndarray, attention: np.ndarray, state: np.ndar
                      cfg: BehaviourConfig) -> np.ndarray:
     """Bernoulli behaviour events, bool array (..., 4) in :data:`BEHAVIOUR_NAMES` order.
 
+    P(looking away) = scale*(1 - a); P(eyes closed) = p if a < threshold;
+    P(yawning) = base + scale*F in low-arousal states; P(hand raised) = scale*a
+    in positive states.
+
     :param uniforms: U(0,1) draws of shape (..., 4).
     """
-    events = np.empty(uniforms.shape, dtype=bool)
-    events[..., 0] = uniforms[..., 0] < cfg.look_away_scale * (1.0 - attention)
-    events[..., 1] = (attention < cfg.eyes_closed_below) & (uniforms[..., 1] < cfg.eyes_closed_prob)
-    events[..., 2] = LOW_AROUSAL[state] & (uniforms[..., 2] < cfg.yawn_base + cfg.yawn_fatigue_scale * fatigue)
-    events[..., 3] = POSITIVE[state] & (uniforms[..., 3] < cfg.hand_raise_scale * attention)
-    return events
+    chance = np.empty(uniforms.shape)
+    chance[..., 0] = cfg.look_away_scale * (1.0 - attention)
+    chance[..., 1] = cfg.eyes_closed_prob * (attention < cfg.eyes_closed_below)
+    chance[..., 2] = LOW_AROUSAL[state] * (cfg.yawn_base + cfg.yawn_fatigue_scale * fatigue)
+    chance[..., 3] = (cfg.hand_raise_scale * POSITIVE[state]) * attention
+    return uniforms < chance
 
 
-def learning_gain(attention: np.ndarray, state: np.ndarray, difficulty_gap: np.ndarray, rate_factor: np.ndarray,
-                  cfg: LearningConfig) -> np.ndarray:
-    """Knowledge gained this tick: ``rate * a * (1 + bonus*[positive]) * (1 - |D_k - D*_k|) * rate_factor``.
+def learning_rate_by_state(cfg: LearningConfig) -> np.ndarray:
+    """Gain per tick at full attention and matched difficulty, per state: ``rate * (1 + bonus*[positive])``."""
+    return cfg.rate * (1.0 + cfg.positive_bonus * POSITIVE)
 
-    ``rate_factor`` carries the incentive costs (reduced learning rate, lost
-    coverage, time spent on a fun break) and presence.
+
+def learning_gain(attention: np.ndarray, state_rate: np.ndarray, difficulty_gap: np.ndarray,
+                  rate_factor: np.ndarray) -> np.ndarray:
+    """Knowledge gained this tick: ``state_rate * a * (1 - |D_k - D*_k|) * rate_factor``.
+
+    :param state_rate: :func:`learning_rate_by_state` at each student's state.
+    :param rate_factor: the incentive costs (reduced learning rate, lost coverage,
+        time spent on a fun break) and presence, multiplied together.
     """
-    match = np.maximum(1.0 - np.abs(difficulty_gap), 0.0)
-    return cfg.rate * attention * (1.0 + cfg.positive_bonus * POSITIVE[state]) * match * rate_factor
+    match = np.abs(difficulty_gap)
+    np.subtract(1.0, match, out=match)
+    np.maximum(match, 0.0, out=match)
+    return state_rate * attention * match * rate_factor

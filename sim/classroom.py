@@ -27,7 +27,7 @@ from typing import Protocol
 import numpy as np
 import simpy
 
-from sim.attention import N_BEHAVIOURS, attention_step, behaviour_events, learning_gain
+from sim.attention import N_BEHAVIOURS, attention_step, behaviour_events, learning_gain, learning_rate_by_state
 from sim.config import SimConfig
 from sim.emotion import N_FACTORS, N_STATES, IncentiveLedger, drift_features, drift_matrix
 from sim.lesson import SEGMENT_KINDS, LessonPlan, build_lesson
@@ -180,12 +180,14 @@ class Classroom:
                                       cfg.classroom.decision_seconds)
         self.boost = np.zeros(n)
         self.problems_removed = np.zeros(n, dtype=np.int64)
+        self.coverage = np.ones(n)  # share of the lesson's problems left to each student
         self.fun_until = np.full(n, -np.inf)
         self.teacher_budget_left = cfg.incentives.teacher_budget
         self.record = LessonRecord.allocate(cfg, seed, self.plan, pop)
         self._drift = drift_matrix(cfg.emotion, cfg.incentives)
         self._features = np.empty((n, self._drift.shape[0]))
         self._rows = np.arange(n)
+        self._learning_rate = learning_rate_by_state(cfg.learning)
         self._no_students = np.zeros(0, dtype=np.int64)
         self.policy = policy
         self.observer = observer if observer is not None else OracleObserver()
@@ -205,18 +207,19 @@ class Classroom:
         gap = difficulty - pop.ability
         features = drift_features(gap, plan.fatigue_drift[tick] * fatigue, plan.online_test[tick],
                                   self.ledger.intensity, out=self._features)
-        # Sample the next state by Gumbel-max on the row's logits: same law as transition_rows().
+        # Sample the next state by Gumbel-max on the row's logits (same law as transition_rows());
+        # -log(Exp(1)) is a standard Gumbel draw, and numpy draws exponentials faster than gumbels.
         logits = pop.log_transitions[self._rows, self.state]
         logits += features @ self._drift
-        logits += rng.gumbel(size=logits.shape)
+        logits -= np.log(rng.standard_exponential(logits.shape))
         self.state = state = logits.argmax(axis=1)
         self.attention = attention_step(self.attention, state, fatigue, pop.attention_fatigue, self.boost,
                                         rng.standard_normal(self.n_students), cfg.attention)
         events = behaviour_events(rng.random((self.n_students, N_BEHAVIOURS)), self.attention, state, fatigue,
                                   cfg.behaviour)
         online = self.present & self.connected
-        rate_factor = (online & (self.fun_until <= t - 1e-9)) * (1.0 - inc.learning_rate_penalty * reduced)
-        rate_factor *= 1.0 - self.problems_removed / inc.lesson_problems
+        rate_factor = (online & (self.fun_until <= t)) * (1.0 - inc.learning_rate_penalty * reduced)
+        rate_factor *= self.coverage
         rec = self.record
         rec.state[tick] = state
         rec.attention[tick] = self.attention
@@ -224,7 +227,7 @@ class Classroom:
         rec.connected[tick] = self.connected
         rec.camera_on[tick] = self.camera_on
         rec.behaviour[tick] = events
-        rec.learning[tick] = learning_gain(self.attention, state, gap, rate_factor, cfg.learning)
+        rec.learning[tick] = learning_gain(self.attention, self._learning_rate[state], gap, rate_factor)
         self.ledger.decay()
         self.boost *= self.ledger.decay_per_tick
         self.tick_index = tick + 1
@@ -274,6 +277,7 @@ class Classroom:
             strength = self.ledger.apply(t, chosen, chosen_factor)
             removing = chosen[chosen_factor == 1]
             self.problems_removed[removing] = np.minimum(self.problems_removed[removing] + 1, inc.lesson_problems)
+            self.coverage = 1.0 - self.problems_removed / inc.lesson_problems
             fun = chosen[chosen_factor == 2]
             if fun.size:
                 self.fun_until[fun] = t + inc.fun_seconds

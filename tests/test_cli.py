@@ -1,0 +1,105 @@
+"""``vclass run`` and ``vclass bench`` end to end, through the real console entry point."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from vclass.cli import main
+
+SUMMARY_KEYS = {"tea_share", "mean_attention", "participation", "effective_participation_min", "mean_axis",
+                "learning_gain", "interventions", "intervention_cost", "seed", "config"}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _run(tmp_path, name, *extra):
+    out = tmp_path / name
+    code = main(["run", "--students", "8", "--minutes", "5", "--out", str(out), "--quiet", *extra])
+    return code, out
+
+
+def test_run_writes_summary_tables_plots_and_provenance(tmp_path):
+    code, out = _run(tmp_path, "a", "--seed", "3", "--policy", "always-fun")
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert SUMMARY_KEYS <= set(summary)
+    assert summary["seed"] == 3 and summary["config"]["classroom"]["students"] == 8
+    assert 0 <= summary["tea_share"] <= 1 and 0 <= summary["participation"] <= 1
+    assert summary["interventions"] > 0
+    with open(out / "timeline.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 30 and {"minute", "tea_share", "mean_attention", "share_joy"} <= set(rows[0])
+    with open(out / "students.csv") as fh:
+        students = list(csv.DictReader(fh))
+    assert len(students) == 8 and "learning_gain" in students[0]
+    for plot in ("emotions.png", "attention_tea.png", "interventions.png"):
+        assert (out / plot).read_bytes()[:8] == PNG_MAGIC
+    run = json.loads((out / "run.json").read_text())
+    assert {"config", "seed", "versions", "git_commit"} <= set(run) and "numpy" in run["versions"]
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_same_seed_gives_identical_summary_bytes(tmp_path):
+    _, a = _run(tmp_path, "a", "--seed", "5")
+    _, b = _run(tmp_path, "b", "--seed", "5")
+    _, c = _run(tmp_path, "c", "--seed", "6")
+    assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
+    assert (a / "timeline.csv").read_bytes() == (b / "timeline.csv").read_bytes()
+    assert (a / "summary.json").read_bytes() != (c / "summary.json").read_bytes()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--students", "0"], "classroom.students: must be an integer >= 1"),
+    (["--minutes", "-3"], "classroom.minutes: must be a number > 0"),
+    (["--set", "classroom.late_join_prob=1.5"], "classroom.late_join_prob: must be a number >= 0 and <= 1"),
+    (["--set", "classroom.colour=red"], "classroom.colour: unknown key"),
+    (["--policy", "telepathy"], "policy.name: unknown policy"),
+])
+def test_bad_input_exits_2_with_one_clear_message_and_writes_nothing(tmp_path, capsys, args, fragment):
+    out = tmp_path / "never"
+    code = main(["run", "--out", str(out), "--quiet", *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert fragment in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_bad_input_never_touches_an_earlier_result(tmp_path):
+    code, out = _run(tmp_path, "keep", "--seed", "1")
+    before = (out / "summary.json").read_bytes()
+    assert main(["run", "--out", str(out), "--students", "-1", "--quiet"]) == 2
+    assert (out / "summary.json").read_bytes() == before
+
+
+def test_config_file_is_used_and_flags_override_it(tmp_path):
+    cfg = tmp_path / "lesson.toml"
+    cfg.write_text('seed = 9\n[classroom]\nstudents = 6\nminutes = 3\npresentation = "slides"\n'
+                   '[policy]\nname = "ecem"\nparams = { phi = 1 }\n')
+    out = tmp_path / "r"
+    assert main(["run", "--config", str(cfg), "--students", "4", "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seed"] == 9 and summary["students"] == 4
+    assert summary["config"]["classroom"]["presentation"] == "slides"
+    assert summary["config"]["policy"] == {"name": "ecem", "params": {"phi": 1}}
+
+
+def test_console_script_prints_the_summary_table(tmp_path):
+    out = tmp_path / "cli"
+    proc = subprocess.run([sys.executable, "-m", "vclass.cli", "run", "--students", "5", "--minutes", "2",
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "share of student-time in the TEA" in proc.stdout and f"run folder: {out}" in proc.stdout
+
+
+def test_bench_sim_quick_reports_positive_rates(capsys):
+    assert main(["bench", "sim", "--quick"]) == 0
+    text = capsys.readouterr().out
+    assert "lessons/s" in text and "student-ticks/s" in text
+    rows = [line for line in text.splitlines() if line.startswith("| sim |")]
+    assert len(rows) == 4
+    values = [float(r.split("|")[3].replace(",", "")) for r in rows]
+    assert all(v > 0 for v in values)

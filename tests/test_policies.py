@@ -1,0 +1,127 @@
+"""Policies act on observations only, reach only reachable students, and do what their names say."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.baselines import AlwaysFactor, GreedyAttentionCheckin, NoIntervention, RandomPolicy, RoundRobinCheckin
+from agents.ecem import ECEM, emotion_levels, level_of
+from agents.registry import list_policies, make_policy
+from sim.classroom import NO_CHECKIN, Observation, simulate
+from sim.config import EmotionConfig, IncentiveConfig, SimConfig
+from sim.emotion import N_STATES
+from sim.measures import class_summary
+from vclass.config import ConfigError, replace_nested
+
+
+def _obs(belief: np.ndarray, attention: np.ndarray | None = None, reachable: np.ndarray | None = None,
+         budget: int = 10) -> Observation:
+    n = belief.shape[0]
+    reach = np.ones(n, dtype=bool) if reachable is None else reachable
+    return Observation(tick=0, t_seconds=0.0, segment="lecture", difficulty=0.5, belief=belief,
+                       attention=np.full(n, 0.5) if attention is None else attention, present=reach.copy(),
+                       connected=np.ones(n, dtype=bool), camera_on=np.ones(n, dtype=bool),
+                       intensity=np.zeros((n, 4)), teacher_budget_left=budget)
+
+
+def test_registry_lists_every_baseline_and_ecem():
+    names = set(list_policies())
+    assert {"none", "random", "round-robin", "greedy-attention", "ecem", "always-reduce-difficulty",
+            "always-remove-problems", "always-fun", "always-teaching-quality"} <= names
+
+
+def test_unknown_policy_and_bad_params_are_config_errors():
+    with pytest.raises(ConfigError) as info:
+        make_policy("telepathy")
+    assert info.value.field == "policy.name" and "built-ins" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        make_policy("ecem", {"phi": -2})
+    assert info.value.field == "policy.params.phi" and ">= 0" in str(info.value)
+    with pytest.raises(ConfigError, match="policy.params"):
+        make_policy("none", {"volume": 11})
+    with pytest.raises(ConfigError, match="cannot import"):
+        make_policy("no_such_module_xyz:Strategy")
+
+
+def test_always_fun_applies_factor_three_only_below_the_region():
+    eye = np.eye(N_STATES)
+    belief = eye[[0, 3, 4, 5, 6]]          # excitement, relaxation in TEA; calm, depression, tension below
+    policy = AlwaysFactor(3, EmotionConfig())
+    policy.reset(5, np.random.default_rng(0))
+    action = policy.act(_obs(belief, reachable=np.array([True, True, True, False, True])))
+    assert action.incentives.tolist() == [0, 0, 3, 0, 3]
+    assert action.checkin == NO_CHECKIN
+
+
+def test_round_robin_visits_every_reachable_student_in_turn():
+    policy = RoundRobinCheckin()
+    policy.reset(4, np.random.default_rng(0))
+    reach = np.array([True, False, True, True])
+    visits = [policy.act(_obs(np.eye(N_STATES)[[0] * 4], reachable=reach)).checkin for _ in range(6)]
+    assert visits == [0, 2, 3, 0, 2, 3]
+
+
+def test_greedy_attention_checks_in_with_the_least_attentive_reachable_student():
+    policy = GreedyAttentionCheckin()
+    policy.reset(4, np.random.default_rng(0))
+    action = policy.act(_obs(np.eye(N_STATES)[[0] * 4], attention=np.array([0.5, 0.1, 0.3, 0.9]),
+                             reachable=np.array([True, False, True, True])))
+    assert action.checkin == 2 and not action.incentives.any()
+
+
+def test_random_policy_rate_matches_its_parameter():
+    policy = RandomPolicy(incentive_prob=0.2, checkin_prob=1.0)
+    policy.reset(1000, np.random.default_rng(0))
+    reach = np.arange(1000) % 2 == 0
+    action = policy.act(_obs(np.eye(N_STATES)[[0] * 1000], reachable=reach))
+    assert not action.incentives[~reach].any()
+    assert action.incentives[reach].astype(bool).mean() == pytest.approx(0.2, abs=4 * np.sqrt(0.16 / 500))
+    assert reach[action.checkin]
+
+
+def test_ecem_levels_and_motivation_condition_follow_eq_14():
+    ecem = ECEM(EmotionConfig(), IncentiveConfig())
+    np.testing.assert_allclose(emotion_levels(EmotionConfig()), [-1.3, -1.1, -0.9, -0.7, 0.7, 0.9, 1.1, 1.3])
+    assert ecem.target_level == 4 and level_of(0.6, ecem.levels) == 4
+    eye = np.eye(N_STATES)
+    assert ecem.needs_motivation(eye).tolist() == [False] * 4 + [True] * 4
+    tolerant = ECEM(EmotionConfig(), IncentiveConfig(), phi=1)
+    # phi = 1 forgives the negative state nearest the region (anger, -0.7 -> level 3).
+    assert tolerant.needs_motivation(eye).tolist() == [False] * 4 + [True, True, True, False]
+
+
+def test_ecem_takes_the_cheapest_factor_that_reaches_the_region():
+    inc = IncentiveConfig(cost_weights=(5.0, 4.0, 3.0, 1.0))
+    ecem = ECEM(EmotionConfig(), inc)
+    # A belief balanced just below the boundary: any factor tips it over in one tick; the cheapest wins.
+    belief = np.full((1, N_STATES), 0.0)
+    belief[0, [3, 7]] = [0.49, 0.51]
+    assert ecem.choose(belief).tolist() == [4]
+    no_teaching = np.array([True, True, True, False])
+    assert ecem.choose(belief, no_teaching).tolist() == [3]
+
+
+def test_ecem_settles_for_the_best_prediction_when_no_factor_reaches():
+    ecem = ECEM(EmotionConfig(), IncentiveConfig())
+    belief = np.eye(N_STATES)[[5]]          # deep in depression: six ticks are not enough
+    choice = ecem.choose(belief)[0]
+    best = (belief @ ecem.predicted_axis[-1].T).argmax() + 1
+    assert choice == best
+
+
+def test_ecem_acts_on_beliefs_not_truth_and_only_on_reachable_students():
+    ecem = ECEM(EmotionConfig(), IncentiveConfig())
+    belief = np.eye(N_STATES)[[5, 5, 0]]
+    action = ecem.act(_obs(belief, reachable=np.array([True, False, True])))
+    assert action.incentives[0] > 0 and action.incentives[1] == 0 and action.incentives[2] == 0
+
+
+def test_ecem_raises_tea_share_over_no_intervention():
+    cfg = replace_nested(SimConfig(), **{"classroom.students": 30, "classroom.minutes": 30.0})
+    gains = []
+    for seed in range(4):
+        none = class_summary(simulate(cfg, seed, NoIntervention()))["tea_share"]
+        ecem = class_summary(simulate(cfg, seed, make_policy("ecem", {}, cfg)))["tea_share"]
+        gains.append(ecem - none)
+    assert min(gains) > 0.1
