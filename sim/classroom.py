@@ -155,11 +155,11 @@ class Classroom:
 
     :param cfg: simulator config.
     :param seed: run seed; all randomness derives from it.
-    :param policy: the teacher's policy.
+    :param policy: the teacher's policy (None when an external teacher calls :meth:`apply`).
     :param observer: how the teacher sees the class (default :class:`OracleObserver`).
     """
 
-    def __init__(self, cfg: SimConfig, seed: int, policy: Policy, observer: Observer | None = None):
+    def __init__(self, cfg: SimConfig, seed: int, policy: Policy | None, observer: Observer | None = None):
         self.cfg = cfg
         self.seed = seed
         streams = np.random.SeedSequence(seed).spawn(5)
@@ -191,7 +191,8 @@ class Classroom:
         self._no_students = np.zeros(0, dtype=np.int64)
         self.policy = policy
         self.observer = observer if observer is not None else OracleObserver()
-        policy.reset(n, policy_rng)
+        if policy is not None:
+            policy.reset(n, policy_rng)
         self.observer.reset(self, observer_rng)
         self.last_action: Action | None = None
 
@@ -370,23 +371,59 @@ def camera(env: simpy.Environment, room: Classroom, events: list[tuple[float, in
     return _replay(env, room.camera_on, events)
 
 
-def simulate(cfg: SimConfig, seed: int, policy: Policy, observer: Observer | None = None,
-             on_tick: Callable[[int], None] | None = None) -> LessonRecord:
-    """Run one lesson and return its record.
+class Lesson:
+    """A SimPy lesson, run whole (:meth:`run`) or stepped by an external teacher (:meth:`run_until`).
+
+    With a ``policy`` the :func:`teacher` process decides at every decision
+    point. Without one (a Gymnasium env, say) the caller is the teacher: it
+    calls ``room.apply(action)`` at the current time and then
+    ``run_until(now + decision_seconds)``.
 
     :param on_tick: called with the tick index after each tick (progress bars).
     """
-    env = simpy.Environment()
-    room = Classroom(cfg, seed, policy, observer)
-    env.process(teacher(env, room))
-    env.process(lesson_clock(env, room, on_tick))
-    pop, c = room.population, cfg.classroom
-    for k in np.flatnonzero((pop.join_seconds > 0) | np.isfinite(pop.leave_seconds)):
-        env.process(attendance(env, room, int(k)))
-    horizon = room.plan.n_ticks * c.tick_seconds
-    env.process(connection(env, room, outage_schedule(room.faults_rng, room.n_students, c.connection_drop_prob,
-                                                      c.tick_seconds, c.reconnect_mean_seconds, horizon)))
-    env.process(camera(env, room, outage_schedule(room.faults_rng, room.n_students, c.camera_off_prob,
-                                                  c.tick_seconds, c.camera_back_mean_seconds, horizon)))
-    env.run(until=room.plan.n_ticks * c.tick_seconds)
-    return room.record
+
+    def __init__(self, cfg: SimConfig, seed: int, policy: Policy | None = None, observer: Observer | None = None,
+                 on_tick: Callable[[int], None] | None = None):
+        self.env = env = simpy.Environment()
+        self.room = room = Classroom(cfg, seed, policy, observer)
+        c = cfg.classroom
+        self.end_seconds = room.plan.n_ticks * c.tick_seconds
+        if policy is not None:
+            env.process(teacher(env, room))
+        env.process(lesson_clock(env, room, on_tick))
+        pop = room.population
+        for k in np.flatnonzero((pop.join_seconds > 0) | np.isfinite(pop.leave_seconds)):
+            env.process(attendance(env, room, int(k)))
+        env.process(connection(env, room, outage_schedule(room.faults_rng, room.n_students, c.connection_drop_prob,
+                                                          c.tick_seconds, c.reconnect_mean_seconds,
+                                                          self.end_seconds)))
+        env.process(camera(env, room, outage_schedule(room.faults_rng, room.n_students, c.camera_off_prob,
+                                                      c.tick_seconds, c.camera_back_mean_seconds, self.end_seconds)))
+
+    @property
+    def now(self) -> float:
+        return self.env.now
+
+    @property
+    def done(self) -> bool:
+        return self.env.now >= self.end_seconds
+
+    def run_until(self, t_seconds: float) -> None:
+        """Process every event before ``t_seconds`` (capped at the lesson's end)."""
+        t_seconds = min(t_seconds, self.end_seconds)
+        if t_seconds > self.env.now:
+            self.env.run(until=t_seconds)
+
+    def run(self) -> LessonRecord:
+        """Run to the end of the lesson and return its record."""
+        self.run_until(self.end_seconds)
+        return self.room.record
+
+
+def simulate(cfg: SimConfig, seed: int, policy: Policy, observer: Observer | None = None,
+             on_tick: Callable[[int], None] | None = None) -> LessonRecord:
+    """Run one lesson with ``policy`` as the teacher and return its record.
+
+    :param on_tick: called with the tick index after each tick (progress bars).
+    """
+    return Lesson(cfg, seed, policy, observer, on_tick).run()

@@ -190,3 +190,19 @@ def test_students_start_near_their_own_stationary_distribution():
 
     expected = stationary_distribution(room.population.transitions)[:, POSITIVE].sum(1).mean()
     assert POSITIVE[room.state].mean() == pytest.approx(expected, abs=4 * np.sqrt(0.25 / 5000))
+
+
+def test_stepping_with_an_external_teacher_equals_running_the_policy(small_cfg):
+    from sim.classroom import Lesson
+
+    policy = FixedAction(factor=3, checkin=1)
+    whole = simulate(small_cfg, 12, policy)
+    lesson = Lesson(small_cfg, 12, policy=None)
+    step = small_cfg.classroom.decision_seconds
+    while not lesson.done:
+        lesson.room.apply(policy.act(lesson.room.observation()))
+        lesson.run_until(lesson.now + step)
+    stepped = lesson.room.record
+    np.testing.assert_array_equal(whole.state, stepped.state)
+    np.testing.assert_array_equal(whole.attention, stepped.attention)
+    assert whole.applications == stepped.applications and whole.checkins == stepped.checkins
