@@ -199,6 +199,43 @@ class LearningConfig:
     positive_bonus: float = bounded(0.3, ge=0, le=10, doc="extra rate in positive states")
 
 
+def _default_emission() -> tuple[tuple[float, ...], ...]:
+    # SPEC §4: P(expression | state); columns neutral, happy, surprise, sad, anger, disgust, fear.
+    return ((0.05, 0.45, 0.45, 0.00, 0.00, 0.00, 0.05),   # excitement
+            (0.15, 0.75, 0.10, 0.00, 0.00, 0.00, 0.00),   # joy
+            (0.35, 0.60, 0.05, 0.00, 0.00, 0.00, 0.00),   # happiness
+            (0.70, 0.25, 0.00, 0.05, 0.00, 0.00, 0.00),   # relaxation
+            (0.75, 0.05, 0.00, 0.15, 0.00, 0.05, 0.00),   # calmness
+            (0.25, 0.00, 0.00, 0.65, 0.00, 0.05, 0.05),   # depression
+            (0.20, 0.00, 0.10, 0.10, 0.05, 0.05, 0.50),   # tension
+            (0.10, 0.00, 0.00, 0.05, 0.65, 0.20, 0.00))   # anger
+
+
+@dataclass(frozen=True)
+class FramesConfig:
+    """Faces in the loop (SPEC §4): which expression a state shows, and how strongly.
+
+    Expression intensity ~ Beta(m*c, (1-m)*c) with mean
+    ``m = expressiveness_k * (intensity_low_arousal or intensity_high_arousal)``
+    and concentration ``c``: it rises with arousal and with the student's
+    expressiveness, and low-intensity faces are ambiguous.
+    """
+
+    emission: tuple[tuple[float, ...], ...] = bounded(factory=_default_emission, length=8, ge=0, le=1,
+                                                      doc="B: P(expression | state), rows over 7 classes")
+    size: int = bounded(64, ge=16, le=256, doc="frame side in pixels")
+    intensity_low_arousal: float = bounded(0.45, gt=0, lt=1, doc="mean intensity factor, low-arousal states")
+    intensity_high_arousal: float = bounded(0.7, gt=0, lt=1, doc="mean intensity factor, high-arousal states")
+    intensity_concentration: float = bounded(6.0, gt=0, le=1000, doc="Beta concentration c")
+
+    def check(self) -> None:
+        for i, row in enumerate(self.emission):
+            if len(row) != 7:
+                raise ConfigError(f"frames.emission[{i}]", f"must have exactly 7 entries, got {len(row)}")
+            if abs(sum(row) - 1.0) > 1e-6:
+                raise ConfigError(f"frames.emission[{i}]", f"must add up to 1, got {sum(row):g}")
+
+
 @dataclass(frozen=True)
 class SimConfig:
     """Everything the classroom simulator needs, section by section."""
@@ -211,3 +248,4 @@ class SimConfig:
     attention: AttentionConfig = bounded(factory=AttentionConfig)
     behaviour: BehaviourConfig = bounded(factory=BehaviourConfig)
     learning: LearningConfig = bounded(factory=LearningConfig)
+    frames: FramesConfig = bounded(factory=FramesConfig)
