@@ -59,11 +59,16 @@ class BeliefFilter:
             return belief @ self.transitions
         return np.einsum("ni,nij->nj", belief, self.transitions)
 
-    def step(self, recognized: np.ndarray, has_frame: np.ndarray | None = None) -> np.ndarray:
+    def step(self, recognized: np.ndarray, has_frame: np.ndarray | None = None,
+             transitions: np.ndarray | None = None) -> np.ndarray:
         """Advance one tick with the recognized classes (N,); ``has_frame`` False means no observation.
 
+        :param transitions: this tick's transition matrices, (S, S) or (N, S, S), replacing the stored ones
+            (for a chain whose rows change with context).
         :return: the filtered beliefs (N, S).
         """
+        if transitions is not None:
+            self.transitions = np.asarray(transitions, dtype=np.float64)
         has_frame = np.ones(self.n_students, dtype=bool) if has_frame is None else np.asarray(has_frame, bool)
         prior = np.where(self.started[:, None], self.predict(self.belief), self.initial)
         likelihood = np.where(has_frame[:, None], self.emission[:, np.where(has_frame, recognized, 0)].T, 1.0)

@@ -43,7 +43,8 @@ class Observation:
     :ivar belief: (N, 8) belief over the emotional states (one-hot under the oracle observer).
     :ivar attention: (N,) attention estimate.
     :ivar present: (N,) joined and not yet left; ``connected``, ``camera_on`` likewise.
-    :ivar intensity: (N, 4) current incentive intensities (the teacher knows what it applied).
+    :ivar intensity: (N, 4) the teacher's estimate of incentive intensities: what it applied, faded at
+        the class's median dilution (each student's own fading rate is hidden).
     """
 
     tick: int
@@ -135,6 +136,10 @@ class LessonRecord:
     camera_on: np.ndarray      # (T, N) bool
     behaviour: np.ndarray      # (T, N, 4) bool, BEHAVIOUR_NAMES order
     learning: np.ndarray       # (T, N) knowledge gained in the tick
+    expression: np.ndarray | None = None    # (T, N) int8 expression shown on the frame, -1 without a frame
+    recognized: np.ndarray | None = None    # (T, N) int8 recognized expression, -1 without a frame
+    belief_state: np.ndarray | None = None  # (T, N) int8 argmax of the observer's belief, -1 for the oracle
+    decision_beliefs: list[tuple[int, np.ndarray]] = field(default_factory=list)  # (tick, (N, 8) belief)
     applications: list[tuple[int, int, int, float]] = field(default_factory=list)  # (tick, student, factor 1..4, I0)
     checkins: list[tuple[int, int]] = field(default_factory=list)                 # (tick, student)
     fun_decisions: int = 0
@@ -147,7 +152,8 @@ class LessonRecord:
                    state=np.zeros((t, n), dtype=np.int8), attention=np.zeros((t, n)),
                    present=np.zeros((t, n), dtype=bool), connected=np.zeros((t, n), dtype=bool),
                    camera_on=np.zeros((t, n), dtype=bool), behaviour=np.zeros((t, n, N_BEHAVIOURS), dtype=bool),
-                   learning=np.zeros((t, n)))
+                   learning=np.zeros((t, n)), expression=np.full((t, n), -1, dtype=np.int8),
+                   recognized=np.full((t, n), -1, dtype=np.int8), belief_state=np.full((t, n), -1, dtype=np.int8))
 
 
 class Classroom:
@@ -178,6 +184,10 @@ class Classroom:
         self.camera_on = np.ones(n, dtype=bool)
         self.ledger = IncentiveLedger(pop.dilution, cfg.incentives, cfg.classroom.tick_seconds,
                                       cfg.classroom.decision_seconds)
+        # What the teacher knows of its incentives: what it applied and when, faded at the class's median
+        # dilution (a student's own psi_k is hidden). Observations carry this, never the true intensities.
+        self.teacher_ledger = IncentiveLedger(np.full(n, cfg.students.dilution_median), cfg.incentives,
+                                              cfg.classroom.tick_seconds, cfg.classroom.decision_seconds)
         self.boost = np.zeros(n)
         self.problems_removed = np.zeros(n, dtype=np.int64)
         self.coverage = np.ones(n)  # share of the lesson's problems left to each student
@@ -230,6 +240,7 @@ class Classroom:
         rec.behaviour[tick] = events
         rec.learning[tick] = learning_gain(self.attention, self._learning_rate[state], gap, rate_factor)
         self.ledger.decay()
+        self.teacher_ledger.decay()
         self.boost *= self.ledger.decay_per_tick
         self.tick_index = tick + 1
         self.observer.observe(self, tick)
@@ -243,7 +254,8 @@ class Classroom:
                            difficulty=float(self.plan.difficulty[tick]), belief=self.observer.belief(),
                            attention=self.observer.attention(), present=self.present.copy(),
                            connected=self.connected.copy(), camera_on=self.camera_on.copy(),
-                           intensity=self.ledger.intensity.copy(), teacher_budget_left=self.teacher_budget_left)
+                           intensity=self.teacher_ledger.intensity.copy(),
+                           teacher_budget_left=self.teacher_budget_left)
 
     def apply(self, action: Action) -> None:
         """Carry out a policy's action on the students it can reach (present and connected).
@@ -276,6 +288,7 @@ class Classroom:
         self.teacher_budget_left -= int((chosen_factor == 3).sum())
         if chosen.size:
             strength = self.ledger.apply(t, chosen, chosen_factor)
+            self.teacher_ledger.apply(t, chosen, chosen_factor)
             removing = chosen[chosen_factor == 1]
             self.problems_removed[removing] = np.minimum(self.problems_removed[removing] + 1, inc.lesson_problems)
             self.coverage = 1.0 - self.problems_removed / inc.lesson_problems
@@ -296,7 +309,9 @@ class Classroom:
 
     def decide(self) -> None:
         """One decision point: observe, ask the policy, apply."""
-        self.apply(self.policy.act(self.observation()))
+        obs = self.observation()
+        self.record.decision_beliefs.append((obs.tick, obs.belief))
+        self.apply(self.policy.act(obs))
 
 
 # -- SimPy processes --------------------------------------------------------------------------------------------------

@@ -1,0 +1,180 @@
+"""Recognition in the loop: the teacher sees the class through camera frames (SPEC §4; S3 Fig. 7).
+
+Every tick, each present, connected, camera-on student shows an expression
+drawn from ``B(state, ·)`` at an intensity that rises with arousal and the
+student's expressiveness, together with this tick's behaviour (eyes closed,
+yawning, looking away). The recognizer turns that into a recognized class
+and attribute probabilities:
+
+* ``scn-cs`` renders the faces (``sim.faces``) and runs the real recognizer on
+  the whole class in one batch through the chosen backend;
+* ``surrogate`` skips the pixels and draws the recognized class from the real
+  model's measured confusion matrix (fast, for policy training).
+
+A per-student HMM forward filter (S3 eq 9) turns recognized classes into the
+belief ``A``; students without a frame are predicted only. The filter's model
+is what a teacher can know: SPEC's shared base chain ``A0`` tilted each tick
+by the lesson context for an average student (segment difficulty against the
+mean ability, the mean fatigue, online tests) and by the incentives the
+teacher applied (its own record, faded at the median dilution); emissions are
+SPEC's ``B`` composed with the recognizer's confusion matrix. It never uses a
+student's own chain, ability, fatigue or fading rate. Attention is estimated from the attribute outputs: the looking-away
+probability inverts SPEC's ``P(look away) = 0.3 (1 - a)``, closed eyes cap it,
+and the per-tick value is smoothed by an exponential moving average
+(weight ``ATTENTION_SMOOTHING``) started at the belief's expected attention.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.hmm import BeliefFilter, compose_emission
+from models.surrogate import SurrogateRecognizer, sample_rows
+from sim.attention import BEHAVIOUR_NAMES
+from sim.classroom import Classroom
+from sim.emotion import HIGH_AROUSAL, base_transition_matrix, drift_features, drift_matrix, stationary_distribution
+
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models" / "shipped"
+SHIPPED_MODEL = SHIPPED_DIR / "scn-cs.onnx"
+SHIPPED_CONFUSION = SHIPPED_DIR / "confusion.json"
+RECOGNIZERS = ("oracle", "surrogate", "scn-cs")
+ATTENTION_SMOOTHING = 0.3
+SAMPLE_FRAMES = 24  # frames kept for the report's sample grid
+
+_LOOK, _EYES, _YAWN = (BEHAVIOUR_NAMES.index(n) for n in ("looking_away", "eyes_closed", "yawning"))
+
+
+class RecognitionObserver:
+    """Frames -> recognizer -> HMM filter -> beliefs and attention estimates.
+
+    :param recognizer: ``surrogate`` or ``scn-cs``.
+    :param backend: inference backend for ``scn-cs`` (``onnxruntime``, ``torch``, ``torch-cuda``, ``tensorrt``).
+    :param model_path: ONNX file (or training folder) of the recognizer; default the shipped model.
+    :param confusion_path: measured confusion of that model; default the shipped one.
+    """
+
+    def __init__(self, recognizer: str = "scn-cs", backend: str = "onnxruntime", model_path: str | Path | None = None,
+                 confusion_path: str | Path | None = None):
+        if recognizer not in ("surrogate", "scn-cs"):
+            raise ValueError(f"recognizer must be 'surrogate' or 'scn-cs', got {recognizer!r}")
+        self.kind = recognizer
+        self.surrogate = SurrogateRecognizer.from_file(confusion_path or SHIPPED_CONFUSION)
+        self.model = None
+        if recognizer == "scn-cs":
+            from models.recognizer import load_recognizer
+
+            self.model = load_recognizer(model_path or SHIPPED_MODEL, backend=backend)
+
+    # -- Observer protocol ------------------------------------------------------------------------------------------
+    def reset(self, room: Classroom, rng: np.random.Generator) -> None:
+        cfg = room.cfg
+        n = room.n_students
+        self.room, self.rng = room, rng
+        self.emission = np.asarray(cfg.frames.emission)
+        transitions = base_transition_matrix(cfg.emotion)
+        self.base_transitions = transitions
+        self.drift = drift_matrix(cfg.emotion, cfg.incentives)
+        self.mean_ability = cfg.students.ability_mean
+        self.mean_fatigue_rate = 0.5 * (cfg.students.fatigue_min + cfg.students.fatigue_max)
+        initial = stationary_distribution(transitions[None])[0]
+        self.filter = BeliefFilter(transitions, compose_emission(self.emission, self.surrogate.confusion), initial, n)
+        self.attention_targets = np.asarray(cfg.attention.targets)
+        self.look_away_scale = cfg.behaviour.look_away_scale
+        self._attention = np.full(n, initial @ self.attention_targets)
+        self.identities = None
+        if self.kind == "scn-cs":
+            from sim.faces import sample_identities
+
+            self.identities = sample_identities(n, rng)
+        self.samples: list[dict[str, Any]] = []
+
+    def observe(self, room: Classroom, tick: int) -> None:
+        n, rec, rng = room.n_students, room.record, self.rng
+        visible = room.present & room.connected & room.camera_on
+        behaviour = rec.behaviour[tick]
+        # The face the student shows (world draws: a fixed count per tick, whatever is visible).
+        uniforms = rng.random(n)
+        expression = sample_rows(self.emission[room.state], uniforms)
+        frames_cfg = room.cfg.frames
+        mean = room.population.expressiveness * np.where(HIGH_AROUSAL[room.state], frames_cfg.intensity_high_arousal,
+                                                         frames_cfg.intensity_low_arousal)
+        c = frames_cfg.intensity_concentration
+        intensity = rng.beta(np.maximum(mean * c, 1e-3), np.maximum((1 - mean) * c, 1e-3))
+        attributes = behaviour[:, [_EYES, _YAWN, _LOOK]]
+        recognized = np.zeros(n, dtype=np.int64)
+        attribute_probs = np.zeros((n, 3))
+        if self.kind == "surrogate":
+            recognized, attribute_probs = self.surrogate.recognize(expression, attributes, rng)
+        else:
+            seen = np.flatnonzero(visible)
+            if seen.size:
+                frames = self._render(seen, expression[seen], intensity[seen], attributes[seen])
+                probs, attrs = self.model.predict(frames)
+                recognized[seen] = probs.argmax(axis=1)
+                attribute_probs[seen] = attrs
+                self._keep_samples(tick, seen, frames, expression[seen], recognized[seen], room.state[seen])
+        belief = self.filter.step(recognized, visible, self._teacher_transitions(room, tick))
+        self._update_attention(belief, attribute_probs, visible)
+        rec.expression[tick] = np.where(visible, expression, -1)
+        rec.recognized[tick] = np.where(visible, recognized, -1)
+        rec.belief_state[tick] = belief.argmax(axis=1)
+
+    def belief(self) -> np.ndarray:
+        return self.filter.belief.copy()
+
+    def attention(self) -> np.ndarray:
+        return self._attention.copy()
+
+    # -- helpers ----------------------------------------------------------------------------------------------------
+    def _render(self, students: np.ndarray, expression: np.ndarray, intensity: np.ndarray,
+                attributes: np.ndarray) -> np.ndarray:
+        from sim.faces import render_faces, sample_face_params
+
+        params = sample_face_params(students.size, self.rng, identity=self.identities.take(students),
+                                    expression=expression, intensity=intensity, eyes_closed=attributes[:, 0],
+                                    yawning=attributes[:, 1], looking_away=attributes[:, 2])
+        return render_faces(params, self.rng, size=self.room.cfg.frames.size)
+
+    def _teacher_transitions(self, room: Classroom, tick: int) -> np.ndarray:
+        """The chain the teacher believes moved the class at ``tick``: (N, 8, 8)."""
+        plan, n = room.plan, room.n_students
+        inc = room.cfg.incentives
+        ledger = room.teacher_ledger
+        intensity = ledger.intensity / ledger.decay_per_tick[:, None]  # as it stood during the tick's transition
+        reduced = intensity[:, 0] > inc.active_threshold
+        difficulty = np.maximum(plan.difficulty[tick] - inc.difficulty_reduction * reduced, 0.0)
+        fatigue = self.mean_fatigue_rate * plan.time_fraction[tick]
+        features = drift_features(difficulty - self.mean_ability, np.full(n, plan.fatigue_drift[tick] * fatigue),
+                                  bool(plan.online_test[tick]), intensity)
+        rows = self.base_transitions[None, :, :] * np.exp(features @ self.drift)[:, None, :]
+        return rows / rows.sum(axis=2, keepdims=True)
+
+    def _update_attention(self, belief: np.ndarray, attribute_probs: np.ndarray, visible: np.ndarray) -> None:
+        expected = belief @ self.attention_targets
+        from_face = np.clip(1.0 - attribute_probs[:, 2] / self.look_away_scale, 0.0, 1.0)
+        from_face = np.minimum(from_face, 1.0 - 0.9 * attribute_probs[:, 0])
+        observed = 0.5 * expected + 0.5 * from_face
+        target = np.where(visible, observed, expected)
+        self._attention += ATTENTION_SMOOTHING * (target - self._attention)
+
+    def _keep_samples(self, tick: int, students: np.ndarray, frames: np.ndarray, expression: np.ndarray,
+                      recognized: np.ndarray, state: np.ndarray) -> None:
+        if len(self.samples) >= SAMPLE_FRAMES or tick % 30:
+            return
+        for i in range(min(3, students.size, SAMPLE_FRAMES - len(self.samples))):
+            self.samples.append({"tick": tick, "student": int(students[i]), "frame": frames[i],
+                                 "expression": int(expression[i]), "recognized": int(recognized[i]),
+                                 "state": int(state[i])})
+
+
+def make_observer(recognizer: str, backend: str = "onnxruntime", model_path: str | Path | None = None,
+                  confusion_path: str | Path | None = None):
+    """The observer for a ``--recognizer`` choice: ``oracle``, ``surrogate`` or ``scn-cs``."""
+    from sim.classroom import OracleObserver
+
+    if recognizer == "oracle":
+        return OracleObserver()
+    return RecognitionObserver(recognizer, backend, model_path, confusion_path)
