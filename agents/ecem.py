@@ -110,3 +110,31 @@ class ECEM:
             allowed[3] = obs.teacher_budget_left > 0
             factors[act_on] = self.choose(obs.belief[act_on], allowed)
         return Action(factors, NO_CHECKIN)
+
+
+def decision_divergence(ecem: ECEM, record) -> float | None:
+    """Share of (decision, reachable student) pairs where ECEM's choice on the observer's belief differs
+    from its choice on the truth (a one-hot belief on the true state). None without recorded decisions.
+
+    :param record: a :class:`sim.classroom.LessonRecord` (beliefs at decisions, states, presence).
+    """
+    differ, total = 0, 0
+    eye = np.eye(axis_values(ecem.emotion).size)
+    for tick, belief in record.decision_beliefs:
+        if tick == 0:
+            state, reachable = record.population.initial_state, record.present[0] & record.connected[0]
+        else:
+            if tick > record.state.shape[0]:
+                continue
+            state = record.state[tick - 1]
+            row = min(tick, record.state.shape[0] - 1)
+            reachable = record.present[row] & record.connected[row]
+        students = np.flatnonzero(reachable)
+        if not students.size:
+            continue
+        truth = eye[state[students]]
+        on_truth = np.where(ecem.needs_motivation(truth), ecem.choose(truth), 0)
+        on_belief = np.where(ecem.needs_motivation(belief[students]), ecem.choose(belief[students]), 0)
+        differ += int((on_truth != on_belief).sum())
+        total += students.size
+    return differ / total if total else None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +68,8 @@ def make_policy(name: str, params: dict[str, Any] | None = None, sim_cfg: SimCon
 
 def _import_policy(spec: str) -> Callable[..., Policy]:
     module_name, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path:  # a designer's module in the working folder
+        sys.path.insert(0, os.getcwd())
     try:
         target = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as err:

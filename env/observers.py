@@ -43,6 +43,7 @@ SHIPPED_CONFUSION = SHIPPED_DIR / "confusion.json"
 RECOGNIZERS = ("oracle", "surrogate", "scn-cs")
 ATTENTION_SMOOTHING = 0.3
 SAMPLE_FRAMES = 24  # frames kept for the report's sample grid
+TRACKED_STUDENTS = 4  # students whose full belief is kept every tick, for the belief-vs-truth plot
 
 _LOOK, _EYES, _YAWN = (BEHAVIOUR_NAMES.index(n) for n in ("looking_away", "eyes_closed", "yawning"))
 
@@ -90,6 +91,7 @@ class RecognitionObserver:
 
             self.identities = sample_identities(n, rng)
         self.samples: list[dict[str, Any]] = []
+        self.tracked = np.zeros((room.plan.n_ticks, min(TRACKED_STUDENTS, n), transitions.shape[0]))
 
     def observe(self, room: Classroom, tick: int) -> None:
         n, rec, rng = room.n_students, room.record, self.rng
@@ -121,6 +123,7 @@ class RecognitionObserver:
         rec.expression[tick] = np.where(visible, expression, -1)
         rec.recognized[tick] = np.where(visible, recognized, -1)
         rec.belief_state[tick] = belief.argmax(axis=1)
+        self.tracked[tick] = belief[: self.tracked.shape[1]]
 
     def belief(self) -> np.ndarray:
         return self.filter.belief.copy()

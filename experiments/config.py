@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sim.config import SimConfig
 from vclass.config import ConfigError, bounded, from_dict, load_toml, set_path, to_dict
@@ -34,19 +34,44 @@ class PolicyConfig:
 
 
 @dataclass(frozen=True)
+class RecognizerConfig:
+    """How the teacher sees the class (SPEC §4): the recognizer in the loop and its backend.
+
+    ``model`` and ``confusion`` default (empty) to the shipped model and its measured confusion.
+    """
+
+    kind: Literal["oracle", "surrogate", "scn-cs"] = bounded("scn-cs")
+    backend: Literal["onnxruntime", "torch", "torch-cuda", "tensorrt"] = bounded("onnxruntime")
+    model: str = bounded("", doc="ONNX file or training folder; empty: the shipped model")
+    confusion: str = bounded("", doc="confusion.json for the surrogate and the filter; empty: the shipped one")
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    """A whole run: seed, policy and simulator config."""
+    """A whole run: seed, policy, recognizer and simulator config."""
 
     seed: int = bounded(0, ge=0, le=2**32 - 1)
     policy: PolicyConfig = bounded(factory=PolicyConfig)
+    recognizer: RecognizerConfig = bounded(factory=RecognizerConfig)
     sim: SimConfig = bounded(factory=SimConfig)
 
     def as_dict(self) -> dict[str, Any]:
-        """Flat TOML-shaped view: seed, policy, then the simulator sections at top level."""
-        return {"seed": self.seed, "policy": to_dict(self.policy), **to_dict(self.sim)}
+        """Flat TOML-shaped view: seed, policy, recognizer, then the simulator sections at top level."""
+        return {"seed": self.seed, "policy": to_dict(self.policy), "recognizer": to_dict(self.recognizer),
+                **to_dict(self.sim)}
+
+    def make_observer(self):
+        """A fresh observer for one lesson, as the recognizer section says."""
+        from env.observers import make_observer
+
+        r = self.recognizer
+        try:
+            return make_observer(r.kind, r.backend, r.model or None, r.confusion or None)
+        except (ValueError, RuntimeError, OSError) as err:  # unreadable model, missing backend or GPU
+            raise ConfigError("recognizer", str(err)) from None
 
 
-_RUN_KEYS = ("seed", "policy")
+_RUN_KEYS = ("seed", "policy", "recognizer")
 
 
 def run_config_from_dict(data: dict[str, Any]) -> RunConfig:

@@ -81,3 +81,47 @@ def plot_interventions(record: LessonRecord, path: Path) -> None:
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     ax.set_title("Interventions")
     save_figure(fig, path)
+
+
+def plot_beliefs(record: LessonRecord, observer, path: Path) -> None:
+    """Belief over the eight states (shading) against the true state (line) for the tracked students."""
+    tracked = observer.tracked
+    n_ticks, k, _ = tracked.shape
+    minutes = np.arange(n_ticks) * record.cfg.classroom.tick_seconds / 60.0
+    fig, axes = plt.subplots(k, 1, figsize=(9, 1.9 * k), sharex=True, squeeze=False)
+    for i, ax in enumerate(axes[:, 0]):
+        ax.imshow(tracked[:, i].T, aspect="auto", origin="lower", cmap="Greys", vmin=0, vmax=1,
+                  extent=(minutes[0], minutes[-1] + minutes[1] - minutes[0], -0.5, 7.5))
+        absent = ~record.present[:, i]
+        truth = np.where(absent, np.nan, record.state[:, i].astype(float))
+        ax.step(minutes, truth, where="post", color="#d62728", lw=1.2, label="true state")
+        no_frame = record.recognized[:, i] < 0
+        if no_frame.any():
+            ax.scatter(minutes[no_frame], np.full(no_frame.sum(), 7.8), marker="|", color="#1f77b4", s=12,
+                       label="no frame", clip_on=False)
+        ax.set_yticks(range(8), [s[:4] for s in STATE_NAMES], fontsize=7)
+        ax.set_ylabel(f"student {i}", fontsize=8)
+        if i == 0:
+            ax.legend(loc="upper right", fontsize=7)
+    axes[-1, 0].set_xlabel("lesson time (min)")
+    fig.suptitle("Belief (grey: probability) vs true state (red)")
+    save_figure(fig, path)
+
+
+def plot_frames(samples: list[dict], path: Path) -> None:
+    """A grid of rendered frames with the shown and the recognized expression."""
+    from sim.faces import EXPRESSIONS
+
+    cols = 6
+    rows = int(np.ceil(len(samples) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.9), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, sample in zip(axes.ravel(), samples):
+        ax.imshow(sample["frame"], cmap="gray", vmin=0, vmax=255)
+        ok = sample["expression"] == sample["recognized"]
+        ax.set_title(f"shown {EXPRESSIONS[sample['expression']]}\nrecog. {EXPRESSIONS[sample['recognized']]}",
+                     fontsize=7, color="black" if ok else "#d62728")
+        ax.text(2, 62, f"{STATE_NAMES[sample['state']]}, t={sample['tick']}", fontsize=5, color="yellow")
+    fig.suptitle("Frames in the loop (red title: misrecognized)", fontsize=9)
+    save_figure(fig, path)

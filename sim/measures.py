@@ -90,6 +90,7 @@ def class_summary(record: LessonRecord) -> dict[str, Any]:
         "checkins": len(record.checkins),
         "hand_raises_per_student": float(m.hand_raises.sum() / n),
         "connected_share": float(_safe_mean(record.connected, record.present)),
+        **in_loop_accuracy(record),
         "camera_on_share": float(_safe_mean(record.camera_on, record.present)),
     }
 
@@ -161,3 +162,14 @@ def student_table(record: LessonRecord) -> dict[str, np.ndarray]:
     return columns
 
 
+
+
+def in_loop_accuracy(record: LessonRecord) -> dict[str, float | None]:
+    """Recognition accuracy (recognized vs shown expression, over frames) and belief accuracy (argmax belief
+    vs true state, over present student-ticks). None under the oracle observer, which recognizes nothing."""
+    framed = record.recognized >= 0
+    recognition = float((record.recognized[framed] == record.expression[framed]).mean()) if framed.any() else None
+    believed = (record.belief_state >= 0) & record.present
+    belief = float((record.belief_state[believed] == record.state[believed]).mean()) if believed.any() else None
+    return {"recognition_accuracy": recognition, "belief_accuracy": belief,
+            "frames_share": float(framed[record.present].mean()) if record.present.any() else 0.0}

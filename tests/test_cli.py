@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 
@@ -18,7 +19,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def _run(tmp_path, name, *extra):
     out = tmp_path / name
-    code = main(["run", "--students", "8", "--minutes", "5", "--out", str(out), "--quiet", *extra])
+    code = main(["run", "--students", "8", "--minutes", "5", "--out", str(out), "--quiet", "--recognizer", "oracle",
+                 "--compare", "", *extra])
     return code, out
 
 
@@ -58,10 +60,13 @@ def test_same_seed_gives_identical_summary_bytes(tmp_path):
     (["--set", "classroom.late_join_prob=1.5"], "classroom.late_join_prob: must be a number >= 0 and <= 1"),
     (["--set", "classroom.colour=red"], "classroom.colour: unknown key"),
     (["--policy", "telepathy"], "policy.name: unknown policy"),
+    (["--compare", "telepathy"], "policy.name: unknown policy"),
+    (["--recognizer", "crystal-ball"], "recognizer.kind: must be one of"),
+    (["--recognizer", "surrogate", "--set", "recognizer.confusion=/no/such/file.json"], "recognizer: "),
 ])
 def test_bad_input_exits_2_with_one_clear_message_and_writes_nothing(tmp_path, capsys, args, fragment):
     out = tmp_path / "never"
-    code = main(["run", "--out", str(out), "--quiet", *args])
+    code = main(["run", "--out", str(out), "--quiet", "--recognizer", "oracle", *args])
     err = capsys.readouterr().err
     assert code == 2
     assert fragment in err and err.count("\n") == 1
@@ -71,7 +76,7 @@ def test_bad_input_exits_2_with_one_clear_message_and_writes_nothing(tmp_path, c
 def test_bad_input_never_touches_an_earlier_result(tmp_path):
     code, out = _run(tmp_path, "keep", "--seed", "1")
     before = (out / "summary.json").read_bytes()
-    assert main(["run", "--out", str(out), "--students", "-1", "--quiet"]) == 2
+    assert main(["run", "--out", str(out), "--students", "-1", "--quiet", "--recognizer", "oracle"]) == 2
     assert (out / "summary.json").read_bytes() == before
 
 
@@ -80,7 +85,8 @@ def test_config_file_is_used_and_flags_override_it(tmp_path):
     cfg.write_text('seed = 9\n[classroom]\nstudents = 6\nminutes = 3\npresentation = "slides"\n'
                    '[policy]\nname = "ecem"\nparams = { phi = 1 }\n')
     out = tmp_path / "r"
-    assert main(["run", "--config", str(cfg), "--students", "4", "--out", str(out), "--quiet"]) == 0
+    assert main(["run", "--config", str(cfg), "--students", "4", "--out", str(out), "--quiet",
+                 "--recognizer", "oracle"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seed"] == 9 and summary["students"] == 4
     assert summary["config"]["classroom"]["presentation"] == "slides"
@@ -90,7 +96,7 @@ def test_config_file_is_used_and_flags_override_it(tmp_path):
 def test_console_script_prints_the_summary_table(tmp_path):
     out = tmp_path / "cli"
     proc = subprocess.run([sys.executable, "-m", "vclass.cli", "run", "--students", "5", "--minutes", "2",
-                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+                           "--recognizer", "oracle", "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "share of student-time in the TEA" in proc.stdout and f"run folder: {out}" in proc.stdout
 
@@ -103,3 +109,49 @@ def test_bench_sim_quick_reports_positive_rates(capsys):
     assert len(rows) == 4
     values = [float(r.split("|")[3].replace(",", "")) for r in rows]
     assert all(v > 0 for v in values)
+
+
+def _confusion_file(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "confusion.json"
+    path.write_text(json.dumps({"confusion": (np.full((7, 7), 0.03) + np.eye(7) * 0.79).tolist()}))
+    return path
+
+
+def test_run_compares_with_none_and_writes_an_html_report_with_every_image(tmp_path):
+    out = tmp_path / "cmp"
+    code = main(["run", "--students", "10", "--minutes", "6", "--recognizer", "surrogate", "--set",
+                 f"recognizer.confusion={_confusion_file(tmp_path)}", "--out", str(out), "--quiet"])
+    assert code == 0
+    comparison = json.loads((out / "comparison.json").read_text())
+    assert set(comparison) == {"ecem", "none"}
+    assert comparison["none"]["interventions"] == 0 and comparison["ecem"]["interventions"] > 0
+    for name in comparison:
+        assert 0.4 < comparison[name]["recognition_accuracy"] <= 1 and 0 < comparison[name]["belief_accuracy"] <= 1
+    page = (out / "report.html").read_text()
+    images = re.findall(r"<img src='([^']+)'", page)
+    assert "beliefs.png" in images and "compare-none/emotions.png" in images
+    assert all((out / src).read_bytes()[:8] == PNG_MAGIC for src in images)
+    recognitions = __import__("numpy").load(out / "recognitions.npz")
+    assert recognitions["recognized"].shape == (36, 10)
+
+
+README_EXAMPLE = re.compile(r"```python\n(# my_strategy\.py.*?)```", re.S)
+
+
+def test_readme_designer_example_runs_with_vclass_run(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    code = README_EXAMPLE.search(readme).group(1)
+    assert len(code.strip().splitlines()) <= 25
+    (tmp_path / "my_strategy.py").write_text(code)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "designer"
+    assert main(["run", "--policy", "my_strategy:GloomFirst", "--set", "policy.params.how_many=2",
+                 "--students", "8", "--minutes", "5", "--recognizer", "oracle", "--compare", "", "--out", str(out),
+                 "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["policy"] == "my_strategy:GloomFirst"
+    assert 0 < summary["interventions_by_factor"]["fun"] <= 2 * 10 and summary["checkins"] > 0
