@@ -125,3 +125,20 @@ def plot_frames(samples: list[dict], path: Path) -> None:
         ax.text(2, 62, f"{STATE_NAMES[sample['state']]}, t={sample['tick']}", fontsize=5, color="yellow")
     fig.suptitle("Frames in the loop (red title: misrecognized)", fontsize=9)
     save_figure(fig, path)
+
+
+def plot_hmm_fit(fitted_a: np.ndarray, run_a: np.ndarray, fitted_e: np.ndarray, run_e: np.ndarray,
+                 path: Path) -> None:
+    """Heatmaps of fitted against measured transitions and emissions."""
+    from sim.faces import EXPRESSIONS
+
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.8))
+    panels = ((fitted_a, "transitions, Baum-Welch", STATE_NAMES), (run_a, "transitions, true states", STATE_NAMES),
+              (fitted_e, "emissions, Baum-Welch", EXPRESSIONS), (run_e, "emissions, measured", EXPRESSIONS))
+    for ax, (matrix, title, cols) in zip(axes, panels):
+        image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
+        ax.set_title(title, fontsize=9)
+        ax.set_yticks(range(len(STATE_NAMES)), [s[:4] for s in STATE_NAMES], fontsize=7)
+        ax.set_xticks(range(len(cols)), [c[:4] for c in cols], fontsize=7, rotation=90)
+    fig.colorbar(image, ax=axes, shrink=0.8)
+    save_figure(fig, path)
