@@ -36,7 +36,7 @@ def write_report(out: Path, summaries: dict[str, dict[str, Any]], run_cfg, compa
         cells = "".join(f"<td>{_cell(v)}</td>" for v in values)
         if len(values) == 2:
             diff = values[0] - values[1] if None not in values else None
-            cells += f"<td>{_cell(float(diff) if diff is not None else None)}</td>"
+            cells += f"<td>{_cell(diff)}</td>"
         rows.append(f"<tr><th scope='row'>{html.escape(label)}</th>{cells}</tr>")
     sections = []
     folders = [(names[0], Path("."))] + ([(compare, Path(f"compare-{compare}"))] if compare else [])
@@ -59,8 +59,8 @@ figure {{ margin: 1em 0; }} figcaption {{ color: #555; font-size: 90%; }}
 </style></head><body>
 <h1>vclass run report</h1>
 <p>{c.students} students, {c.minutes:g}-minute lesson, presentation {html.escape(c.presentation)},
-online tests {'yes' if c.online_tests else 'no'}; recognizer {html.escape(r.kind)}
-({html.escape(r.backend)}); seed {run_cfg.seed}. Policies met the same students and the same noise.</p>
+online tests {'yes' if c.online_tests else 'no'}; recognizer {html.escape(r.kind)}{
+    f" on {html.escape(r.backend)}" if r.kind == "scn-cs" else ""}; seed {run_cfg.seed}. Policies met the same students and the same noise.</p>
 <table><thead><tr><th>measure</th>{head}</tr></thead><tbody>
 {chr(10).join(rows)}
 </tbody></table>
