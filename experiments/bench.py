@@ -16,7 +16,10 @@ from typing import Any
 
 HELP = "Run benchmarks (sim, and whatever else this machine supports) and record them in BENCHMARKS.md."
 
-SUITES = {"sim": "experiments.bench_sim"}
+SUITES = {"sim": "experiments.bench_sim",
+          "env": "experiments.bench_env",
+          "sweep": "experiments.bench_sweep",
+          }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

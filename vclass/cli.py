@@ -16,6 +16,9 @@ from vclass.config import ConfigError
 COMMANDS = {
     "run": "experiments.run",
     "bench": "experiments.bench",
+    "fit-hmm": "experiments.fit_hmm",
+    "experiment": "experiments.s0_2x2",
+    "make-faces": "experiments.make_faces",
 }
 
 
