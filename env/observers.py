@@ -58,13 +58,14 @@ class RecognitionObserver:
     """
 
     def __init__(self, recognizer: str = "scn-cs", backend: str = "onnxruntime", model_path: str | Path | None = None,
-                 confusion_path: str | Path | None = None):
+                 confusion_path: str | Path | None = None, service=None):
         if recognizer not in ("surrogate", "scn-cs"):
             raise ValueError(f"recognizer must be 'surrogate' or 'scn-cs', got {recognizer!r}")
         self.kind = recognizer
         self.surrogate = SurrogateRecognizer.from_file(confusion_path or SHIPPED_CONFUSION)
         self.model = None
-        if recognizer == "scn-cs":
+        self.service = service  # a RecognitionService batching frames across classrooms, or None
+        if recognizer == "scn-cs" and service is None:
             from models.recognizer import load_recognizer
 
             self.model = load_recognizer(model_path or SHIPPED_MODEL, backend=backend)
@@ -106,18 +107,35 @@ class RecognitionObserver:
         c = frames_cfg.intensity_concentration
         intensity = rng.beta(np.maximum(mean * c, 1e-3), np.maximum((1 - mean) * c, 1e-3))
         attributes = behaviour[:, [_EYES, _YAWN, _LOOK]]
+        self._pending = (tick, visible, expression)
+        if self.kind == "surrogate":
+            self.complete(*self.surrogate.recognize(expression, attributes, rng))
+            return
+        seen = np.flatnonzero(visible)
+        frames = self._render(seen, expression[seen], intensity[seen], attributes[seen]) if seen.size else None
+        self._pending_frames = (seen, frames)
+        if self.service is not None:
+            self.service.submit(self, frames)  # the service calls recognized() then complete() after its batch
+        else:
+            self.recognized(*(self.model.predict(frames) if seen.size else (np.zeros((0, 7)), np.zeros((0, 3)))))
+
+    def recognized(self, probs: np.ndarray, attrs: np.ndarray) -> None:
+        """Recognizer outputs for the frames rendered this tick (in the order of the visible students)."""
+        tick, _, expression = self._pending
+        seen, frames = self._pending_frames
+        n = expression.shape[0]
         recognized = np.zeros(n, dtype=np.int64)
         attribute_probs = np.zeros((n, 3))
-        if self.kind == "surrogate":
-            recognized, attribute_probs = self.surrogate.recognize(expression, attributes, rng)
-        else:
-            seen = np.flatnonzero(visible)
-            if seen.size:
-                frames = self._render(seen, expression[seen], intensity[seen], attributes[seen])
-                probs, attrs = self.model.predict(frames)
-                recognized[seen] = probs.argmax(axis=1)
-                attribute_probs[seen] = attrs
-                self._keep_samples(tick, seen, frames, expression[seen], recognized[seen], room.state[seen])
+        if seen.size:
+            recognized[seen] = probs.argmax(axis=1)
+            attribute_probs[seen] = attrs
+            self._keep_samples(tick, seen, frames, expression[seen], recognized[seen], self.room.state[seen])
+        self.complete(recognized, attribute_probs)
+
+    def complete(self, recognized: np.ndarray, attribute_probs: np.ndarray) -> None:
+        """Second half of a tick: filter the recognized classes into beliefs and update attention estimates."""
+        tick, visible, expression = self._pending
+        room, rec = self.room, self.room.record
         belief = self.filter.step(recognized, visible, self._teacher_transitions(room, tick))
         self._update_attention(belief, attribute_probs, visible)
         rec.expression[tick] = np.where(visible, expression, -1)
@@ -174,10 +192,14 @@ class RecognitionObserver:
 
 
 def make_observer(recognizer: str, backend: str = "onnxruntime", model_path: str | Path | None = None,
-                  confusion_path: str | Path | None = None):
-    """The observer for a ``--recognizer`` choice: ``oracle``, ``surrogate`` or ``scn-cs``."""
+                  confusion_path: str | Path | None = None, service=None):
+    """The observer for a ``--recognizer`` choice: ``oracle``, ``surrogate`` or ``scn-cs``.
+
+    :param service: a :class:`env.batch.RecognitionService` that batches this observer's frames with other
+        classrooms' (scn-cs only).
+    """
     from sim.classroom import OracleObserver
 
     if recognizer == "oracle":
         return OracleObserver()
-    return RecognitionObserver(recognizer, backend, model_path, confusion_path)
+    return RecognitionObserver(recognizer, backend, model_path, confusion_path, service)

@@ -395,11 +395,12 @@ class Lesson:
     ``run_until(now + decision_seconds)``.
 
     :param on_tick: called with the tick index after each tick (progress bars).
+    :param env: a SimPy environment shared with other lessons run together (default: a new one).
     """
 
     def __init__(self, cfg: SimConfig, seed: int, policy: Policy | None = None, observer: Observer | None = None,
-                 on_tick: Callable[[int], None] | None = None):
-        self.env = env = simpy.Environment()
+                 on_tick: Callable[[int], None] | None = None, env: simpy.Environment | None = None):
+        self.env = env = env if env is not None else simpy.Environment()
         self.room = room = Classroom(cfg, seed, policy, observer)
         c = cfg.classroom
         self.end_seconds = room.plan.n_ticks * c.tick_seconds
