@@ -33,6 +33,19 @@ for _name, _factor in ALWAYS_NAMES.items():
     _BUILDERS[_name] = lambda cfg, _f=_factor, **kw: AlwaysFactor(_f, cfg.emotion, **kw)
 
 
+def _shipped_drl(name: str) -> Callable[..., Policy]:
+    def build(cfg: SimConfig, **kw: Any) -> Policy:
+        from agents.drl import shipped_policy  # torch and stable-baselines3 load only when asked for
+
+        return shipped_policy(name, cfg, **kw)
+
+    return build
+
+
+for _name in ("ppo-motivation", "ppo-attention"):
+    _BUILDERS[_name] = _shipped_drl(_name)
+
+
 def register_policy(name: str, builder: Callable[..., Policy]) -> None:
     """Add a named policy; ``builder(sim_cfg, **params)`` returns it."""
     _BUILDERS[name] = builder

@@ -19,6 +19,14 @@ COMMANDS = {
     "fit-hmm": "experiments.fit_hmm",
     "experiment": "experiments.s0_2x2",
     "make-faces": "experiments.make_faces",
+    "train-policy": "experiments.train_policy",
+    "evaluate": "experiments.evaluate_policies",
+    "train-recognizer": "experiments.train_recognizer",
+    "eval-recognizer": "experiments.eval_recognizer",
+    "export": "experiments.export_recognizer",
+    "sweep": "experiments.sweep",
+    "report": "experiments.sweep_report",
+    "regress": "experiments.regress",
 }
 
 

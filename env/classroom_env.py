@@ -1,0 +1,372 @@
+"""What the motivation and attention environments share: the lesson loop, the observation encoder,
+the per-step reward terms and the rendering.
+
+* :class:`ObservationEncoder` turns a :class:`sim.classroom.Observation` (beliefs and estimates from the
+  recognizer path, never the true state) into the flat ``float32`` vector both environments return. The
+  trained-policy adapter in ``agents.drl`` uses the same encoder, so a policy sees in ``vclass run``
+  exactly what it saw in training.
+* :func:`reward_terms` computes SPEC §7's measures over the ticks one step covered, from the lesson
+  record's rows. Summed over a lesson they equal ``sim.measures``' lesson values (tested).
+* :class:`ClassroomEnv` runs one :class:`sim.classroom.Lesson` per episode, the agent being the teacher:
+  each step applies an action and advances one decision interval (30 s, three ticks by default).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from sim.classroom import Action, Lesson, Observation
+from sim.config import SimConfig
+from sim.emotion import N_FACTORS, N_STATES, POSITIVE, axis_values, in_tea
+from sim.lesson import SEGMENT_KINDS
+from vclass.config import ConfigError, from_dict, load_toml, replace_nested
+
+ENV_RECOGNIZERS = ("surrogate", "scn-cs")  # never the oracle: observations come from the recognizer path
+
+GLOBAL_FEATURES = ("time_fraction", *(f"segment_{kind}" for kind in SEGMENT_KINDS), "difficulty",
+                   "teacher_budget_left")
+STUDENT_FEATURES = (*(f"belief_{i}" for i in range(N_STATES)), "belief_axis", "attention_estimate", "reachable",
+                    "camera_on", *(f"intensity_{m + 1}" for m in range(N_FACTORS)), "checkin_estimate")
+INTENSITY_CAP = 10.0  # intensities and check-in estimates are clipped here (habituation keeps them near 3)
+
+
+class ObservationEncoder:
+    """The environments' observation: global features, then each student's features, flattened.
+
+    Layout (``float32``)::
+
+        [time_fraction, segment one-hot (4), difficulty, teacher_budget_left,
+         student 0: belief (8), belief_axis, attention_estimate, reachable, camera_on, intensity (4),
+                    checkin_estimate,
+         student 1: ...]
+
+    ``belief_axis`` is ``x(A)`` of the belief (S3 eq 13); ``teacher_budget_left`` is the share of the
+    teaching-quality budget left; ``checkin_estimate`` is the teacher's own record of its check-ins,
+    faded at the class's median dilution like the incentive intensities (the teacher knows what it
+    did, not how each student fades). Everything comes from the :class:`Observation` and the
+    teacher's own actions, never from the true state.
+
+    :param cfg: the lesson's simulator config.
+    :param n_students: class size.
+    """
+
+    def __init__(self, cfg: SimConfig, n_students: int):
+        self.cfg, self.n_students = cfg, n_students
+        self.n_global, self.n_student = len(GLOBAL_FEATURES), len(STUDENT_FEATURES)
+        self.size = self.n_global + n_students * self.n_student
+        self.axis = axis_values(cfg.emotion)
+        self.n_ticks = cfg.classroom.n_ticks
+        rate = cfg.students.dilution_median * cfg.incentives.fading_per_minute * cfg.classroom.tick_seconds / 60.0
+        self.checkin_decay_per_tick = float(np.exp(-rate))
+        self.budget = cfg.incentives.teacher_budget
+        low = np.zeros((n_students, self.n_student), dtype=np.float32)
+        high = np.ones((n_students, self.n_student), dtype=np.float32)
+        low[:, N_STATES], high[:, N_STATES] = self.axis.min(), self.axis.max()
+        high[:, N_STATES + 4:] = INTENSITY_CAP
+        self.low = np.concatenate([np.zeros(self.n_global, np.float32), low.ravel()])
+        self.high = np.concatenate([np.ones(self.n_global, np.float32), high.ravel()])
+        self._buffer = np.zeros(self.size, dtype=np.float32)
+        self._students = self._buffer[self.n_global:].reshape(n_students, self.n_student)
+        self.reset()
+
+    def space(self) -> gym.spaces.Box:
+        return gym.spaces.Box(self.low.copy(), self.high.copy(), dtype=np.float32)
+
+    def reset(self) -> None:
+        """Start a lesson: no check-ins yet."""
+        self.checkins = np.zeros(self.n_students)
+        self._tick = 0
+
+    def note_checkin(self, student: int, obs: Observation) -> None:
+        """Record the teacher's check-in with ``student`` decided on ``obs`` (it happens if reachable)."""
+        if 0 <= student < self.n_students and obs.reachable[student]:
+            self.checkins[student] += 1.0
+
+    def encode(self, obs: Observation) -> np.ndarray:
+        """The observation vector for ``obs`` (a fresh array)."""
+        if obs.n_students != self.n_students:
+            raise ValueError(f"observation has {obs.n_students} students, the encoder {self.n_students}")
+        if obs.tick > self._tick:
+            self.checkins *= self.checkin_decay_per_tick ** (obs.tick - self._tick)
+            self._tick = obs.tick
+        g, s = self._buffer, self._students
+        g[:self.n_global] = 0.0
+        g[0] = min(obs.tick / self.n_ticks, 1.0)
+        g[1 + SEGMENT_KINDS.index(obs.segment)] = 1.0
+        g[5] = obs.difficulty
+        g[6] = obs.teacher_budget_left / self.budget if self.budget else 0.0
+        s[:, :N_STATES] = obs.belief
+        s[:, N_STATES] = obs.belief @ self.axis
+        s[:, N_STATES + 1] = obs.attention
+        s[:, N_STATES + 2] = obs.reachable
+        s[:, N_STATES + 3] = obs.camera_on
+        s[:, N_STATES + 4:N_STATES + 4 + N_FACTORS] = obs.intensity
+        s[:, -1] = self.checkins
+        np.minimum(s[:, N_STATES + 4:], INTENSITY_CAP, out=s[:, N_STATES + 4:])
+        return self._buffer.copy()
+
+
+def student_views(vectors: np.ndarray) -> np.ndarray:
+    """Each student's view of encoded observations (..., G + N F) -> (..., N, G + 2 F): the global features,
+    the student's own features and the class mean of every student's features. A policy acting per
+    student (parameter sharing) reads these."""
+    g, f = len(GLOBAL_FEATURES), len(STUDENT_FEATURES)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    students = vectors[..., g:].reshape(*vectors.shape[:-1], -1, f)
+    glob = np.broadcast_to(vectors[..., None, :g], (*students.shape[:-1], g))
+    mean = np.broadcast_to(students.mean(axis=-2, keepdims=True), students.shape)
+    return np.concatenate([glob, students, mean], axis=-1)
+
+
+def student_reward_terms(record, first_tick: int, end_tick: int,
+                         first_application: int = 0) -> dict[str, np.ndarray]:
+    """SPEC §7's measures over ticks ``[first_tick, end_tick)`` of a lesson record, one entry per student,
+    split so that the class value is their mean (cost: their sum); see :func:`reward_terms`.
+
+    :param first_application: index in ``record.applications`` of the first application to count.
+    :return: arrays (N,): ``learning_gain`` (knowledge the student gained), ``tea_share`` (N x the student's
+        share of each tick's present students in the TEA, summed over the ticks, over the lesson's ticks),
+        ``effective_participation_min`` (minutes present, connected and attending), ``intervention_cost``
+        (weights of the factors the student got; a fun decision's weight is split among its recipients).
+    """
+    cfg = record.cfg
+    n = record.population.size
+    rows = slice(first_tick, end_tick)
+    present = record.present[rows]
+    in_region = _tea_by_state(cfg.emotion)[record.state[rows]] & present
+    tea = (in_region * (n / np.maximum(present.sum(axis=1), 1))[:, None]).sum(axis=0) / record.plan.n_ticks
+    attending = present & record.connected[rows] & (record.attention[rows] >= cfg.attention.participation_threshold)
+    weights = cfg.incentives.cost_weights
+    cost = np.zeros(n)
+    fun_by_tick: dict[int, list[int]] = {}
+    for tick, student, factor, _ in record.applications[first_application:]:
+        if factor == 3:  # fun costs once per decision: its recipients share that cost
+            fun_by_tick.setdefault(tick, []).append(student)
+        else:
+            cost[student] += weights[factor - 1]
+    for students in fun_by_tick.values():
+        np.add.at(cost, students, weights[2] / len(students))
+    return {"learning_gain": record.learning[rows].sum(axis=0), "tea_share": tea,
+            "effective_participation_min": attending.sum(axis=0) * (cfg.classroom.tick_seconds / 60.0),
+            "intervention_cost": cost}
+
+
+def reward_terms(record, first_tick: int, end_tick: int, first_application: int = 0) -> dict[str, float]:
+    """SPEC §7's class measures over ticks ``[first_tick, end_tick)`` of a lesson record.
+
+    Summed over a whole lesson (``0, n_ticks``) they give ``sim.measures``' values:
+    ``learning_gain`` and ``effective_participation_min`` equal :func:`sim.measures.class_summary`'s,
+    ``intervention_cost`` equals :func:`sim.measures.intervention_cost`, and ``tea_share`` is the lesson
+    mean of :func:`sim.measures.timeline`'s per-tick TEA share (a tick with nobody present counts 0).
+
+    :return: ``learning_gain`` (class mean knowledge gained), ``tea_share`` (per-tick TEA share summed
+        over the ticks, over the lesson's ticks), ``effective_participation_min`` (minutes per student
+        present, connected and attending), ``intervention_cost`` (weighted uses of the factors; fun
+        counts once per decision).
+    """
+    return class_terms(student_reward_terms(record, first_tick, end_tick, first_application))
+
+
+def class_terms(per_student: dict[str, np.ndarray]) -> dict[str, float]:
+    """Class terms from :func:`student_reward_terms`: means, and the total intervention cost."""
+    return {key: float(values.sum() if key == "intervention_cost" else values.mean())
+            for key, values in per_student.items()}
+
+
+@functools.lru_cache(maxsize=8)
+def _tea_by_state(emotion) -> np.ndarray:
+    return in_tea(axis_values(emotion), emotion)
+
+
+def build_sim_config(config: SimConfig | dict | str | Path | None, students: int | None,
+                     minutes: float | None) -> SimConfig:
+    """The env's simulator config: ``config`` (a SimConfig, TOML-shaped dict of simulator sections or a
+    TOML file) with ``students`` and ``minutes`` overriding.
+
+    :raises ConfigError: naming the option or config field at fault.
+    """
+    if config is None:
+        cfg = SimConfig()
+    elif isinstance(config, SimConfig):
+        cfg = config
+    elif isinstance(config, dict):
+        cfg = from_dict(SimConfig, config)
+    elif isinstance(config, (str, Path)):
+        cfg = from_dict(SimConfig, load_toml(config))
+    else:
+        raise ConfigError("config", f"must be a SimConfig, a dict of simulator sections or a TOML path, "
+                                    f"got {type(config).__name__}")
+    changes: dict[str, Any] = {}
+    if students is not None:
+        if isinstance(students, bool) or not isinstance(students, (int, np.integer)) or not 1 <= students <= 10_000:
+            raise ConfigError("students", f"must be an integer >= 1 and <= 10000, got {students!r}")
+        changes["classroom.students"] = int(students)
+    if minutes is not None:
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not 0 < minutes <= 600:
+            raise ConfigError("minutes", f"must be a number > 0 and <= 600, got {minutes!r}")
+        changes["classroom.minutes"] = float(minutes)
+    return replace_nested(cfg, **changes) if changes else cfg
+
+
+def lesson_steps(cfg: SimConfig) -> int:
+    """Decisions (env steps) in a lesson."""
+    c = cfg.classroom
+    return -(-c.n_ticks // c.ticks_per_decision)
+
+
+class ClassroomEnv(gym.Env):
+    """Base of the classroom environments; the subclasses' docstrings are the manuals.
+
+    Subclasses define ``action_space`` and :meth:`_to_action` (env action -> :class:`Action`) and
+    :meth:`_reward` (reward terms -> float).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
+
+    def __init__(self, students: int | None = None, minutes: float | None = None, recognizer: str = "surrogate",
+                 backend: str = "onnxruntime", model_path: str | None = None, confusion_path: str | None = None,
+                 config: SimConfig | dict | str | None = None, render_mode: str | None = None):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ConfigError("render_mode", f"must be None or 'rgb_array', got {render_mode!r}")
+        if recognizer not in ENV_RECOGNIZERS:
+            raise ConfigError("recognizer", f"must be one of {', '.join(ENV_RECOGNIZERS)} (observations come from "
+                                            f"the recognizer path, never the true state), got {recognizer!r}")
+        self.sim_config = cfg = build_sim_config(config, students, minutes)
+        self.n_students = cfg.classroom.students
+        self.recognizer = recognizer
+        from env.observers import make_observer
+
+        try:
+            self.observer = make_observer(recognizer, backend, model_path, confusion_path)
+        except (ValueError, RuntimeError, OSError) as err:
+            raise ConfigError("recognizer", str(err)) from None
+        self.render_mode = render_mode
+        self.encoder = ObservationEncoder(cfg, self.n_students)
+        self.observation_space = self.encoder.space()
+        self.max_steps = lesson_steps(cfg)
+        self.lesson: Lesson | None = None
+        self._obs: Observation | None = None
+
+    # -- Gymnasium API -------------------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        unknown = set(options) - {"lesson_seed"}
+        if unknown:
+            raise ConfigError("options", f"unknown reset option(s) {sorted(unknown)}; allowed: lesson_seed")
+        lesson_seed = options.get("lesson_seed")
+        if lesson_seed is None:
+            lesson_seed = int(self.np_random.integers(0, 2**31 - 1))
+        elif isinstance(lesson_seed, bool) or not isinstance(lesson_seed, (int, np.integer)) or lesson_seed < 0:
+            raise ConfigError("options.lesson_seed", f"must be an integer >= 0, got {lesson_seed!r}")
+        self.lesson_seed = int(lesson_seed)
+        self.lesson = Lesson(self.sim_config, self.lesson_seed, None, self.observer)
+        self.encoder.reset()
+        self.steps = 0
+        self._obs = self.lesson.room.observation()
+        return self.encoder.encode(self._obs), {"lesson_seed": self.lesson_seed, "tick": 0}
+
+    def step(self, action):
+        if self.lesson is None:
+            raise RuntimeError("call reset() before step()")
+        if self.lesson.done:
+            raise RuntimeError("the lesson is over; call reset()")
+        lesson, room = self.lesson, self.lesson.room
+        record = room.record
+        first_tick, first_application = room.tick_index, len(record.applications)
+        act = self._to_action(action)
+        room.apply(act)
+        if act.checkin >= 0:
+            self.encoder.note_checkin(act.checkin, self._obs)
+        lesson.run_until(lesson.now + self.sim_config.classroom.decision_seconds)
+        per_student = student_reward_terms(record, first_tick, room.tick_index, first_application)
+        terms = class_terms(per_student)
+        self.steps += 1
+        terminated = lesson.done
+        self._obs = room.observation()
+        info: dict[str, Any] = {"tick": room.tick_index, **terms, **self._step_info(per_student)}
+        if terminated:
+            from sim.measures import class_summary
+
+            info["summary"] = class_summary(record)
+        return self.encoder.encode(self._obs), self._reward(terms), terminated, False, info
+
+    def render(self):
+        if self.render_mode != "rgb_array" or self.lesson is None:
+            return None
+        return render_class(self.lesson, self._obs, self._render_identities())
+
+    # -- for subclasses --------------------------------------------------------------------------------------------
+    def _to_action(self, action) -> Action:
+        raise NotImplementedError
+
+    def _reward(self, terms: dict[str, float]) -> float:
+        raise NotImplementedError
+
+    def _step_info(self, per_student: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Extra per-step info (the motivation env adds each student's share of the reward)."""
+        return {}
+
+    def _render_identities(self):
+        from sim.faces import sample_identities
+
+        identities = getattr(self.observer, "identities", None)
+        if identities is None or len(identities) != self.n_students:
+            if getattr(self, "_identities_seed", None) != self.lesson_seed:
+                self._identities = sample_identities(self.n_students, np.random.default_rng(self.lesson_seed))
+                self._identities_seed = self.lesson_seed
+            identities = self._identities
+        return identities
+
+
+# -- rendering --------------------------------------------------------------------------------------------------------
+FACE_PIXELS = 64
+BAR_PIXELS = 22
+STATE_COLOURS = np.where(POSITIVE[:, None], np.array([[60, 170, 80]]), np.array([[200, 70, 60]])).astype(np.uint8)
+
+
+def render_class(lesson: Lesson, obs: Observation, identities) -> np.ndarray:
+    """A grid of the class's faces (the expression each student last showed; grey without a frame) with
+    the teacher's belief over the eight states as bars (green positive, red negative) and the attention
+    estimate as a blue bar under each face. Returns an RGB image (H, W, 3) uint8."""
+    from sim.faces import render_faces, sample_face_params
+
+    room = lesson.room
+    n = room.n_students
+    tick = max(room.tick_index - 1, 0)
+    expression = room.record.expression[tick].astype(np.int64)
+    framed = expression >= 0
+    behaviour = room.record.behaviour[tick]
+    rng = np.random.default_rng((lesson.room.seed, tick))  # rendering never touches the env's streams
+    faces = np.full((n, FACE_PIXELS, FACE_PIXELS), 60, dtype=np.uint8)
+    seen = np.flatnonzero(framed)
+    if seen.size:
+        params = sample_face_params(seen.size, rng, identity=identities.take(seen), expression=expression[seen],
+                                    intensity=0.8, eyes_closed=behaviour[seen, 1], yawning=behaviour[seen, 2],
+                                    looking_away=behaviour[seen, 0])
+        params = params.replace(noise_sd=0.0, occluded=False)
+        faces[seen] = render_faces(params, rng, size=FACE_PIXELS)
+    columns = int(np.ceil(np.sqrt(n)))
+    rows = -(-n // columns)
+    tile_h, tile_w = FACE_PIXELS + BAR_PIXELS + 4, FACE_PIXELS + 4
+    image = np.full((rows * tile_h, columns * tile_w, 3), 255, dtype=np.uint8)
+    bar_w = FACE_PIXELS // N_STATES
+    for k in range(n):
+        top, left = (k // columns) * tile_h + 2, (k % columns) * tile_w + 2
+        face = faces[k]
+        if not obs.reachable[k]:
+            face = face // 3
+        image[top:top + FACE_PIXELS, left:left + FACE_PIXELS] = face[..., None]
+        base = top + FACE_PIXELS + BAR_PIXELS - 5
+        for i in range(N_STATES):
+            height = int(round(obs.belief[k, i] * (BAR_PIXELS - 6)))
+            if height:
+                image[base - height:base, left + i * bar_w:left + (i + 1) * bar_w - 1] = STATE_COLOURS[i]
+        width = int(round(np.clip(obs.attention[k], 0, 1) * FACE_PIXELS))
+        image[base + 1:base + 4, left:left + width] = (50, 100, 210)
+    return image

@@ -1,0 +1,210 @@
+"""Where a sweep's runs execute: local worker processes (the default) or a Ray cluster.
+
+Both executors run a picklable, module-level function on tasks and yield
+``(task, result)`` pairs as tasks finish, in whatever order they finish; the
+caller puts results back in order. A task's result is what the function
+returned, or a :class:`WorkerLost` when the process running it died (a
+segfault, ``os._exit``, the OOM killer) so that it returned nothing. The
+function is expected to catch its own exceptions: the executors do not retry,
+so each task runs once unless the caller resubmits it.
+
+``local``: a ``concurrent.futures`` process pool (spawned processes, one
+thread of BLAS each). A dying worker breaks the whole pool, so every task in
+flight at that moment comes back as :class:`WorkerLost` and a fresh pool
+takes the remaining tasks; ``isolated=True`` keeps one task in flight at a
+time, which pins a crash on the task that caused it.
+
+``ray``: tasks as Ray remote functions (one CPU each, no retries), on the
+cluster at ``address`` or on a local Ray instance started for the sweep and
+stopped after it. Ray is optional: ``pip install -e .[cluster]``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from vclass.config import ConfigError
+
+EXECUTORS = ("local", "ray")
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class WorkerLost(RuntimeError):
+    """The process that ran a task died before returning."""
+
+
+def _single_threaded() -> None:
+    """Pool initializer: one BLAS/OpenMP thread per worker, so N workers use N cores."""
+    for name in _THREAD_VARS:
+        os.environ.setdefault(name, "1")
+
+
+class LocalExecutor:
+    """A pool of ``workers`` spawned processes.
+
+    :param workers: processes (>= 1).
+    :param isolated: keep one task in flight, so a crash is pinned on its task.
+    """
+
+    name = "local"
+
+    def __init__(self, workers: int = 2, isolated: bool = False):
+        self.workers = workers
+        self.in_flight = 1 if isolated else 2 * workers
+        self._pool = None
+
+    def _new_pool(self):
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        return ProcessPoolExecutor(max_workers=1 if self.in_flight == 1 else self.workers,
+                                   mp_context=get_context("spawn"), initializer=_single_threaded)
+
+    def imap_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
+        from concurrent.futures import FIRST_COMPLETED, wait
+        from concurrent.futures.process import BrokenProcessPool
+
+        queue = iter(tasks)
+        running: dict[Any, Any] = {}
+        if self._pool is None:
+            self._pool = self._new_pool()
+        exhausted = False
+        while True:
+            while not exhausted and len(running) < self.in_flight:
+                task = next(queue, _END)
+                if task is _END:
+                    exhausted = True
+                    break
+                try:
+                    running[self._pool.submit(fn, task)] = task
+                except BrokenProcessPool:  # broke between two submissions: start again with a fresh pool
+                    self._replace_pool()
+                    running[self._pool.submit(fn, task)] = task
+            if not running:
+                return
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            broken = False
+            for future in done:
+                task = running.pop(future)
+                try:
+                    yield task, future.result()
+                except BrokenProcessPool as err:
+                    broken = True
+                    yield task, WorkerLost(f"worker process died ({err})")
+            if broken:  # every other task of the dead pool is lost too
+                for future, task in list(running.items()):
+                    running.pop(future)
+                    yield task, WorkerLost("worker process died while another task ran in its pool")
+                self._replace_pool()
+
+    def _replace_pool(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class RayExecutor:
+    """Ray remote tasks, one CPU each.
+
+    :param workers: CPUs of the local Ray instance started when ``address`` is empty; with an address, the
+        most tasks kept in flight per CPU-pair (default: twice the cluster's CPUs).
+    :param address: an existing cluster (``ray://host:10001``, ``host:6379`` or ``auto``); empty: a local instance.
+    :param isolated: accepted for symmetry with :class:`LocalExecutor`; a Ray task's crash never takes others.
+    """
+
+    name = "ray"
+
+    def __init__(self, workers: int | None = 2, address: str = "", isolated: bool = False):
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("--executor", "ray is not installed; pip install -e .[cluster] "
+                                            "(or use --executor local)") from None
+        self.ray = ray
+        self.started_here = not ray.is_initialized()
+        if self.started_here:
+            import logging
+
+            kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
+                                      "log_to_driver": False}
+            if address:
+                kwargs["address"] = address
+            else:
+                kwargs["num_cpus"] = workers or 2
+            try:
+                ray.init(**kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as err:
+                raise ConfigError("--address", f"cannot reach a Ray cluster at {address!r}: {err}") from None
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.workers = cpus if address or not workers else workers
+        self.in_flight = 2 * self.workers  # Ray runs each task in its own worker: isolated already
+        del isolated
+        self._remote: dict[Callable, Any] = {}
+
+    def imap_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
+        ray = self.ray
+        if fn not in self._remote:
+            self._remote[fn] = ray.remote(num_cpus=1, max_retries=0)(fn)
+        remote = self._remote[fn]
+        queue = iter(tasks)
+        running: dict[Any, Any] = {}
+        exhausted = False
+        while True:
+            while not exhausted and len(running) < self.in_flight:
+                task = next(queue, _END)
+                if task is _END:
+                    exhausted = True
+                    break
+                running[remote.remote(task)] = task
+            if not running:
+                return
+            done, _ = ray.wait(list(running), num_returns=1)
+            for ref in done:
+                task = running.pop(ref)
+                try:
+                    yield task, ray.get(ref)
+                except Exception as err:  # noqa: BLE001 - a dead worker, or an error Ray itself raised
+                    yield task, WorkerLost(f"ray task failed: {type(err).__name__}: {str(err)[:500]}")
+
+    def close(self) -> None:
+        if self.started_here and self.ray.is_initialized():
+            self.ray.shutdown()
+
+
+class SerialExecutor:
+    """Runs tasks one after another in this process (tiny sweeps: ``vclass regress``, benchmarks' baseline).
+
+    No isolation: a task that kills its process kills the caller.
+    """
+
+    name = "serial"
+    workers = 1
+
+    def imap_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
+        for task in tasks:
+            yield task, fn(task)
+
+    def close(self) -> None:
+        pass
+
+
+_END = object()
+
+
+def make_executor(kind: str, workers: int | None = 2, address: str = "", isolated: bool = False):
+    """The executor called ``kind`` (``local`` or ``ray``)."""
+    if kind == "local":
+        if address:
+            raise ConfigError("--address", "only the ray executor takes an address")
+        return LocalExecutor(workers or 2, isolated=isolated)
+    if kind == "serial":
+        return SerialExecutor()
+    if kind == "ray":
+        return RayExecutor(workers, address, isolated=isolated)
+    raise ConfigError("--executor", f"must be one of {', '.join(EXECUTORS)}, got {kind!r}")

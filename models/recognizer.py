@@ -1,0 +1,445 @@
+"""One inference interface, four backends: ``onnxruntime`` (CPU default), ``torch``, ``torch-cuda``, ``tensorrt``.
+
+>>> recognizer = load_recognizer()                      # the shipped model, ONNX Runtime on CPU
+>>> expression_probs, attribute_probs = recognizer.predict(frames)   # frames: uint8 (N, 64, 64)
+
+Preprocessing (the same for every backend and for training, in
+:func:`frames_to_input` only): grayscale frames ``(N, H, W)`` (or one
+``(H, W)`` frame, or ``(N, 1, H, W)``); ``uint8`` is divided by 255, floating
+input is taken as already in ``[0, 1]``; the result is float32
+``(N, 1, H, W)``, the ONNX input ``frames``. Outputs: ``expression_probs``
+``(N, 7)`` (softmax, classes :data:`models.datasets.CLASS_NAMES`) and
+``attribute_probs`` ``(N, 3)`` (sigmoid; eyes closed, yawning, looking away;
+NaN when the model has no attribute head).
+
+Backends
+========
+
+=============  ===========================================================================
+``onnxruntime``  CPU, FP32. ``threads`` intra-op threads (default ``min(4, cpu_count)``).
+``torch``        CPU, FP32, from a training folder or ``model.pt``.
+``torch-cuda``   CUDA, FP16 weights and activations, channels-last; softmax/sigmoid in FP32.
+``tensorrt``     An FP16 engine built from the ONNX file (batch profile 1-256), cached on disk
+                 under ``cache_dir`` (default ``$VCLASS_CACHE`` or ``~/.cache/vclass``) keyed by
+                 the ONNX file's hash, the TensorRT version and the GPU; run with
+                 ``execute_async_v3`` on torch-allocated CUDA buffers.
+=============  ===========================================================================
+
+GPU backends check ``torch.cuda.is_available()`` before touching CUDA (a
+TensorRT Builder or Runtime without a GPU can take the process down) and
+raise :class:`BackendUnavailable` with the reason. A missing, corrupted or
+truncated model file raises :class:`RecognizerLoadError` (a ``ValueError``)
+naming the file.
+
+Model paths: an ``.onnx`` file, a ``.pt`` file written by training
+(:mod:`models.train`), or a training folder (holding ``model.pt``, maybe
+``model.onnx``). ONNX backends given a ``.pt`` export it in memory; torch
+backends given an ``.onnx`` file use the ``.pt`` beside it with the same stem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.datasets import ATTRIBUTE_NAMES, CLASS_NAMES
+
+BACKENDS = ("onnxruntime", "torch", "torch-cuda", "tensorrt")
+SHIPPED_MODEL = Path(__file__).resolve().parent / "shipped" / "scn-cs.onnx"
+INPUT_NAME = "frames"
+OUTPUT_NAMES = ("expression_probs", "attribute_probs")
+NUM_EXPRESSIONS = len(CLASS_NAMES)
+NUM_ATTRIBUTES = len(ATTRIBUTE_NAMES)
+TENSORRT_MAX_BATCH = 256
+
+
+class RecognizerLoadError(ValueError):
+    """A model file is missing, corrupted, truncated or of the wrong kind."""
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested backend cannot run on this machine (missing package or GPU)."""
+
+
+def frames_to_input(frames: np.ndarray, input_size: tuple[int, int] | None = None) -> np.ndarray:
+    """The one preprocessing step: frames -> float32 ``(N, 1, H, W)`` in ``[0, 1]``, C-contiguous.
+
+    :param frames: ``uint8`` (scaled by 1/255) or floating (taken as ``[0, 1]``), shaped
+        ``(H, W)``, ``(N, H, W)`` or ``(N, 1, H, W)``.
+    :param input_size: ``(H, W)`` the model needs; a mismatch raises ``ValueError``.
+    """
+    frames = np.asarray(frames)
+    if frames.ndim == 2:
+        frames = frames[None, None]
+    elif frames.ndim == 3:
+        frames = frames[:, None]
+    elif not (frames.ndim == 4 and frames.shape[1] == 1):
+        raise ValueError(f"frames must be (H, W), (N, H, W) or (N, 1, H, W) grayscale, got shape {frames.shape}")
+    if input_size is not None and tuple(frames.shape[2:]) != tuple(input_size):
+        raise ValueError(f"frames are {frames.shape[2]}x{frames.shape[3]}, the model needs "
+                         f"{input_size[0]}x{input_size[1]}")
+    if frames.dtype == np.uint8:
+        return np.ascontiguousarray(frames, dtype=np.float32) * np.float32(1.0 / 255.0)
+    if np.issubdtype(frames.dtype, np.floating):
+        return np.ascontiguousarray(frames, dtype=np.float32)
+    raise ValueError(f"frames must be uint8 (0-255) or float (0-1), got dtype {frames.dtype}")
+
+
+class Recognizer:
+    """Frames in, probabilities out; subclasses implement :meth:`_forward` for one backend.
+
+    :ivar backend: backend name.
+    :ivar source: the model file it was loaded from.
+    :ivar input_size: ``(H, W)`` the model expects.
+    """
+
+    backend = "?"
+
+    def __init__(self, source: Path, input_size: tuple[int, int]):
+        self.source = Path(source)
+        self.input_size = tuple(input_size)
+
+    def predict(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Expression probabilities ``(N, 7)`` and attribute probabilities ``(N, 3)``, float32."""
+        x = frames_to_input(frames, self.input_size)
+        if x.shape[0] == 0:
+            return (np.zeros((0, NUM_EXPRESSIONS), np.float32), np.zeros((0, NUM_ATTRIBUTES), np.float32))
+        return self._forward(x)
+
+    def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.predict(frames)
+
+    def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(source={str(self.source)!r}, input_size={self.input_size})"
+
+
+# ---------------------------------------------------------------- model files
+
+def _resolve_onnx(path: Path) -> tuple[Path, bytes]:
+    """ONNX bytes for a path: the file itself, ``model.onnx`` in a folder, or an in-memory export of a ``.pt``."""
+    if path.is_dir():
+        if (path / "model.onnx").is_file():
+            return path / "model.onnx", _read_bytes(path / "model.onnx")
+        path = path / "model.pt"
+    if path.suffix == ".pt":
+        from models.export import onnx_bytes
+
+        return path, onnx_bytes(load_torch_model(path))
+    return path, _read_bytes(path)
+
+
+def _resolve_pt(path: Path) -> Path:
+    if path.is_dir():
+        return path / "model.pt"
+    if path.suffix == ".onnx":
+        sibling = path.with_suffix(".pt")
+        if not sibling.is_file():
+            raise RecognizerLoadError(f"{path}: the torch backends need the training weights; "
+                                      f"no {sibling.name} beside it (pass a training folder or model.pt)")
+        return sibling
+    return path
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise RecognizerLoadError(f"{path}: model file not found") from None
+    except OSError as err:
+        raise RecognizerLoadError(f"{path}: cannot read model file ({err})") from None
+
+
+def load_torch_model(path: str | Path):
+    """The :class:`models.nets.ExpressionNet` saved in a ``model.pt`` (or a training folder), in eval mode.
+
+    :raises RecognizerLoadError: if the file is missing, not a torch file, truncated or not a vclass model.
+    """
+    import torch
+
+    from models.nets import model_from_build_args
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        raise RecognizerLoadError(f"{path}: model file not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for bad zips / pickles
+        raise RecognizerLoadError(f"{path}: not a readable torch model file (corrupted or truncated?): "
+                                  f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
+    if not isinstance(payload, dict) or "build_args" not in payload or "state_dict" not in payload:
+        raise RecognizerLoadError(f"{path}: not a vclass recognizer file (expected keys build_args, state_dict)")
+    try:
+        model = model_from_build_args(payload["build_args"])
+        model.load_state_dict(payload["state_dict"])
+    except (ValueError, TypeError, KeyError, RuntimeError) as err:
+        raise RecognizerLoadError(f"{path}: weights do not fit the saved architecture: {err}") from None
+    model.input_size = tuple(payload.get("input_size", (64, 64)))
+    return model.eval()
+
+
+# ---------------------------------------------------------------- backends
+
+class OnnxRuntimeRecognizer(Recognizer):
+    """ONNX Runtime, CPU execution provider, FP32."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import onnxruntime as ort
+
+        source, data = _resolve_onnx(path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # ORT raises its own Fail / InvalidProtobuf / InvalidGraph types
+            raise RecognizerLoadError(f"{source}: not a valid ONNX model (corrupted or truncated?): "
+                                      f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = [o.name for o in self.session.get_outputs()]
+        if INPUT_NAME not in inputs or list(OUTPUT_NAMES) != outputs:
+            raise RecognizerLoadError(f"{source}: expected input {INPUT_NAME!r} and outputs {list(OUTPUT_NAMES)}, "
+                                      f"got {list(inputs)} and {outputs}")
+        shape = inputs[INPUT_NAME].shape
+        super().__init__(source, (int(shape[2]), int(shape[3])))
+
+    def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        expression, attributes = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: x})
+        return expression, attributes
+
+
+class TorchRecognizer(Recognizer):
+    """PyTorch on CPU, FP32."""
+
+    backend = "torch"
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import torch
+
+        from models.nets import InferenceWrapper
+
+        source = _resolve_pt(path)
+        model = load_torch_model(source)
+        super().__init__(source, model.input_size)
+        self.net = InferenceWrapper(model).eval()
+        if threads:
+            torch.set_num_threads(threads)
+
+    def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            expression, attributes = self.net(torch.from_numpy(x))
+        return expression.numpy(), attributes.numpy()
+
+
+def _require_cuda(backend: str):
+    """torch with a usable CUDA GPU, or :class:`BackendUnavailable` saying what is missing."""
+    try:
+        import torch
+    except ImportError:
+        raise BackendUnavailable(f"{backend} needs PyTorch with CUDA; torch is not installed") from None
+    if not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda} build"
+        raise BackendUnavailable(f"{backend} needs a CUDA GPU; torch.cuda.is_available() is False "
+                                 f"(torch {torch.__version__}, {build})")
+    return torch
+
+
+class TorchCudaRecognizer(Recognizer):
+    """PyTorch on the first CUDA GPU: FP16 weights/activations, channels-last memory format."""
+
+    backend = "torch-cuda"
+
+    def __init__(self, path: Path, threads: int | None = None):
+        torch = _require_cuda(self.backend)
+        from models.nets import InferenceWrapper
+
+        source = _resolve_pt(path)
+        model = load_torch_model(source)
+        super().__init__(source, model.input_size)
+        self.device = torch.device("cuda")
+        self.net = InferenceWrapper(model.half()).to(self.device, memory_format=torch.channels_last).eval()
+
+    def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            batch = torch.from_numpy(x).to(self.device, non_blocking=True).half()
+            expression, attributes = self.net(batch.contiguous(memory_format=torch.channels_last))
+        return expression.float().cpu().numpy(), attributes.float().cpu().numpy()
+
+
+def _engine_cache_dir(cache_dir: str | Path | None) -> Path:
+    if cache_dir is not None:
+        return Path(cache_dir)
+    return Path(os.environ.get("VCLASS_CACHE", Path.home() / ".cache" / "vclass")) / "tensorrt"
+
+
+def onnx_to_fp16(data: bytes) -> bytes:
+    """An FP16 copy of an FP32 ONNX graph with FP32 input/outputs (Casts at the edges).
+
+    TensorRT 11 dropped ``BuilderFlag.FP16`` (networks are strongly typed), so
+    reduced precision must be in the graph itself. Float initializers and
+    ``Constant`` tensors become float16, Casts to float inside the graph cast to
+    float16 instead, and the graph input and outputs keep float32.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load_model_from_string(data)
+    graph = model.graph
+
+    def to_half(tensor: TensorProto) -> TensorProto:
+        if tensor.data_type != TensorProto.FLOAT:
+            return tensor
+        return numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float16), tensor.name)
+
+    for i, init in enumerate(graph.initializer):
+        graph.initializer[i].CopyFrom(to_half(init))
+    for node in graph.node:
+        for attr in node.attribute:
+            if node.op_type == "Constant" and attr.name == "value" and attr.t.data_type == TensorProto.FLOAT:
+                attr.t.CopyFrom(to_half(attr.t))
+            if node.op_type == "Cast" and attr.name == "to" and attr.i == TensorProto.FLOAT:
+                attr.i = TensorProto.FLOAT16
+    input_names = {i.name for i in graph.input if i.type.tensor_type.elem_type == TensorProto.FLOAT}
+    output_names = {o.name for o in graph.output if o.type.tensor_type.elem_type == TensorProto.FLOAT}
+    for node in graph.node:
+        for j, name in enumerate(node.input):  # outputs may also feed other nodes
+            if name in input_names or name in output_names:
+                node.input[j] = name + "_fp16"
+        for j, name in enumerate(node.output):
+            if name in output_names:
+                node.output[j] = name + "_fp16"
+    head = [helper.make_node("Cast", [n], [n + "_fp16"], to=TensorProto.FLOAT16) for n in sorted(input_names)]
+    tail = [helper.make_node("Cast", [n + "_fp16"], [n], to=TensorProto.FLOAT) for n in sorted(output_names)]
+    nodes = head + list(graph.node) + tail
+    del graph.node[:]
+    graph.node.extend(nodes)
+    del graph.value_info[:]
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+class TensorRTRecognizer(Recognizer):
+    """TensorRT 10/11 FP16 engine built from the ONNX file; batches above 256 run in chunks."""
+
+    backend = "tensorrt"
+
+    def __init__(self, path: Path, threads: int | None = None, cache_dir: str | Path | None = None):
+        torch = _require_cuda(self.backend)  # before any Builder/Runtime exists
+        try:
+            import tensorrt as trt
+        except ImportError as err:
+            raise BackendUnavailable(f"tensorrt is not installed ({err}); pip install tensorrt") from None
+        source, data = _resolve_onnx(path)
+        import onnx
+
+        try:
+            graph_input = onnx.load_model_from_string(data).graph.input[0]
+        except Exception as err:
+            raise RecognizerLoadError(f"{source}: not a valid ONNX model (corrupted or truncated?): {err}") from None
+        dims = [d.dim_value for d in graph_input.type.tensor_type.shape.dim]
+        super().__init__(source, (dims[2], dims[3]))
+        self.trt = trt
+        self.torch = torch
+        self.device = torch.device("cuda")
+        self.logger = trt.Logger(trt.Logger.WARNING)
+        gpu = torch.cuda.get_device_name(0) + "-sm" + "".join(map(str, torch.cuda.get_device_capability(0)))
+        key = f"{hashlib.sha256(data).hexdigest()[:20]}-trt{trt.__version__}-{gpu}".replace(" ", "_")
+        self.engine_path = _engine_cache_dir(cache_dir) / f"{key}.engine"
+        self.runtime = trt.Runtime(self.logger)
+        self.engine = None
+        if self.engine_path.is_file():
+            self.engine = self.runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
+        if self.engine is None:  # no cache, or a stale/corrupt one
+            serialized = self._build(data, source)
+            from vclass.io import atomic_write_bytes
+
+            atomic_write_bytes(self.engine_path, serialized)
+            self.engine = self.runtime.deserialize_cuda_engine(serialized)
+        self.context = self.engine.create_execution_context()
+        self.stream = torch.cuda.Stream()
+
+    def _build(self, data: bytes, source: Path) -> bytes:
+        trt = self.trt
+        builder = trt.Builder(self.logger)
+        config = builder.create_builder_config()
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 1 << 30)
+        if hasattr(trt.BuilderFlag, "FP16"):  # TensorRT 10: weakly typed network, FP16 allowed
+            network = builder.create_network(0)
+            config.set_flag(trt.BuilderFlag.FP16)
+        else:  # TensorRT 11+: strongly typed; the precision is in the graph
+            network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+            data = onnx_to_fp16(data)
+        parser = trt.OnnxParser(network, self.logger)
+        if not parser.parse(data):
+            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+            raise RecognizerLoadError(f"{source}: TensorRT cannot parse the ONNX model: {errors}")
+        height, width = self.input_size
+        profile = builder.create_optimization_profile()
+        profile.set_shape(INPUT_NAME, (1, 1, height, width), (32, 1, height, width),
+                          (TENSORRT_MAX_BATCH, 1, height, width))
+        config.add_optimization_profile(profile)
+        serialized = builder.build_serialized_network(network, config)
+        if serialized is None:
+            raise BackendUnavailable(f"TensorRT failed to build an engine for {source} (see its log above)")
+        return bytes(serialized)
+
+    def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        results = [self._run_chunk(x[i:i + TENSORRT_MAX_BATCH]) for i in range(0, len(x), TENSORRT_MAX_BATCH)]
+        return (np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])) \
+            if len(results) > 1 else results[0]
+
+    def _run_chunk(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        torch = self.torch
+        n = x.shape[0]
+        with torch.cuda.stream(self.stream):
+            frames = torch.from_numpy(x).to(self.device, non_blocking=True)
+            outputs = {name: torch.empty((n, width), dtype=torch.float32, device=self.device)
+                       for name, width in zip(OUTPUT_NAMES, (NUM_EXPRESSIONS, NUM_ATTRIBUTES))}
+        self.context.set_input_shape(INPUT_NAME, tuple(frames.shape))
+        self.context.set_tensor_address(INPUT_NAME, frames.data_ptr())
+        for name, tensor in outputs.items():
+            self.context.set_tensor_address(name, tensor.data_ptr())
+        if not self.context.execute_async_v3(self.stream.cuda_stream):
+            raise RuntimeError("TensorRT execute_async_v3 failed")
+        self.stream.synchronize()
+        return outputs[OUTPUT_NAMES[0]].cpu().numpy(), outputs[OUTPUT_NAMES[1]].cpu().numpy()
+
+
+_BACKEND_CLASSES = {"onnxruntime": OnnxRuntimeRecognizer, "torch": TorchRecognizer,
+                    "torch-cuda": TorchCudaRecognizer, "tensorrt": TensorRTRecognizer}
+
+
+def load_recognizer(path: str | Path | None = None, backend: str = "onnxruntime", **options: Any) -> Recognizer:
+    """A :class:`Recognizer` for a model file or training folder (default: the shipped SCN-CS model).
+
+    :param path: ``.onnx``, ``.pt`` or a training folder; None for ``models/shipped/scn-cs.onnx``.
+    :param backend: one of :data:`BACKENDS`.
+    :param options: ``threads`` (CPU backends), ``cache_dir`` (tensorrt).
+    :raises RecognizerLoadError: bad or missing model file (names the file).
+    :raises BackendUnavailable: the backend cannot run here (names the reason).
+    """
+    if backend not in _BACKEND_CLASSES:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    path = Path(path) if path is not None else SHIPPED_MODEL
+    if not path.exists():
+        raise RecognizerLoadError(f"{path}: model file not found")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _BACKEND_CLASSES[backend](path, **options)

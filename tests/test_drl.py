@@ -1,0 +1,163 @@
+"""Deep-RL policies end to end: smoke training, resume, the policy in ``vclass run``, ``vclass evaluate``."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from vclass.cli import main
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SMALL = ["--students", "6", "--minutes", "5"]
+
+
+@pytest.fixture(scope="module")
+def confusion(tmp_path_factory) -> str:
+    matrix = np.full((7, 7), 0.2 / 6)
+    np.fill_diagonal(matrix, 0.8)
+    path = tmp_path_factory.mktemp("recognizer") / "confusion.json"
+    path.write_text(json.dumps({"confusion": matrix.tolist()}))
+    return str(path)
+
+
+def _train(out, task, confusion, *extra) -> int:
+    return main(["train-policy", "--task", task, "--timesteps", "64", "--seed", "1", "--out", str(out), *SMALL,
+                 "--confusion", confusion, "--n-envs", "2", "--n-steps", "16", "--checkpoint-every", "32",
+                 "--eval-every", "32", "--eval-episodes", "1", "--no-progress", *extra])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, confusion) -> dict:
+    """A PPO policy for each task, trained for 64 steps of a 6-student, 5-minute lesson."""
+    base = tmp_path_factory.mktemp("policies")
+    outs = {task: base / task for task in ("motivation", "attention")}
+    for task, out in outs.items():
+        assert _train(out, task, confusion) == 0
+    return outs
+
+
+@pytest.mark.parametrize("task", ["motivation", "attention"])
+def test_smoke_training_writes_model_checkpoints_eval_and_tensorboard_logs(trained, task):
+    out = trained[task]
+    with zipfile.ZipFile(out / "model.zip") as zf:
+        meta = json.loads(zf.read("vclass.json"))
+    assert meta["task"] == task and meta["algo"] == "ppo" and meta["timesteps"] >= 64
+    assert sorted(p.name for p in (out / "checkpoints").glob("*.zip"))
+    assert (out / "best" / "best_model.zip").exists() and (out / "eval" / "evaluations.npz").exists()
+    assert list((out / "tb").rglob("events.out.tfevents.*"))
+    summary = json.loads((out / "train.json").read_text())["summary"]
+    assert summary["timesteps"] >= 64 and summary["resumed_from"] == 0
+    assert (out / "model.zip").stat().st_size < 2_000_000
+
+
+def test_resume_continues_from_the_last_checkpoint(tmp_path, confusion):
+    out = tmp_path / "run"
+    assert _train(out, "attention", confusion) == 0
+    assert main(["train-policy", "--task", "attention", "--timesteps", "128", "--out", str(out), *SMALL,
+                 "--confusion", confusion, "--n-envs", "2", "--n-steps", "16", "--checkpoint-every", "32",
+                 "--eval-every", "64", "--eval-episodes", "1", "--no-progress", "--resume"]) == 0
+    summary = json.loads((out / "train.json").read_text())["summary"]
+    assert summary["resumed_from"] >= 32 and summary["timesteps"] >= 128
+
+
+def test_resume_without_checkpoints_and_dqn_for_motivation_are_config_errors(tmp_path, confusion, capsys):
+    assert _train(tmp_path / "empty", "attention", confusion, "--resume") == 2
+    assert "--resume: no checkpoint" in capsys.readouterr().err
+    assert _train(tmp_path / "dqn", "motivation", confusion, "--algo", "dqn") == 2
+    assert "dqn needs a Discrete action space" in capsys.readouterr().err
+    assert _train(tmp_path / "x", "juggling", confusion) == 2
+    assert "--task: must be one of motivation, attention" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("algo, task, net", [("a2c", "motivation", "students"), ("dqn", "attention", "mlp"),
+                                             ("ppo", "motivation", "mlp")])
+def test_other_sb3_algorithms_and_networks_train(tmp_path, confusion, algo, task, net):
+    assert _train(tmp_path / algo, task, confusion, "--algo", algo, "--net", net) == 0
+    assert (tmp_path / algo / "model.zip").exists()
+
+
+@pytest.mark.parametrize("task", ["motivation", "attention"])
+def test_trained_policy_acts_in_vclass_run(tmp_path, trained, confusion, task):
+    out = tmp_path / "run"
+    code = main(["run", "--policy", f"ppo-{task}", "--set", f"policy.params.path={trained[task] / 'model.zip'}",
+                 "--recognizer", "surrogate", "--set", f"recognizer.confusion={confusion}", "--students", "9",
+                 "--minutes", "5", "--compare", "", "--quiet", "--out", str(out)])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["policy"] == f"ppo-{task}" and summary["students"] == 9  # shared weights: any class size
+
+
+def test_adapter_acts_in_the_simulator_as_the_model_acts_in_the_env(trained, confusion):
+    """The adapter builds the env's observation with the env's encoder: same lesson, same return."""
+    from stable_baselines3 import PPO
+
+    from agents.drl import SB3Policy
+    from env.attention import AttentionEnv
+    from env.observers import make_observer
+    from sim.classroom import simulate
+    from sim.measures import class_summary
+
+    path = trained["attention"] / "model.zip"
+    made = AttentionEnv(students=6, minutes=5.0, confusion_path=confusion)
+    model = PPO.load(path, device="cpu")
+    obs, _ = made.reset(options={"lesson_seed": 3})
+    terminated, ret = False, 0.0
+    while not terminated:
+        action, _ = model.predict(obs, deterministic=True)
+        obs, reward, terminated, _, info = made.step(action)
+        ret += reward
+    record = simulate(made.sim_config, 3, SB3Policy(path, made.sim_config),
+                      make_observer("surrogate", confusion_path=confusion))
+    assert class_summary(record)["effective_participation_min"] == pytest.approx(ret)
+    assert record.checkins == made.lesson.room.record.checkins
+
+
+def test_missing_policy_zip_is_a_config_error(tmp_path, confusion, capsys):
+    code = main(["run", "--policy", "ppo-attention", "--set", f"policy.params.path={tmp_path / 'nope.zip'}",
+                 "--recognizer", "surrogate", "--set", f"recognizer.confusion={confusion}", *SMALL, "--quiet",
+                 "--compare", "", "--out", str(tmp_path / "r")])
+    assert code == 2 and "policy.params.path: no policy zip" in capsys.readouterr().err
+
+
+def test_evaluate_writes_table_plot_and_paired_differences(tmp_path, trained, confusion):
+    out = tmp_path / "eval"
+    code = main(["evaluate", "--task", "attention", "--policies", f"round-robin,{trained['attention'] / 'model.zip'}",
+                 "--seeds", "2", *SMALL, "--recognizer", "surrogate", "--confusion", confusion, "--out", str(out)])
+    assert code == 0
+    result = json.loads((out / "results.json").read_text())
+    assert result["best_baseline"] == "round-robin" and result["seeds"] == [1000, 1001]
+    assert set(result["means"]) == {"round-robin", str(trained["attention"] / "model.zip")}
+    paired = result["paired"][0]
+    assert paired["against"] == "round-robin" and paired["return"]["n"] == 2
+    table = (out / "results.md").read_text()
+    assert "| round-robin |" in table and "Paired differences" in table
+    assert (out / "comparison.png").read_bytes()[:8] == PNG_MAGIC
+    assert len((out / "lessons.csv").read_text().splitlines()) == 1 + 4
+
+
+def test_evaluate_motivation_return_matches_the_env(tmp_path, confusion):
+    """The evaluation's return is the env's return for the same lesson and actions."""
+    from agents.registry import make_policy
+    from env.motivation import MotivationEnv
+    from experiments.evaluate_policies import episode_return
+
+    made = MotivationEnv(students=6, minutes=5.0, confusion_path=confusion)
+    made.reset(options={"lesson_seed": 1000})
+    policy = make_policy("ecem", {}, made.sim_config)
+    policy.reset(6, np.random.default_rng(0))
+    terminated, ret = False, 0.0
+    while not terminated:
+        _, reward, terminated, _, _ = made.step(policy.act(made.lesson.room.observation()).incentives)
+        ret += reward
+    assert episode_return("motivation", made.lesson.room.record, 1.0, 1.0) == pytest.approx(ret)
+
+
+def test_evaluate_rejects_bad_input(tmp_path, confusion, capsys):
+    assert main(["evaluate", "--task", "motivation", "--seeds", "1", "--out", str(tmp_path)]) == 2
+    assert "--seeds: must be an integer >= 2" in capsys.readouterr().err
+    assert main(["evaluate", "--task", "motivation", "--policies", "nobody-knows", "--seeds", "2",
+                 "--recognizer", "surrogate", "--confusion", confusion, "--out", str(tmp_path)]) == 2
+    assert "policy.name: unknown policy" in capsys.readouterr().err
