@@ -14,9 +14,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-HELP = "Run benchmarks (sim, and whatever else this machine supports) and record them in BENCHMARKS.md."
+HELP = ("Run benchmarks (sim, faces, recognizer, e2e, env, sweep) and record them in BENCHMARKS.md; what this "
+        "machine cannot run (a GPU, TensorRT) is reported as not available here.")
 
 SUITES = {"sim": "experiments.bench_sim",
+          "faces": "experiments.bench_faces",
+          "recognizer": "experiments.bench_recognizer",
+          "e2e": "experiments.bench_e2e",
           "env": "experiments.bench_env",
           "sweep": "experiments.bench_sweep",
           }

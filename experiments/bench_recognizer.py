@@ -1,4 +1,7 @@
-"""Recognizer speed: faces/s and batch latency at batch 1, 30 and 256 for every backend.
+"""Recognizer speed: faces/s and batch latency at batch 1, 30, 256 and 4,096 for every backend.
+
+The GPU cases are torch-cuda FP16 with and without CUDA graphs and TensorRT FP16; their notes give
+the achieved share of the GPU's dense FP16 peak for the model's FLOPs (:func:`models.nets.count_flops`).
 
 The model is the shipped ``models/shipped/scn-cs.onnx`` (its ``.pt`` beside
 it for the torch backends); without it, an untrained network of the default
@@ -21,8 +24,10 @@ import numpy as np
 NOTES = ("Targets (SPEC, 2-core CPU): ONNX Runtime >= 2,000 faces/s at batch 256 and a 30-face batch in < 20 ms. "
          "`latency_ms` is the median time of one predict call.")
 
-BATCHES = (1, 30, 256)
-TARGETS = {("onnxruntime", 256): ">= 2,000 faces/s", ("onnxruntime", 30): "< 20 ms per batch"}
+BATCHES = (1, 30, 256)  # and 4,096 (on GPUs; on CPUs too unless --quick)
+TARGETS = {("onnxruntime", 256): ">= 2,000 faces/s", ("onnxruntime", 30): "< 20 ms per batch",
+           ("torch-cuda", 1): "< 1 ms per batch", ("torch-cuda", 4096): ">= 50,000 faces/s",
+           ("tensorrt", 1): "< 1 ms per batch", ("tensorrt", 4096): ">= 50,000 faces/s"}
 
 
 def _model_paths(workdir: Path) -> tuple[Path, Path]:
@@ -55,28 +60,59 @@ def time_predict(recognizer: Any, frames: np.ndarray, min_seconds: float, min_ca
     return statistics.median(times)
 
 
+# (label, backend, load options): the torch-cuda rows compare CUDA graphs with eager FP16 (issue: GPU path)
+CASES = (("onnxruntime", "onnxruntime", {}), ("torch", "torch", {}),
+         ("torch-cuda fp16 + CUDA graphs", "torch-cuda", {"cuda_graphs": True}),
+         ("torch-cuda fp16 eager", "torch-cuda", {"cuda_graphs": False}),
+         ("tensorrt fp16", "tensorrt", {}))
+# dense FP16 tensor-core peaks (TFLOP/s) of the GPUs we expect, for the achieved share of peak
+FP16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "T4": 65.0}
+
+
+def fp16_peak(device_name: str) -> float | None:
+    """Dense FP16 peak of a GPU named like ``NVIDIA H100 80GB HBM3``, or None when unknown."""
+    return next((peak for key, peak in FP16_PEAK_TFLOPS.items() if key in device_name), None)
+
+
+def _gpu_name() -> str | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    from models.recognizer import BACKENDS, BackendUnavailable, load_recognizer
+    from models.nets import count_flops
+    from models.recognizer import BackendUnavailable, load_recognizer, load_torch_model
 
     rng = np.random.default_rng(0)
     rows: list[dict[str, Any]] = []
+    gpu = _gpu_name()
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path, pt_path = _model_paths(Path(tmp))
-        for backend in BACKENDS:
+        flops = count_flops(load_torch_model(pt_path))
+        rows.append({"benchmark": "recognizer", "case": "model FLOPs per face", "value": flops / 1e6,
+                     "unit": "MFLOP", "note": f"{onnx_path.name}; convolutions and linears, 2 per multiply-add"})
+        for label, backend, options in CASES:
             path = onnx_path if backend in ("onnxruntime", "tensorrt") else pt_path
             try:
-                recognizer = load_recognizer(path, backend=backend)
+                recognizer = load_recognizer(path, backend=backend, **options)
                 reason = ""
             except BackendUnavailable as err:
                 recognizer, reason = None, str(err)
-            for batch in BATCHES:
-                row = {"benchmark": "recognizer", "case": f"{backend} batch {batch}", "unit": "faces/s",
+            on_gpu = backend in ("torch-cuda", "tensorrt")
+            for batch in BATCHES + ((4096,) if on_gpu or not quick else ()):
+                row = {"benchmark": "recognizer", "case": f"{label} batch {batch}", "unit": "faces/s",
                        "target": TARGETS.get((backend, batch), "")}
                 if recognizer is None:
                     rows.append({**row, "value": None, "latency_ms": None, "note": f"not available here: {reason}"})
                     continue
                 frames = rng.integers(0, 256, (batch, *recognizer.input_size), dtype=np.uint8)
                 seconds = time_predict(recognizer, frames, 0.2 if quick else 3.0, 2 if quick else 10)
-                rows.append({**row, "value": batch / seconds, "latency_ms": 1000 * seconds,
-                             "note": f"{1000 * seconds:.2f} ms per batch; {path.name}"})
+                note = f"{1000 * seconds:.2f} ms per batch; {flops * batch / seconds / 1e9:,.1f} GFLOP/s"
+                peak = fp16_peak(gpu) if on_gpu and gpu else None
+                if peak:
+                    note += f"; {100 * flops * batch / seconds / (peak * 1e12):.2f}% of the {gpu}'s FP16 peak"
+                rows.append({**row, "value": batch / seconds, "latency_ms": 1000 * seconds, "note": note})
     return rows

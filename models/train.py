@@ -80,7 +80,7 @@ class TrainConfig:
     beta: float = bounded(0.7, gt=0, lt=1, doc="share of a batch in the high-importance group (eq 2)")
     delta1: float = bounded(0.15, ge=0, le=1, doc="rank margin at batch 1024, scaled to the batch (eq 2)")
     delta2: float = bounded(0.2, ge=0, le=1, doc="relabel margin (eq 3); initial value for scn-cs (eq 6)")
-    gamma: float = bounded(0.1, ge=0, le=10, doc="weight of misclassified importance in L_CS (eq 5)")
+    gamma: float = bounded(0.1, ge=0, le=10, doc="weight of misclassified importance in L_CS (eq 5), from epoch r on")
     cw_momentum: float = bounded(0.9, ge=0, lt=1, doc="EMA momentum of calibration weights (eq 4)")
     attribute_batches: int = bounded(2, ge=0, le=10, doc="k attribute batches per expression batch (S0)")
     augment: bool = bounded(True, doc="random horizontal flips and shifts of up to 2 px")
@@ -344,7 +344,11 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
                                                         config.cw_momentum)
                 labels.calibration[index] = updated.numpy()
                 weights = updated
-                regularizer = losses.cs_loss(alpha, logits, target, config.beta, delta1, config.gamma)  # eq 5
+                # eq 5; its misclassification term waits for epoch r like relabeling: from scratch nearly every
+                # sample is misclassified at first, and pushing all of alpha down shrinks every logit (alpha
+                # scales them, eq 1) until the net stops learning (measured: chance accuracy after 2 epochs)
+                gamma = config.gamma if relabel_now else 0.0
+                regularizer = losses.cs_loss(alpha, logits, target, config.beta, delta1, gamma)
             elif uses_importance:
                 regularizer = losses.rank_regularization(alpha, config.beta, delta1)  # eq 2
             ce = losses.calibrated_cross_entropy(logits, target, weights)

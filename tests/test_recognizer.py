@@ -200,11 +200,31 @@ def test_benchmark_rows_cover_every_backend_and_batch():
     from experiments.bench_recognizer import run
 
     rows = run(quick=True)
-    assert [r["case"] for r in rows[:3]] == ["onnxruntime batch 1", "onnxruntime batch 30", "onnxruntime batch 256"]
-    assert len(rows) == 12 and all(r["benchmark"] == "recognizer" and r["unit"] == "faces/s" for r in rows)
-    assert rows[2]["value"] > 0 and rows[2]["target"] == ">= 2,000 faces/s"
-    for row in rows:
+    assert rows[0]["case"] == "model FLOPs per face" and rows[0]["value"] > 1
+    timed = rows[1:]
+    assert [r["case"] for r in timed[:3]] == ["onnxruntime batch 1", "onnxruntime batch 30", "onnxruntime batch 256"]
+    # CPU backends at 3 batch sizes; the three GPU cases also at 4,096
+    assert len(timed) == 2 * 3 + 3 * 4 and all(r["benchmark"] == "recognizer" and r["unit"] == "faces/s"
+                                               for r in timed)
+    assert timed[2]["value"] > 0 and timed[2]["target"] == ">= 2,000 faces/s"
+    for row in timed:
         assert (row["value"] is None) == row["note"].startswith("not available here")
+
+
+def test_flop_count_matches_the_formula_for_a_conv_and_a_linear():
+    from models.nets import count_flops
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, stride=2, padding=1, bias=False), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * 4 * 4, 7))
+    # conv: 16 outputs x 4 channels, 9 multiply-adds each; linear: 64 x 7
+    assert count_flops(net, (8, 8)) == 2 * (4 * 4 * 4 * 9) + 2 * 64 * 7
+
+
+def test_fp16_peak_knows_hopper_and_refuses_to_guess():
+    from experiments.bench_recognizer import fp16_peak
+
+    assert fp16_peak("NVIDIA H100 80GB HBM3") == 989.0
+    assert fp16_peak("Some Unknown GPU") is None
 
 
 def test_evaluate_reports_top1_top2_f1_confusion_intensity_bins_and_skips_one_valued_attributes():

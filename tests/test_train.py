@@ -40,7 +40,8 @@ def test_tiny_run_lowers_the_loss_and_writes_checkpoint_log_tensorboard_and_mode
     out = tmp_path / "run"
     result = train_recognizer(_config(tiny_data, out, epochs=4))
     assert result.finished and len(result.history) == 4
-    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    # the classification loss; the total adds eq 5's misclassification term from epoch r = 4 on
+    assert result.history[-1]["ce"] < result.history[0]["ce"]
     for name in ("checkpoint.pt", "model.pt", "metrics.json", "config.json", "confusion.json", "confusion.png"):
         assert (out / name).is_file(), name
     assert list((out / "tb").glob("events.out.tfevents.*"))
@@ -51,6 +52,16 @@ def test_tiny_run_lowers_the_loss_and_writes_checkpoint_log_tensorboard_and_mode
     assert 0 <= metrics["top1"] <= metrics["top2"] <= 1 and np.asarray(metrics["confusion"]).sum() == 24
     assert json.loads((out / "config.json").read_text())["widths"] == [4, 8, 8, 16]
     assert not list(out.glob(".*.tmp"))
+
+
+def test_cs_misclassification_term_starts_with_relabeling_at_epoch_r(tiny_data, tmp_path):
+    from models.losses import scaled_delta1
+
+    config = _config(tiny_data, tmp_path / "cs", model="scn-cs", gamma=10.0, relabel_start_epoch=2, epochs=2)
+    first, second = train_recognizer(config).history
+    rank_margin = scaled_delta1(config.batch_size, config.delta1)
+    assert first["regularizer"] <= rank_margin + 1e-6          # L_RR alone before epoch r
+    assert second["regularizer"] > rank_margin + 0.5           # + gamma * mean alpha of the misclassified
 
 
 def test_relabeling_counts_changes_and_corrections_of_injected_noise(tiny_data, tmp_path):

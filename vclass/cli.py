@@ -24,9 +24,11 @@ COMMANDS = {
     "train-recognizer": "experiments.train_recognizer",
     "eval-recognizer": "experiments.eval_recognizer",
     "export": "experiments.export_recognizer",
+    "ship-recognizer": "experiments.ship_recognizer",
     "sweep": "experiments.sweep",
     "report": "experiments.sweep_report",
     "regress": "experiments.regress",
+    "ablation": "experiments.ablation",
 }
 
 

@@ -1,0 +1,222 @@
+"""``vclass ship-recognizer RUN_DIR``: make a finished training run the default recognizer.
+
+It exports the run's ``model.pt`` to ONNX, evaluates that ONNX file on
+ONNX Runtime on a fresh clean test set (``vclass eval-recognizer``'s fixed
+seed, never seen in training), and writes into ``--out`` (default
+``models/shipped``):
+
+=====================  ===========================================================
+file                   what it holds
+=====================  ===========================================================
+``scn-cs.onnx``        the model, dynamic batch axis (the ``onnxruntime`` and
+                       ``tensorrt`` backends read it)
+``scn-cs.pt``          the same weights for the ``torch`` and ``torch-cuda`` backends
+``confusion.json``     P(recognized | true) and attribute hit / false-alarm rates
+                       measured on the held-out frames: the surrogate recognizer's
+                       table and the belief filter's emission model (SPEC §4)
+``confusion.png``      that matrix as a picture
+``MODEL_CARD.md``      the command, data, seed, noise, training curve and the test
+                       metrics, confusion matrix included
+=====================  ===========================================================
+
+Every file is written atomically, and nothing is written unless the export
+and the evaluation both succeed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+HELP = "Export, evaluate and install a trained recognizer as the shipped default, with a model card."
+
+DEFAULT_FACES = 5000
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", help="a finished `vclass train-recognizer` folder (holding model.pt)")
+    parser.add_argument("--out", default=None, help="where to install (default: models/shipped)")
+    parser.add_argument("--faces", type=int, default=DEFAULT_FACES,
+                        help=f"clean held-out faces to measure the confusion on (default {DEFAULT_FACES})")
+    parser.add_argument("--name", default="scn-cs", help="file stem of the installed model (default scn-cs)")
+
+
+def commands(config: dict[str, Any], data_meta: dict[str, Any] | None) -> list[str]:
+    """The command lines that made a run: as recorded with its data, else rebuilt from ``config.json``."""
+    recorded = (data_meta or {}).get("provenance", {}).get("command") or []
+    line = " ".join(["vclass", *recorded[1:]]) if recorded else ""
+    if len(recorded) > 1 and recorded[1] == "train-recognizer":
+        return [line]  # the run rendered its own data
+    return ([line] if line else []) + [train_command(config, None)]
+
+
+def train_command(config: dict[str, Any], data_meta: dict[str, Any] | None) -> str:
+    """The ``vclass train-recognizer`` command line that reproduces a run from its ``config.json``."""
+    from experiments.train_recognizer import FLAGS
+    from models.train import TrainConfig
+    from vclass.config import to_dict
+
+    defaults = to_dict(TrainConfig())
+    parts = ["vclass train-recognizer"]
+    for flag, field in FLAGS.items():
+        value = config.get(field)
+        if value is None or value == defaults.get(field):
+            continue
+        name = "--" + flag.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(name if value else "--no-" + flag.replace("_", "-"))
+        elif isinstance(value, list):
+            parts.append(f"{name} {','.join(str(v) for v in value)}")
+        else:
+            parts.append(f"{name} {value}")
+    if data_meta and data_meta.get("seed") is not None:
+        n = sum(int(v) for v in data_meta.get("sizes", {}).values()) if data_meta.get("sizes") else None
+        if n:
+            parts.append(f"--faces {n}")
+        parts.append(f"--data-seed {data_meta['seed']}")
+    parts.append(f"--out {config.get('out', 'runs/recognizer')}")
+    return " ".join(parts)
+
+
+def _alternation(k: int | None) -> str:
+    if k == 0:
+        return ("its BCE added to every expression batch (k = 0: one pass per batch, a third of the cost of S0's "
+                "k = 2 alternation on this 2-core machine)")
+    return f"S0's alternation of k = {k} attribute batches per expression batch"
+
+
+def _confusion_table(result: dict[str, Any]) -> str:
+    from models.evaluate import row_normalize
+
+    import numpy as np
+
+    classes = result["classes"]
+    share = row_normalize(np.asarray(result["confusion"]))
+    lines = ["| true \\ recognized | " + " | ".join(classes) + " | F1 |", "|---" * (len(classes) + 2) + "|"]
+    for i, name in enumerate(classes):
+        cells = " | ".join(f"{v:.2f}" for v in share[i])
+        lines.append(f"| {name} | {cells} | {result['per_class_f1'][name]:.3f} |")
+    return "\n".join(lines)
+
+
+def model_card(name: str, config: dict[str, Any], data_meta: dict[str, Any] | None, history: list[dict[str, Any]],
+               train_metrics: dict[str, Any] | None, result: dict[str, Any], onnx_bytes: int, parameters: int,
+               faces: int, seed: int) -> str:
+    """The model card's markdown."""
+    noise = config.get("noise", "none")
+    data_seed = data_meta.get("seed") if data_meta else None
+    sizes = data_meta.get("sizes") if data_meta else None
+    last = history[-1] if history else {}
+    relabeled = sum(int(h.get("relabeled", 0)) for h in history)
+    corrected = sum(int(h.get("relabel_corrections", 0)) for h in history)
+    curve = "\n".join(f"| {h['epoch']} | {h['train_acc']:.3f} | {h['val_acc']:.3f} | {h.get('relabeled', 0)} | "
+                      f"{h['seconds']:.0f} |" for h in history)
+    aucs = ", ".join(f"{k} {'n/a' if v is None else f'{v:.3f}'}" for k, v in result["attribute_auc"].items())
+    by_intensity = ""
+    if "top1_by_intensity" in result:
+        by_intensity = "\n".join(f"| {k} | {v['n']} | {v['top1']:.3f} |" for k, v in result["top1_by_intensity"].items())
+        by_intensity = ("\nTop-1 by expression intensity (faint expressions are meant to be ambiguous: at intensity "
+                        "0 every class is the identity's neutral face):\n\n| intensity | faces | top-1 |\n|---|---|---|\n"
+                        + by_intensity + "\n")
+    test_line = ""
+    if train_metrics:
+        test_line = (f"- On the training dataset's own clean test split ({train_metrics.get('n')} faces): top-1 "
+                     f"{train_metrics['top1']:.4f}, top-2 {train_metrics['top2']:.4f}.\n")
+    return f"""# Model card: `{name}` (the shipped facial-expression recognizer)
+
+`models/shipped/{name}.onnx` ({onnx_bytes / 1e6:.2f} MB, {parameters:,} parameters) and `{name}.pt`, the same
+weights. Made by this project's own commands; no outside data or weights.
+
+## How it was made
+
+```bash
+{chr(10).join(commands(config, data_meta))}
+vclass ship-recognizer {config.get('out', 'RUN_DIR')}
+```
+
+- Model: `{config.get('model')}` (SPEC §5, S3 eqs 1-6 with eq 5's misclassification term from epoch r on),
+  ResNet-18-style backbone, widths {config.get('widths')}, stem stride {config.get('stem_stride')},
+  S0 attribute head (eyes closed, yawning, looking away), {_alternation(config.get('attribute_batches'))}.
+- Data: faces rendered by `sim.faces`, 64x64 grayscale, dataset seed {data_seed}, splits {sizes};
+  label noise on train/val: `{noise}`.
+- Training: {config.get('epochs')} epochs, batch {config.get('batch_size')}, AdamW lr {config.get('lr')}
+  (warm-up, cosine), weight decay {config.get('weight_decay')}, seed {config.get('seed')},
+  {config.get('threads')} torch threads; {relabeled} labels relabeled in all ({corrected} of them undid
+  injected noise).
+- Final epoch: train accuracy {last.get('train_acc', float('nan')):.3f}, validation accuracy
+  {last.get('val_acc', float('nan')):.3f}.
+
+| epoch | train acc | val acc | relabeled | seconds |
+|---|---|---|---|---|
+{curve}
+
+## Measured (ONNX Runtime, CPU)
+
+{test_line}- On {faces} fresh clean faces (seed {seed}, `vclass eval-recognizer`'s default set, never seen in
+  training): **top-1 {result['top1']:.4f}**, top-2 {result['top2']:.4f}, macro F1 {result['macro_f1']:.4f}.
+- Attribute ROC AUC: {aucs}.
+{by_intensity}
+Confusion P(recognized | true) on those faces, with per-class F1 (the surrogate recognizer and the
+belief filter use this matrix, stored in `confusion.json`):
+
+{_confusion_table(result)}
+
+Reproduce the measurement: `vclass eval-recognizer --faces {faces} --seed {seed}`.
+"""
+
+
+def main(args: argparse.Namespace) -> int:
+    from experiments.eval_recognizer import EVAL_SEED, render_clean_split
+    from models.evaluate import evaluate, plot_confusion, write_confusion_json
+    from models.export import export_onnx
+    from models.nets import count_parameters
+    from models.recognizer import RecognizerLoadError, load_recognizer, load_torch_model
+    from vclass.config import ConfigError
+    from vclass.io import atomic_write_bytes, atomic_write_text
+
+    run = Path(args.run_dir)
+    model_pt = run / "model.pt"
+    if not model_pt.is_file():
+        raise ConfigError("run_dir", f"no finished training run at {run} (model.pt is missing)")
+    if not 1 <= args.faces <= 1_000_000:
+        raise ConfigError("--faces", f"must be >= 1 and <= 1000000, got {args.faces}")
+    if not args.name or "/" in args.name:
+        raise ConfigError("--name", f"must be a plain file stem, got {args.name!r}")
+    out = Path(args.out) if args.out else Path(__file__).resolve().parent.parent / "models" / "shipped"
+    config = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
+    history = ([json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines() if line.strip()]
+               if (run / "train_log.jsonl").is_file() else [])
+    train_metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else None
+    data_dir = Path(config.get("data") or run / "data")
+    data_meta = json.loads((data_dir / "meta.json").read_text()) if (data_dir / "meta.json").is_file() else None
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            onnx_path = export_onnx(model_pt, Path(tmp) / f"{args.name}.onnx")
+            recognizer = load_recognizer(onnx_path, backend="onnxruntime")
+            parameters = count_parameters(load_torch_model(model_pt))
+        except RecognizerLoadError as err:
+            raise ConfigError("run_dir", str(err)) from None
+        split = render_clean_split(args.faces, EVAL_SEED, recognizer.input_size[0])
+        result = evaluate(recognizer, split)
+        onnx_bytes = onnx_path.read_bytes()
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / f"{args.name}.onnx", onnx_bytes)
+        tmp_pt = Path(tmp) / "model.pt"
+        shutil.copyfile(model_pt, tmp_pt)
+        atomic_write_bytes(out / f"{args.name}.pt", tmp_pt.read_bytes())
+    source = f"{args.name}.onnx (onnxruntime) on {args.faces} clean rendered faces, seed {EVAL_SEED}"
+    write_confusion_json(result, out / "confusion.json", source=source)
+    plot_confusion(result, out / "confusion.png", title=f"{args.name}: top-1 {result['top1']:.3f} on "
+                                                        f"{args.faces} clean held-out faces")
+    card = model_card(args.name, config, data_meta, history, train_metrics, result, len(onnx_bytes), parameters,
+                      args.faces, EVAL_SEED)
+    atomic_write_text(out / "MODEL_CARD.md", card)
+    print(f"installed {out / (args.name + '.onnx')} ({len(onnx_bytes) / 1e6:.2f} MB): top-1 {result['top1']:.4f}, "
+          f"top-2 {result['top2']:.4f} on {args.faces} clean held-out faces; wrote confusion.json, confusion.png, "
+          f"MODEL_CARD.md")
+    return 0

@@ -1,0 +1,72 @@
+"""`vclass ship-recognizer`: export, held-out evaluation, confusion file and model card, installed atomically."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from models.nets import create_model
+from models.surrogate import SurrogateRecognizer
+from models.train import TrainConfig, save_model_file
+from vclass.cli import main as cli
+
+WIDTHS = (4, 8, 8, 16)
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory):
+    """A finished-training look-alike: model.pt, config.json and a one-epoch log."""
+    folder = tmp_path_factory.mktemp("train")
+    torch.manual_seed(0)
+    model = create_model("scn-cs", widths=WIDTHS).eval()
+    config = TrainConfig(widths=WIDTHS, epochs=1, out=str(folder))
+    save_model_file(model, config, folder / "model.pt", (64, 64))
+    (folder / "config.json").write_text(json.dumps({**json.loads(json.dumps(config.__dict__, default=list)),
+                                                    "widths": list(WIDTHS)}))
+    (folder / "train_log.jsonl").write_text(json.dumps({"epoch": 1, "train_acc": 0.2, "val_acc": 0.18,
+                                                        "relabeled": 3, "relabel_corrections": 1,
+                                                        "seconds": 1.0}) + "\n")
+    return folder
+
+
+def test_ship_installs_model_confusion_and_card_that_agree_with_eval_recognizer(run_folder, tmp_path, capsys):
+    out = tmp_path / "shipped"
+    assert cli(["ship-recognizer", str(run_folder), "--out", str(out), "--faces", "300"]) == 0
+    for name in ("scn-cs.onnx", "scn-cs.pt", "confusion.json", "confusion.png", "MODEL_CARD.md"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    record = json.loads((out / "confusion.json").read_text())
+    confusion = np.asarray(record["confusion"])
+    assert confusion.shape == (7, 7)
+    np.testing.assert_allclose(confusion.sum(axis=1)[np.asarray(record["counts"]).sum(axis=1) > 0], 1.0, atol=1e-5)
+    SurrogateRecognizer.from_file(out / "confusion.json")  # the surrogate and the filter can read it
+    capsys.readouterr()
+    # the card's headline equals what eval-recognizer measures on the same faces
+    assert cli(["eval-recognizer", str(out / "scn-cs.onnx"), "--faces", "300", "--json", "--out",
+                str(tmp_path / "eval")]) == 0
+    measured = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert measured["top1"] == pytest.approx(record["top1"])
+    card = (out / "MODEL_CARD.md").read_text()
+    assert f"top-1 {measured['top1']:.4f}" in card
+    assert "vclass train-recognizer" in card and "--widths 4,8,8,16" in card
+    assert "3 labels relabeled in all (1 of them undid" in card
+
+
+def test_shipped_files_drive_a_lesson_with_the_real_recognizer(run_folder, tmp_path):
+    out = tmp_path / "shipped"
+    assert cli(["ship-recognizer", str(run_folder), "--out", str(out), "--faces", "100"]) == 0
+    run = tmp_path / "run"
+    assert cli(["run", "--students", "4", "--minutes", "3", "--quiet", "--out", str(run),
+                "--set", f"recognizer.model={out / 'scn-cs.onnx'}",
+                "--set", f"recognizer.confusion={out / 'confusion.json'}"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert 0.0 <= summary["recognition_accuracy"] <= 1.0
+
+
+def test_ship_refuses_a_folder_without_a_model_and_installs_nothing(tmp_path, capsys):
+    out = tmp_path / "shipped"
+    assert cli(["ship-recognizer", str(tmp_path), "--out", str(out)]) == 2
+    assert "run_dir" in capsys.readouterr().err
+    assert not out.exists()
