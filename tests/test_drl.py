@@ -161,3 +161,25 @@ def test_evaluate_rejects_bad_input(tmp_path, confusion, capsys):
     assert main(["evaluate", "--task", "motivation", "--policies", "nobody-knows", "--seeds", "2",
                  "--recognizer", "surrogate", "--confusion", confusion, "--out", str(tmp_path)]) == 2
     assert "policy.name: unknown policy" in capsys.readouterr().err
+
+
+def test_ship_policy_installs_the_zip_and_a_card_that_runs_in_vclass_run(tmp_path, trained, confusion, capsys):
+    evaluation = tmp_path / "eval"
+    zip_path = trained["attention"] / "model.zip"
+    assert main(["evaluate", "--task", "attention", "--policies", f"round-robin,{zip_path}", "--seeds", "2",
+                 *SMALL, "--recognizer", "surrogate", "--confusion", confusion, "--out", str(evaluation)]) == 0
+    shipped = tmp_path / "shipped"
+    assert main(["ship-policy", str(trained["attention"]), "--evaluation", str(evaluation),
+                 "--out", str(shipped)]) == 0
+    assert (shipped / "ppo-attention.zip").read_bytes() == zip_path.read_bytes()
+    card = (shipped / "ppo-attention.md").read_text()
+    assert "vclass train-policy --task attention --algo ppo --timesteps 64 --seed 1" in card
+    assert (evaluation / "results.md").read_text().strip() in card
+    run = tmp_path / "run"
+    assert main(["run", *SMALL, "--recognizer", "surrogate", "--set", f"recognizer.confusion={confusion}",
+                 "--policy", "ppo-attention", "--set", f"policy.params.path={shipped / 'ppo-attention.zip'}",
+                 "--quiet", "--out", str(run)]) == 0
+    assert json.loads((run / "summary.json").read_text())["policy"] == "ppo-attention"
+    capsys.readouterr()
+    assert main(["ship-policy", str(tmp_path), "--evaluation", str(evaluation), "--out", str(shipped)]) == 2
+    assert "run_dir" in capsys.readouterr().err

@@ -25,6 +25,7 @@ COMMANDS = {
     "eval-recognizer": "experiments.eval_recognizer",
     "export": "experiments.export_recognizer",
     "ship-recognizer": "experiments.ship_recognizer",
+    "ship-policy": "experiments.ship_policy",
     "sweep": "experiments.sweep",
     "report": "experiments.sweep_report",
     "regress": "experiments.regress",
