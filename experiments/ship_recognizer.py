@@ -145,8 +145,8 @@ vclass ship-recognizer {config.get('out', 'RUN_DIR')}
   label noise on train/val: `{noise}`.
 - Training: {config.get('epochs')} epochs, batch {config.get('batch_size')}, AdamW lr {config.get('lr')}
   (warm-up, cosine), weight decay {config.get('weight_decay')}, seed {config.get('seed')},
-  {config.get('threads')} torch threads; {relabeled} labels relabeled in all ({corrected} of them undid
-  injected noise).
+  {config.get('threads')} torch threads; {relabeled} labels relabeled in all ({corrected} of them set a
+  label back to its clean value, undoing injected noise or an earlier relabel).
 - Final epoch: train accuracy {last.get('train_acc', float('nan')):.3f}, validation accuracy
   {last.get('val_acc', float('nan')):.3f}.
 

@@ -51,7 +51,7 @@ def test_ship_installs_model_confusion_and_card_that_agree_with_eval_recognizer(
     card = (out / "MODEL_CARD.md").read_text()
     assert f"top-1 {measured['top1']:.4f}" in card
     assert "vclass train-recognizer" in card and "--widths 4,8,8,16" in card
-    assert "3 labels relabeled in all (1 of them undid" in card
+    assert "3 labels relabeled in all (1 of them set a" in card
 
 
 def test_shipped_files_drive_a_lesson_with_the_real_recognizer(run_folder, tmp_path):
