@@ -444,9 +444,18 @@ def save_policy(model, path: Path, meta: dict[str, Any]) -> None:
 
 
 def read_meta(path: Path) -> dict[str, Any]:
-    """The ``vclass.json`` entry of a policy zip (empty for a plain SB3 zip)."""
+    """The ``vclass.json`` entry of a policy zip.
+
+    The callbacks' zips (``checkpoints/*.zip``, ``best/best_model.zip``) are plain SB3 zips; for them
+    the training folder's ``train.json`` one level up gives the same entry. Empty when neither exists.
+    """
     with zipfile.ZipFile(path) as zf:
-        return json.loads(zf.read(META_NAME)) if META_NAME in zf.namelist() else {}
+        if META_NAME in zf.namelist():
+            return json.loads(zf.read(META_NAME))
+    train_json = Path(path).resolve().parent.parent / "train.json"
+    if train_json.is_file():
+        return json.loads(train_json.read_text()).get("meta", {})
+    return {}
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:

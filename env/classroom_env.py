@@ -13,7 +13,6 @@ the per-step reward terms and the rendering.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -141,19 +140,31 @@ def student_reward_terms(record, first_tick: int, end_tick: int,
     in_region = _tea_by_state(cfg.emotion)[record.state[rows]] & present
     tea = (in_region * (n / np.maximum(present.sum(axis=1), 1))[:, None]).sum(axis=0) / record.plan.n_ticks
     attending = present & record.connected[rows] & (record.attention[rows] >= cfg.attention.participation_threshold)
-    weights = cfg.incentives.cost_weights
-    cost = np.zeros(n)
+    return {"learning_gain": record.learning[rows].sum(axis=0), "tea_share": tea,
+            "effective_participation_min": attending.sum(axis=0) * (cfg.classroom.tick_seconds / 60.0),
+            "intervention_cost": _student_costs(record.applications[first_application:], n,
+                                                cfg.incentives.cost_weights)}
+
+
+def _student_costs(applications, n: int, weights) -> np.ndarray:
+    """Each student's intervention cost from ``(tick, student, factor, I0)`` applications: the factor's weight,
+    and for fun a share of its weight (counted once per decision) among that decision's recipients.
+
+    Summed in Python floats, in the order of the applications and then of the fun decisions (the order of
+    ``np.add.at``), which is cheaper than numpy scalar updates for the few applications of a step.
+    """
+    cost = [0.0] * n
     fun_by_tick: dict[int, list[int]] = {}
-    for tick, student, factor, _ in record.applications[first_application:]:
+    for tick, student, factor, _ in applications:
         if factor == 3:  # fun costs once per decision: its recipients share that cost
             fun_by_tick.setdefault(tick, []).append(student)
         else:
             cost[student] += weights[factor - 1]
     for students in fun_by_tick.values():
-        np.add.at(cost, students, weights[2] / len(students))
-    return {"learning_gain": record.learning[rows].sum(axis=0), "tea_share": tea,
-            "effective_participation_min": attending.sum(axis=0) * (cfg.classroom.tick_seconds / 60.0),
-            "intervention_cost": cost}
+        share = weights[2] / len(students)
+        for student in students:
+            cost[student] += share
+    return np.array(cost)
 
 
 def reward_terms(record, first_tick: int, end_tick: int, first_application: int = 0) -> dict[str, float]:
@@ -174,13 +185,23 @@ def reward_terms(record, first_tick: int, end_tick: int, first_application: int 
 
 def class_terms(per_student: dict[str, np.ndarray]) -> dict[str, float]:
     """Class terms from :func:`student_reward_terms`: means, and the total intervention cost."""
-    return {key: float(values.sum() if key == "intervention_cost" else values.mean())
+    # np.add.reduce(values) / size is what values.sum() and values.mean() compute, without their wrappers.
+    return {key: float(np.add.reduce(values) if key == "intervention_cost" else np.add.reduce(values) / values.size)
             for key, values in per_student.items()}
 
 
-@functools.lru_cache(maxsize=8)
+_tea_cache: tuple = (None, None)  # the last emotion config asked for, and its table
+
+
 def _tea_by_state(emotion) -> np.ndarray:
-    return in_tea(axis_values(emotion), emotion)
+    """Whether each state lies in the target emotion region (kept for the last config asked for: hashing a
+    config for a cache lookup costs more than the step's work that needs the table)."""
+    global _tea_cache
+    config, table = _tea_cache
+    if config is not emotion:
+        table = in_tea(axis_values(emotion), emotion)
+        _tea_cache = (emotion, table)
+    return table
 
 
 def build_sim_config(config: SimConfig | dict | str | Path | None, students: int | None,

@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 
 from models.hmm import BeliefFilter, compose_emission
-from models.surrogate import SurrogateRecognizer, sample_rows
+from models.surrogate import SurrogateRecognizer, sample_cumulative
 from sim.attention import BEHAVIOUR_NAMES
 from sim.classroom import Classroom
-from sim.emotion import HIGH_AROUSAL, base_transition_matrix, drift_features, drift_matrix, stationary_distribution
+from sim.emotion import HIGH_AROUSAL, base_transition_matrix, drift_matrix, stationary_distribution
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models" / "shipped"
 SHIPPED_MODEL = SHIPPED_DIR / "scn-cs.onnx"
@@ -46,6 +46,7 @@ SAMPLE_FRAMES = 24  # frames kept for the report's sample grid
 TRACKED_STUDENTS = 4  # students whose full belief is kept every tick, for the belief-vs-truth plot
 
 _LOOK, _EYES, _YAWN = (BEHAVIOUR_NAMES.index(n) for n in ("looking_away", "eyes_closed", "yawning"))
+_ATTRIBUTE_COLUMNS = np.array([_EYES, _YAWN, _LOOK])  # behaviour columns in the recognizer's attribute order
 
 
 class RecognitionObserver:
@@ -86,6 +87,7 @@ class RecognitionObserver:
         self.attention_targets = np.asarray(cfg.attention.targets)
         self.look_away_scale = cfg.behaviour.look_away_scale
         self._attention = np.full(n, initial @ self.attention_targets)
+        self._lesson_constants(room)
         self.identities = None
         if self.kind == "scn-cs":
             from sim.faces import sample_identities
@@ -100,13 +102,10 @@ class RecognitionObserver:
         behaviour = rec.behaviour[tick]
         # The face the student shows (world draws: a fixed count per tick, whatever is visible).
         uniforms = rng.random(n)
-        expression = sample_rows(self.emission[room.state], uniforms)
-        frames_cfg = room.cfg.frames
-        mean = room.population.expressiveness * np.where(HIGH_AROUSAL[room.state], frames_cfg.intensity_high_arousal,
-                                                         frames_cfg.intensity_low_arousal)
-        c = frames_cfg.intensity_concentration
-        intensity = rng.beta(np.maximum(mean * c, 1e-3), np.maximum((1 - mean) * c, 1e-3))
-        attributes = behaviour[:, [_EYES, _YAWN, _LOOK]]
+        expression = sample_cumulative(self._emission_cumulative.take(room.state, axis=0), uniforms)
+        high = HIGH_AROUSAL.take(room.state)
+        intensity = rng.beta(np.where(high, *self._intensity_a), np.where(high, *self._intensity_b))
+        attributes = behaviour.take(_ATTRIBUTE_COLUMNS, axis=1)
         self._pending = (tick, visible, expression)
         if self.kind == "surrogate":
             self.complete(*self.surrogate.recognize(expression, attributes, rng))
@@ -159,23 +158,47 @@ class RecognitionObserver:
                                     yawning=attributes[:, 1], looking_away=attributes[:, 2])
         return render_faces(params, self.rng, size=self.room.cfg.frames.size)
 
+    def _lesson_constants(self, room: Classroom) -> None:
+        """Per-lesson tables, so that a tick looks up what does not change from tick to tick."""
+        cfg, plan, n = room.cfg, room.plan, room.n_students
+        # Expression sampling: cumulative rows of B, one row looked up per student.
+        self._emission_cumulative = np.cumsum(self.emission, axis=1)
+        # Beta parameters of expression intensity for each student, (high-arousal, low-arousal) states:
+        # mean = expressiveness * level, a = max(mean c, 1e-3), b = max((1 - mean) c, 1e-3).
+        frames = cfg.frames
+        c = frames.intensity_concentration
+        means = [room.population.expressiveness * level
+                 for level in (frames.intensity_high_arousal, frames.intensity_low_arousal)]
+        self._intensity_a = [np.maximum(mean * c, 1e-3) for mean in means]
+        self._intensity_b = [np.maximum((1 - mean) * c, 1e-3) for mean in means]
+        # The teacher's chain: per tick, the average student's difficulty gap without and with reduce-difficulty
+        # (D lowered, floored at 0), and the fatigue drive eta_F(t) * mean f * t / T.
+        inc = cfg.incentives
+        self._teacher_gap = [np.maximum(plan.difficulty - inc.difficulty_reduction * active, 0.0) - self.mean_ability
+                             for active in (0.0, 1.0)]
+        self._teacher_fatigue_drive = plan.fatigue_drift * (self.mean_fatigue_rate * plan.time_fraction)
+        self._teacher_features = np.empty((n, self.drift.shape[0]))
+        self._teacher_rows = np.empty((n, *self.base_transitions.shape))
+
     def _teacher_transitions(self, room: Classroom, tick: int) -> np.ndarray:
-        """The chain the teacher believes moved the class at ``tick``: (N, 8, 8)."""
-        plan, n = room.plan, room.n_students
-        inc = room.cfg.incentives
-        ledger = room.teacher_ledger
-        intensity = ledger.intensity / ledger.decay_per_tick[:, None]  # as it stood during the tick's transition
-        reduced = intensity[:, 0] > inc.active_threshold
-        difficulty = np.maximum(plan.difficulty[tick] - inc.difficulty_reduction * reduced, 0.0)
-        fatigue = self.mean_fatigue_rate * plan.time_fraction[tick]
-        features = drift_features(difficulty - self.mean_ability, np.full(n, plan.fatigue_drift[tick] * fatigue),
-                                  bool(plan.online_test[tick]), intensity)
-        rows = self.base_transitions[None, :, :] * np.exp(features @ self.drift)[:, None, :]
-        return rows / rows.sum(axis=2, keepdims=True)
+        """The chain the teacher believes moved the class at ``tick``: (N, 8, 8).
+
+        The array is reused from tick to tick (the filter reads it once, in the same tick).
+        """
+        features = self._teacher_features
+        # Intensities as they stood during the tick's transition, in the features' intensity columns.
+        intensity = room.teacher_ledger.before_decay(out=features[:, 3:])
+        reduced = intensity[:, 0] > room.cfg.incentives.active_threshold
+        features[:, 0] = np.where(reduced, self._teacher_gap[1][tick], self._teacher_gap[0][tick])
+        features[:, 1] = self._teacher_fatigue_drive[tick]
+        features[:, 2] = float(room.plan.online_test[tick])
+        rows = np.multiply(self.base_transitions, np.exp(features @ self.drift)[:, None, :], out=self._teacher_rows)
+        rows /= np.add.reduce(rows, axis=2, keepdims=True)
+        return rows
 
     def _update_attention(self, belief: np.ndarray, attribute_probs: np.ndarray, visible: np.ndarray) -> None:
         expected = belief @ self.attention_targets
-        from_face = np.clip(1.0 - attribute_probs[:, 2] / self.look_away_scale, 0.0, 1.0)
+        from_face = np.minimum(np.maximum(1.0 - attribute_probs[:, 2] / self.look_away_scale, 0.0), 1.0)  # clip
         from_face = np.minimum(from_face, 1.0 - 0.9 * attribute_probs[:, 0])
         observed = 0.5 * expected + 0.5 * from_face
         target = np.where(visible, observed, expected)

@@ -44,7 +44,8 @@ def _train_command(train: dict) -> str:
     return " ".join(["vclass train-policy", *parts])
 
 
-def policy_card(name: str, train: dict, evaluation_md: str, evaluation_run: dict, zip_bytes: int) -> str:
+def policy_card(name: str, train: dict, evaluation_md: str, evaluation_run: dict, zip_bytes: int,
+                evaluation_dir: str = "EVAL_DIR") -> str:
     meta, summary = train.get("meta", {}), train.get("summary", {})
     options = ", ".join(f"{k} = {v}" for k, v in sorted(meta.get("env_options", {}).items()))
     rate = summary.get("steps_per_second")
@@ -58,7 +59,7 @@ command on the virtual classroom; no outside data.
 
 ```bash
 {_train_command(train)}
-vclass ship-policy {train.get('config', {}).get('out', 'RUN_DIR')} --evaluation EVAL_DIR
+vclass ship-policy {train.get('config', {}).get('out', 'RUN_DIR')} --evaluation {evaluation_dir}
 ```
 
 - Seed {train.get('seed')}, {meta.get('timesteps', 0):,} environment steps{'' if not meta.get('per_student') else
@@ -97,7 +98,7 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(__file__).resolve().parent.parent / "agents" / "shipped"
     out.mkdir(parents=True, exist_ok=True)
     data = (run / "model.zip").read_bytes()
-    card = policy_card(name, train, (evaluation / "results.md").read_text(), evaluation_run, len(data))
+    card = policy_card(name, train, (evaluation / "results.md").read_text(), evaluation_run, len(data), str(evaluation))
     atomic_write_bytes(out / f"{name}.zip", data)
     atomic_write_text(out / f"{name}.md", card)
     print(f"installed {out / (name + '.zip')} ({len(data) / 1e6:.2f} MB) and its card {out / (name + '.md')}")

@@ -46,11 +46,14 @@ class BeliefFilter:
         self.initial = np.broadcast_to(np.asarray(initial, dtype=np.float64),
                                        (n_students, self.emission.shape[0])).copy()
         self.n_students = n_students
+        # Likelihood of each recognized class (rows of E transposed), and a last row of ones for "no frame".
+        self._likelihoods = np.vstack([self.emission.T, np.ones(self.emission.shape[0])])
         self.reset()
 
     def reset(self) -> None:
         self.belief = self.initial.copy()
         self.started = np.zeros(self.n_students, dtype=bool)
+        self._all_started = False  # every student has had a step (the usual case after the first tick)
         self.log_likelihood = np.zeros(self.n_students)
 
     def predict(self, belief: np.ndarray) -> np.ndarray:
@@ -61,7 +64,8 @@ class BeliefFilter:
 
     def step(self, recognized: np.ndarray, has_frame: np.ndarray | None = None,
              transitions: np.ndarray | None = None) -> np.ndarray:
-        """Advance one tick with the recognized classes (N,); ``has_frame`` False means no observation.
+        """Advance one tick with the recognized classes (N,), each in ``0..K-1``; ``has_frame`` False means no
+        observation (the class is then ignored).
 
         :param transitions: this tick's transition matrices, (S, S) or (N, S, S), replacing the stored ones
             (for a chain whose rows change with context).
@@ -69,14 +73,20 @@ class BeliefFilter:
         """
         if transitions is not None:
             self.transitions = np.asarray(transitions, dtype=np.float64)
-        has_frame = np.ones(self.n_students, dtype=bool) if has_frame is None else np.asarray(has_frame, bool)
-        prior = np.where(self.started[:, None], self.predict(self.belief), self.initial)
-        likelihood = np.where(has_frame[:, None], self.emission[:, np.where(has_frame, recognized, 0)].T, 1.0)
-        joint = prior * likelihood
-        total = joint.sum(axis=1)
-        self.log_likelihood += np.where(has_frame, np.log(np.maximum(total, 1e-300)), 0.0)
-        self.belief = joint / np.maximum(total, 1e-300)[:, None]
-        self.started[:] = True
+        if has_frame is None:
+            symbols = recognized
+        else:
+            has_frame = np.asarray(has_frame, bool)
+            symbols = np.where(has_frame, recognized, self.emission.shape[1])  # no frame: the row of ones
+        prior = self.predict(self.belief)
+        if not self._all_started:
+            prior = np.where(self.started[:, None], prior, self.initial)
+            self.started[:] = True
+            self._all_started = True
+        joint = prior * self._likelihoods.take(symbols, axis=0)
+        total = np.maximum(joint.sum(axis=1), 1e-300)
+        self.log_likelihood += np.log(total) if has_frame is None else np.where(has_frame, np.log(total), 0.0)
+        self.belief = joint / total[:, None]
         return self.belief
 
 

@@ -27,7 +27,8 @@ from typing import Protocol
 import numpy as np
 import simpy
 
-from sim.attention import N_BEHAVIOURS, attention_step, behaviour_events, learning_gain, learning_rate_by_state
+from sim.attention import (N_BEHAVIOURS, attention_step, behaviour_events, difficulty_match, learning_gain,
+                           learning_rate_by_state)
 from sim.config import SimConfig
 from sim.emotion import N_FACTORS, N_STATES, IncentiveLedger, drift_features, drift_matrix
 from sim.lesson import SEGMENT_KINDS, LessonPlan, build_lesson
@@ -156,6 +157,33 @@ class LessonRecord:
                    recognized=np.full((t, n), -1, dtype=np.int8), belief_state=np.full((t, n), -1, dtype=np.int8))
 
 
+class DifficultyTerms:
+    """Each student's difficulty gap ``D_k(t) - D*_k`` and match (:func:`sim.attention.difficulty_match`) at a
+    lesson difficulty, without and with reduce-difficulty active (``D`` lowered, floored at 0; SPEC §2).
+
+    The lesson difficulty is constant within a segment, so the arrays are recomputed only when it changes;
+    a tick picks each student's entry by whether the reduction is active for them.
+
+    :param ability: ``D*_k`` per student.
+    :param reduction: how much reduce-difficulty lowers ``D``.
+    """
+
+    def __init__(self, ability: np.ndarray, reduction: float):
+        self.ability, self.reduction = ability, reduction
+        self.difficulty: float | None = None
+
+    def at(self, difficulty: float) -> DifficultyTerms:
+        """The terms at lesson difficulty ``difficulty`` (self, updated if it changed)."""
+        if difficulty != self.difficulty:
+            self.difficulty = difficulty
+            # D - reduction * active, as a (N,) sum would compute it for active = 0 and 1.
+            self.gap = np.maximum(difficulty - self.reduction * 0.0, 0.0) - self.ability
+            self.gap_reduced = np.maximum(difficulty - self.reduction * 1.0, 0.0) - self.ability
+            self.match = difficulty_match(self.gap)
+            self.match_reduced = difficulty_match(self.gap_reduced)
+        return self
+
+
 class Classroom:
     """State of one lesson and the vectorized step that advances it.
 
@@ -196,8 +224,14 @@ class Classroom:
         self.record = LessonRecord.allocate(cfg, seed, self.plan, pop)
         self._drift = drift_matrix(cfg.emotion, cfg.incentives)
         self._features = np.empty((n, self._drift.shape[0]))
-        self._rows = np.arange(n)
+        self._row_starts = np.arange(n) * N_STATES  # first row of each student's chain in the (N*8, 8) view
+        self._gumbel = np.empty((n, N_STATES))
+        self._uniforms = np.empty((n, N_BEHAVIOURS))
         self._learning_rate = learning_rate_by_state(cfg.learning)
+        self._attention_targets = np.asarray(cfg.attention.targets)
+        self._difficulty = DifficultyTerms(pop.ability, cfg.incentives.difficulty_reduction)
+        penalty = cfg.incentives.learning_rate_penalty
+        self._rate_kept = (1.0 - penalty * 0.0, 1.0 - penalty * 1.0)  # learning rate kept without / with reduction
         self._no_students = np.zeros(0, dtype=np.int64)
         self.policy = policy
         self.observer = observer if observer is not None else OracleObserver()
@@ -211,25 +245,23 @@ class Classroom:
         """Advance every student by one tick (SPEC §2-3)."""
         cfg, plan, pop, rng = self.cfg, self.plan, self.population, self.rng
         t = tick * cfg.classroom.tick_seconds
-        inc = cfg.incentives
         fatigue = pop.fatigue_rate * plan.time_fraction[tick]                    # F_k(t) = f_k t / T
-        reduced = self.ledger.intensity[:, 0] > inc.active_threshold
-        difficulty = np.maximum(plan.difficulty[tick] - inc.difficulty_reduction * reduced, 0.0)
-        gap = difficulty - pop.ability
+        reduced = self.ledger.intensity[:, 0] > cfg.incentives.active_threshold
+        terms = self._difficulty.at(plan.difficulty[tick])
+        gap = np.where(reduced, terms.gap_reduced, terms.gap)
         features = drift_features(gap, plan.fatigue_drift[tick] * fatigue, plan.online_test[tick],
                                   self.ledger.intensity, out=self._features)
         # Sample the next state by Gumbel-max on the row's logits (same law as transition_rows());
         # -log(Exp(1)) is a standard Gumbel draw, and numpy draws exponentials faster than gumbels.
-        logits = pop.log_transitions[self._rows, self.state]
+        logits = pop.log_transitions.reshape(-1, N_STATES).take(self._row_starts + self.state, axis=0)
         logits += features @ self._drift
-        logits -= np.log(rng.standard_exponential(logits.shape))
+        logits -= np.log(rng.standard_exponential(out=self._gumbel), out=self._gumbel)
         self.state = state = logits.argmax(axis=1)
         self.attention = attention_step(self.attention, state, fatigue, pop.attention_fatigue, self.boost,
-                                        rng.standard_normal(self.n_students), cfg.attention)
-        events = behaviour_events(rng.random((self.n_students, N_BEHAVIOURS)), self.attention, state, fatigue,
-                                  cfg.behaviour)
+                                        rng.standard_normal(self.n_students), cfg.attention, self._attention_targets)
+        events = behaviour_events(rng.random(out=self._uniforms), self.attention, state, fatigue, cfg.behaviour)
         online = self.present & self.connected
-        rate_factor = (online & (self.fun_until <= t)) * (1.0 - inc.learning_rate_penalty * reduced)
+        rate_factor = (online & (self.fun_until <= t)) * np.where(reduced, self._rate_kept[1], self._rate_kept[0])
         rate_factor *= self.coverage
         rec = self.record
         rec.state[tick] = state
@@ -238,7 +270,8 @@ class Classroom:
         rec.connected[tick] = self.connected
         rec.camera_on[tick] = self.camera_on
         rec.behaviour[tick] = events
-        rec.learning[tick] = learning_gain(self.attention, self._learning_rate[state], gap, rate_factor)
+        rec.learning[tick] = learning_gain(self.attention, self._learning_rate.take(state), gap, rate_factor,
+                                           match=np.where(reduced, terms.match_reduced, terms.match))
         self.ledger.decay()
         self.teacher_ledger.decay()
         self.boost *= self.ledger.decay_per_tick
@@ -271,13 +304,13 @@ class Classroom:
         if factors.shape != (n,) or factors.dtype.kind not in "iu":
             raise ValueError(f"policy action.incentives must be an integer array of shape ({n},), "
                              f"got {factors.dtype} {factors.shape}")
-        lowest, highest = factors.min(initial=0), factors.max(initial=0)
+        lowest, highest = np.minimum.reduce(factors, initial=0), np.maximum.reduce(factors, initial=0)
         if lowest < 0 or highest > N_FACTORS:
             raise ValueError(f"policy action.incentives must be in 0..{N_FACTORS}, got {lowest}..{highest}")
         t = self.tick_index * self.cfg.classroom.tick_seconds
         reachable = self.present & self.connected
         chosen = np.flatnonzero((factors > 0) & reachable) if highest > 0 else self._no_students
-        chosen_factor = factors[chosen] - 1
+        chosen_factor = factors.take(chosen) - 1
         teaching = np.flatnonzero(chosen_factor == 3)
         if teaching.size > self.teacher_budget_left:
             refused = teaching[self.teacher_budget_left:]
@@ -285,13 +318,16 @@ class Classroom:
             keep = np.ones(chosen.size, dtype=bool)
             keep[refused] = False
             chosen, chosen_factor = chosen[keep], chosen_factor[keep]
-        self.teacher_budget_left -= int((chosen_factor == 3).sum())
+        self.teacher_budget_left -= min(teaching.size, self.teacher_budget_left)
         if chosen.size:
             strength = self.ledger.apply(t, chosen, chosen_factor)
-            self.teacher_ledger.apply(t, chosen, chosen_factor)
+            # The teacher knows what it gave: the same applications, so the same habituated strengths.
+            self.teacher_ledger.add(chosen, chosen_factor, strength)
             removing = chosen[chosen_factor == 1]
-            self.problems_removed[removing] = np.minimum(self.problems_removed[removing] + 1, inc.lesson_problems)
-            self.coverage = 1.0 - self.problems_removed / inc.lesson_problems
+            if removing.size:
+                self.problems_removed[removing] = np.minimum(self.problems_removed[removing] + 1,
+                                                             inc.lesson_problems)
+                self.coverage = 1.0 - self.problems_removed / inc.lesson_problems
             fun = chosen[chosen_factor == 2]
             if fun.size:
                 self.fun_until[fun] = t + inc.fun_seconds

@@ -164,6 +164,7 @@ class IncentiveLedger:
         self.cfg = cfg
         self.intensity = np.zeros((n, N_FACTORS))
         self.decay_per_tick = np.exp(-dilution * cfg.fading_per_minute * tick_seconds / 60.0)
+        self._decay_column = self.decay_per_tick[:, None]
         window_s = cfg.habituation_window_minutes * 60.0
         slots = int(np.ceil(window_s / decision_seconds)) + 1
         self._recent = np.full((n, N_FACTORS, slots), -np.inf)   # times of recent applications
@@ -175,15 +176,26 @@ class IncentiveLedger:
 
         :return: the strengths ``I0`` given, after habituation.
         """
-        recent = self._recent[students, factors]
+        slots = self._recent.shape[-1]
+        cells = students * N_FACTORS + factors  # flat (student, factor) index into the (N, 4) tables
+        recent = self._recent.reshape(-1, slots).take(cells, axis=0)
         repeats = (recent > t_seconds - self._window_s).sum(axis=-1)
         strength = self.cfg.habituation ** repeats
-        np.add.at(self.intensity, (students, factors), strength)
-        cursor = self._cursor[students, factors]
-        self._recent[students, factors, cursor] = t_seconds
-        self._cursor[students, factors] = (cursor + 1) % self._recent.shape[-1]
+        self.add(students, factors, strength)
+        cursor = self._cursor.reshape(-1).take(cells)
+        self._recent.reshape(-1)[cells * slots + cursor] = t_seconds
+        self._cursor.reshape(-1)[cells] = (cursor + 1) % slots
         return strength
+
+    def add(self, students: np.ndarray, factors: np.ndarray, strength: np.ndarray) -> None:
+        """Add applications of known strengths (habituation already applied, e.g. by another ledger that
+        recorded the same applications)."""
+        np.add.at(self.intensity, (students, factors), strength)
 
     def decay(self) -> None:
         """Advance one tick of fading."""
-        self.intensity *= self.decay_per_tick[:, None]
+        self.intensity *= self._decay_column
+
+    def before_decay(self, out: np.ndarray | None = None) -> np.ndarray:
+        """The intensities as they stood before the last :meth:`decay` (during the tick's transition)."""
+        return np.divide(self.intensity, self._decay_column, out=out)
