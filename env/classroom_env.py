@@ -14,6 +14,7 @@ the per-step reward terms and the rendering.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gymnasium as gym
@@ -70,7 +71,13 @@ class ObservationEncoder:
         self.low = np.concatenate([np.zeros(self.n_global, np.float32), low.ravel()])
         self.high = np.concatenate([np.ones(self.n_global, np.float32), high.ravel()])
         self._buffer = np.zeros(self.size, dtype=np.float32)
-        self._students = self._buffer[self.n_global:].reshape(n_students, self.n_student)
+        self._students = s = self._buffer[self.n_global:].reshape(n_students, self.n_student)
+        # The buffer's per-student columns, kept as views (writing through them skips slicing every step).
+        self._columns = SimpleNamespace(
+            belief=s[:, :N_STATES], axis=s[:, N_STATES], attention=s[:, N_STATES + 1], reachable=s[:, N_STATES + 2],
+            camera_on=s[:, N_STATES + 3], intensity=s[:, N_STATES + 4:N_STATES + 4 + N_FACTORS], checkins=s[:, -1],
+            capped=s[:, N_STATES + 4:])
+        self._cap = np.array(INTENSITY_CAP, dtype=np.float32)  # 0-d (see sim.attention.ONE)
         self.reset()
 
     def space(self) -> gym.spaces.Box:
@@ -93,20 +100,20 @@ class ObservationEncoder:
         if obs.tick > self._tick:
             self.checkins *= self.checkin_decay_per_tick ** (obs.tick - self._tick)
             self._tick = obs.tick
-        g, s = self._buffer, self._students
+        g, c = self._buffer, self._columns
         g[:self.n_global] = 0.0
         g[0] = min(obs.tick / self.n_ticks, 1.0)
         g[1 + SEGMENT_KINDS.index(obs.segment)] = 1.0
         g[5] = obs.difficulty
         g[6] = obs.teacher_budget_left / self.budget if self.budget else 0.0
-        s[:, :N_STATES] = obs.belief
-        s[:, N_STATES] = obs.belief @ self.axis
-        s[:, N_STATES + 1] = obs.attention
-        s[:, N_STATES + 2] = obs.reachable
-        s[:, N_STATES + 3] = obs.camera_on
-        s[:, N_STATES + 4:N_STATES + 4 + N_FACTORS] = obs.intensity
-        s[:, -1] = self.checkins
-        np.minimum(s[:, N_STATES + 4:], INTENSITY_CAP, out=s[:, N_STATES + 4:])
+        c.belief[...] = obs.belief
+        c.axis[...] = obs.belief @ self.axis
+        c.attention[...] = obs.attention
+        c.reachable[...] = obs.reachable
+        c.camera_on[...] = obs.camera_on
+        c.intensity[...] = obs.intensity
+        c.checkins[...] = self.checkins
+        np.minimum(c.capped, self._cap, out=c.capped)
         return self._buffer.copy()
 
 
@@ -133,17 +140,17 @@ def student_reward_terms(record, first_tick: int, end_tick: int,
         ``effective_participation_min`` (minutes present, connected and attending), ``intervention_cost``
         (weights of the factors the student got; a fun decision's weight is split among its recipients).
     """
-    cfg = record.cfg
-    n = record.population.size
+    c = _lesson_constants(record)
     rows = slice(first_tick, end_tick)
     present = record.present[rows]
-    in_region = _tea_by_state(cfg.emotion)[record.state[rows]] & present
-    tea = (in_region * (n / np.maximum(present.sum(axis=1), 1))[:, None]).sum(axis=0) / record.plan.n_ticks
-    attending = present & record.connected[rows] & (record.attention[rows] >= cfg.attention.participation_threshold)
-    return {"learning_gain": record.learning[rows].sum(axis=0), "tea_share": tea,
-            "effective_participation_min": attending.sum(axis=0) * (cfg.classroom.tick_seconds / 60.0),
-            "intervention_cost": _student_costs(record.applications[first_application:], n,
-                                                cfg.incentives.cost_weights)}
+    # (np.add.reduce(x, axis) is x.sum(axis) without the method's wrapper; these run every env step.)
+    in_region = c.tea_by_state.take(record.state[rows]) & present
+    tea = np.add.reduce(in_region * (c.n / np.maximum(np.add.reduce(present, 1), c.one))[:, None], 0) / c.n_ticks
+    attending = present & record.connected[rows] & (record.attention[rows] >= c.participation_threshold)
+    return {"learning_gain": np.add.reduce(record.learning[rows], 0), "tea_share": tea,
+            "effective_participation_min": np.add.reduce(attending, 0) * c.minutes_per_tick,
+            "intervention_cost": _student_costs(record.applications[first_application:], c.n_students,
+                                                record.cfg.incentives.cost_weights)}
 
 
 def _student_costs(applications, n: int, weights) -> np.ndarray:
@@ -190,18 +197,25 @@ def class_terms(per_student: dict[str, np.ndarray]) -> dict[str, float]:
             for key, values in per_student.items()}
 
 
-_tea_cache: tuple = (None, None)  # the last emotion config asked for, and its table
+_constants_cache: dict[tuple[int, int], tuple[SimConfig, SimpleNamespace]] = {}
 
 
-def _tea_by_state(emotion) -> np.ndarray:
-    """Whether each state lies in the target emotion region (kept for the last config asked for: hashing a
-    config for a cache lookup costs more than the step's work that needs the table)."""
-    global _tea_cache
-    config, table = _tea_cache
-    if config is not emotion:
-        table = in_tea(axis_values(emotion), emotion)
-        _tea_cache = (emotion, table)
-    return table
+def _lesson_constants(record) -> SimpleNamespace:
+    """What :func:`student_reward_terms` needs of a lesson's config, with numbers as numpy 0-d arrays (see
+    sim.attention.ONE), kept per config object and class size: they are asked for every env step, where
+    hashing a config for a cache lookup would cost more than the step's work that needs them."""
+    cfg, n = record.cfg, record.population.size
+    config, constants = _constants_cache.get((id(cfg), n), (None, None))
+    if config is not cfg:
+        constants = SimpleNamespace(
+            n_students=n, n=np.asarray(n), one=np.asarray(1), n_ticks=np.asarray(record.plan.n_ticks),
+            tea_by_state=in_tea(axis_values(cfg.emotion), cfg.emotion),
+            participation_threshold=np.asarray(cfg.attention.participation_threshold),
+            minutes_per_tick=np.asarray(cfg.classroom.tick_seconds / 60.0))
+        if len(_constants_cache) >= 64:
+            _constants_cache.clear()
+        _constants_cache[(id(cfg), n)] = (cfg, constants)
+    return constants
 
 
 def build_sim_config(config: SimConfig | dict | str | Path | None, students: int | None,

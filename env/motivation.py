@@ -119,6 +119,7 @@ class MotivationEnv(ClassroomEnv):
         cfg = self.sim_config
         self._learning_scale = 1.0 / (cfg.learning.rate * cfg.classroom.n_ticks)
         self._cost_scale = 1.0 / (self.n_students * self.max_steps)
+        self._student_weights: tuple = (None, None)  # the reward weights, and the same as 0-d arrays
 
     def _to_action(self, action) -> Action:
         factors = np.asarray(action, dtype=np.int64).reshape(-1)
@@ -132,8 +133,11 @@ class MotivationEnv(ClassroomEnv):
 
     def _step_info(self, per_student: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         # Each student's share: their mean is the reward (the cost is per student, so N x the class scale).
-        return {"student_rewards": motivation_reward(per_student, self._learning_scale, self.tea_weight,
-                                                     self.cost_weight, self._cost_scale * self.n_students)}
+        # The weights go in as numpy 0-d arrays (same values; numpy converts a Python float on every operation).
+        weights = (self._learning_scale, self.tea_weight, self.cost_weight, self._cost_scale * self.n_students)
+        if weights != self._student_weights[0]:
+            self._student_weights = (weights, [np.asarray(w) for w in weights])
+        return {"student_rewards": motivation_reward(per_student, *self._student_weights[1])}
 
 
 def motivation_reward(terms: dict, learning_scale: float, tea_weight: float, cost_weight: float, cost_scale: float):

@@ -26,14 +26,16 @@ and the per-tick value is smoothed by an exponential moving average
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from models.hmm import BeliefFilter, compose_emission
 from models.surrogate import SurrogateRecognizer, sample_cumulative
-from sim.attention import BEHAVIOUR_NAMES
+from sim.attention import BEHAVIOUR_NAMES, ONE, ZERO
 from sim.classroom import Classroom
 from sim.emotion import HIGH_AROUSAL, base_transition_matrix, drift_matrix, stationary_distribution
 
@@ -64,6 +66,7 @@ class RecognitionObserver:
             raise ValueError(f"recognizer must be 'surrogate' or 'scn-cs', got {recognizer!r}")
         self.kind = recognizer
         self.surrogate = SurrogateRecognizer.from_file(confusion_path or SHIPPED_CONFUSION)
+        self._config = None  # the config last prepared for (see _prepare)
         self.model = None
         self.service = service  # a RecognitionService batching frames across classrooms, or None
         if recognizer == "scn-cs" and service is None:
@@ -76,16 +79,10 @@ class RecognitionObserver:
         cfg = room.cfg
         n = room.n_students
         self.room, self.rng = room, rng
-        self.emission = np.asarray(cfg.frames.emission)
-        transitions = base_transition_matrix(cfg.emotion)
-        self.base_transitions = transitions
-        self.drift = drift_matrix(cfg.emotion, cfg.incentives)
-        self.mean_ability = cfg.students.ability_mean
-        self.mean_fatigue_rate = 0.5 * (cfg.students.fatigue_min + cfg.students.fatigue_max)
-        initial = stationary_distribution(transitions[None])[0]
-        self.filter = BeliefFilter(transitions, compose_emission(self.emission, self.surrogate.confusion), initial, n)
-        self.attention_targets = np.asarray(cfg.attention.targets)
-        self.look_away_scale = cfg.behaviour.look_away_scale
+        if self._config is not cfg:  # an env resets with the same config every lesson: prepare it once
+            self._prepare(cfg, room.plan)
+        transitions, initial = self.base_transitions, self._initial
+        self.filter = BeliefFilter(transitions, self._emission_model, initial, n)
         self._attention = np.full(n, initial @ self.attention_targets)
         self._lesson_constants(room)
         self.identities = None
@@ -98,13 +95,12 @@ class RecognitionObserver:
 
     def observe(self, room: Classroom, tick: int) -> None:
         n, rec, rng = room.n_students, room.record, self.rng
-        visible = room.present & room.connected & room.camera_on
+        visible = room.online & room.camera_on
         behaviour = rec.behaviour[tick]
         # The face the student shows (world draws: a fixed count per tick, whatever is visible).
-        uniforms = rng.random(n)
+        uniforms = rng.random(out=self._uniforms)  # drawn into a scratch array, read only here
         expression = sample_cumulative(self._emission_cumulative.take(room.state, axis=0), uniforms)
-        high = HIGH_AROUSAL.take(room.state)
-        intensity = rng.beta(np.where(high, *self._intensity_a), np.where(high, *self._intensity_b))
+        intensity = self._draw_intensity(HIGH_AROUSAL.take(room.state), rng, needed=self.kind != "surrogate")
         attributes = behaviour.take(_ATTRIBUTE_COLUMNS, axis=1)
         self._pending = (tick, visible, expression)
         if self.kind == "surrogate":
@@ -135,10 +131,11 @@ class RecognitionObserver:
         """Second half of a tick: filter the recognized classes into beliefs and update attention estimates."""
         tick, visible, expression = self._pending
         room, rec = self.room, self.room.record
-        belief = self.filter.step(recognized, visible, self._teacher_transitions(room, tick))
+        no_frame = self._no_frame
+        rec.expression[tick] = np.where(visible, expression, no_frame)
+        rec.recognized[tick] = shown = np.where(visible, recognized, no_frame)
+        belief = self.filter.update(shown, visible, self._teacher_transitions(room, tick))
         self._update_attention(belief, attribute_probs, visible)
-        rec.expression[tick] = np.where(visible, expression, -1)
-        rec.recognized[tick] = np.where(visible, recognized, -1)
         rec.belief_state[tick] = belief.argmax(axis=1)
         self.tracked[tick] = belief[: self.tracked.shape[1]]
 
@@ -158,11 +155,38 @@ class RecognitionObserver:
                                     yawning=attributes[:, 1], looking_away=attributes[:, 2])
         return render_faces(params, self.rng, size=self.room.cfg.frames.size)
 
-    def _lesson_constants(self, room: Classroom) -> None:
-        """Per-lesson tables, so that a tick looks up what does not change from tick to tick."""
-        cfg, plan, n = room.cfg, room.plan, room.n_students
+    def _prepare(self, cfg, plan) -> None:
+        """What the observer needs of a config (and its lesson plan), for every lesson with that config."""
+        self._config = cfg
+        self.emission = np.asarray(cfg.frames.emission)
+        self.base_transitions = base_transition_matrix(cfg.emotion)
+        self.drift = drift_matrix(cfg.emotion, cfg.incentives)
+        self.mean_ability = cfg.students.ability_mean
+        self.mean_fatigue_rate = 0.5 * (cfg.students.fatigue_min + cfg.students.fatigue_max)
+        self._initial = stationary_distribution(self.base_transitions[None])[0]
+        self._emission_model = compose_emission(self.emission, self.surrogate.confusion)
+        self.attention_targets = np.asarray(cfg.attention.targets)
+        self.look_away_scale = cfg.behaviour.look_away_scale
+        # Numbers as 0-d arrays (see sim.attention.ONE).
+        self._constants = SimpleNamespace(
+            look_away_scale=np.asarray(self.look_away_scale), eyes_closed_weight=np.asarray(0.9), half=np.asarray(0.5),
+            smoothing=np.asarray(ATTENTION_SMOOTHING), active_threshold=np.asarray(cfg.incentives.active_threshold))
         # Expression sampling: cumulative rows of B, one row looked up per student.
         self._emission_cumulative = np.cumsum(self.emission, axis=1)
+        # The teacher's chain, per tick: the average student's difficulty gap without and with reduce-difficulty
+        # (D lowered, floored at 0; entry `active` is looked up by each student's flag), the fatigue drive
+        # eta_F(t) * mean f * t / T, and whether the tick is an online test.
+        active = np.array([0.0, 1.0])
+        reduced = plan.difficulty[:, None] - cfg.incentives.difficulty_reduction * active
+        gaps = np.maximum(reduced, 0.0) - self.mean_ability
+        drives = plan.fatigue_drift * (self.mean_fatigue_rate * plan.time_fraction)
+        self._teacher_ticks = list(zip(gaps, drives.tolist(), plan.online_test.astype(np.float64).tolist()))
+
+    def _lesson_constants(self, room: Classroom) -> None:
+        """Per-lesson tables, so that a tick looks up what does not change from tick to tick."""
+        cfg, n = room.cfg, room.n_students
+        self._no_frame = np.full(n, -1)  # what the record shows (and the filter reads) for a student without a frame
+        self._uniforms = np.empty(n)
         # Beta parameters of expression intensity for each student, (high-arousal, low-arousal) states:
         # mean = expressiveness * level, a = max(mean c, 1e-3), b = max((1 - mean) c, 1e-3).
         frames = cfg.frames
@@ -171,38 +195,65 @@ class RecognitionObserver:
                  for level in (frames.intensity_high_arousal, frames.intensity_low_arousal)]
         self._intensity_a = [np.maximum(mean * c, 1e-3) for mean in means]
         self._intensity_b = [np.maximum((1 - mean) * c, 1e-3) for mean in means]
-        # The teacher's chain: per tick, the average student's difficulty gap without and with reduce-difficulty
-        # (D lowered, floored at 0), and the fatigue drive eta_F(t) * mean f * t / T.
-        inc = cfg.incentives
-        self._teacher_gap = [np.maximum(plan.difficulty - inc.difficulty_reduction * active, 0.0) - self.mean_ability
-                             for active in (0.0, 1.0)]
-        self._teacher_fatigue_drive = plan.fatigue_drift * (self.mean_fatigue_rate * plan.time_fraction)
+        # The same draws as chi-square pairs (N, 2), df = 2a and 2b, when every Beta takes that route (see
+        # _draw_intensity).
+        by_gamma = all((np.maximum(a, b) > 1.0).all() for a, b in zip(self._intensity_a, self._intensity_b))
+        self._intensity_dfs = ([2.0 * np.column_stack([a, b]) for a, b in zip(self._intensity_a, self._intensity_b)]
+                               if by_gamma and _beta_is_chisquare_ratio() else None)
         self._teacher_features = np.empty((n, self.drift.shape[0]))
-        self._teacher_rows = np.empty((n, *self.base_transitions.shape))
+        # The base chain stacked once per student, (N*8, 8), to multiply by each student's column tilt row by row,
+        # into a buffer of the chains' rows (row k*8 + i: student k, state i); its columns for the row sums.
+        states = self.base_transitions.shape[0]
+        self._base_stacked = np.tile(self.base_transitions, (n, 1))
+        self._chains_shape = (n, states, states)
+        self._teacher_rows = np.empty_like(self._base_stacked)
+        self._teacher_row_columns = (list(self._teacher_rows.T) if states == 8 and _sums_eight_pairwise() else None)
+
+    def _draw_intensity(self, high: np.ndarray, rng: np.random.Generator, needed: bool = True) -> np.ndarray | None:
+        """Expression intensities ~ Beta(a_k, b_k) (a fixed count of world draws per tick, used or not).
+
+        When every Beta has ``max(a, b) > 1``, numpy draws it as ``Ga / (Ga + Gb)`` from two standard gammas in
+        a row, and a chi-square with ``2a`` degrees of freedom is ``2 Ga`` from the same gamma draw: one
+        chi-square call on the (2a, 2b) pairs makes the same draws as ``beta`` and gives the same ratio, at a
+        third of the per-call overhead (numpy checks its arguments in Python). The ratio is skipped when the
+        intensities are not needed (the surrogate renders no faces).
+
+        :param high: whether each student's state is high-arousal.
+        :return: the intensities, or None when not ``needed``.
+        """
+        if self._intensity_dfs is None:
+            return rng.beta(np.where(high, *self._intensity_a), np.where(high, *self._intensity_b))
+        doubled = rng.chisquare(np.where(high[:, None], *self._intensity_dfs))  # 2 Ga, 2 Gb per student
+        return doubled[:, 0] / (doubled[:, 0] + doubled[:, 1]) if needed else None
 
     def _teacher_transitions(self, room: Classroom, tick: int) -> np.ndarray:
-        """The chain the teacher believes moved the class at ``tick``: (N, 8, 8).
-
-        The array is reused from tick to tick (the filter reads it once, in the same tick).
-        """
-        features = self._teacher_features
+        """The chain the teacher believes moved the class at ``tick``: (N, 8, 8)."""
+        gaps, drive, online_test = self._teacher_ticks[tick]
+        features = self._teacher_features  # drift features, as sim.emotion.drift_features lays them out
         # Intensities as they stood during the tick's transition, in the features' intensity columns.
         intensity = room.teacher_ledger.before_decay(out=features[:, 3:])
-        reduced = intensity[:, 0] > room.cfg.incentives.active_threshold
-        features[:, 0] = np.where(reduced, self._teacher_gap[1][tick], self._teacher_gap[0][tick])
-        features[:, 1] = self._teacher_fatigue_drive[tick]
-        features[:, 2] = float(room.plan.online_test[tick])
-        rows = np.multiply(self.base_transitions, np.exp(features @ self.drift)[:, None, :], out=self._teacher_rows)
-        rows /= np.add.reduce(rows, axis=2, keepdims=True)
-        return rows
+        features[:, 0] = gaps.take((intensity[:, 0] > self._constants.active_threshold).view(np.int8))
+        features[:, 1] = drive
+        features[:, 2] = online_test
+        # A0(i, j) * tilt_k(j): each student's tilt row repeated for the 8 rows of the chain, then normalized.
+        tilt = np.exp(features @ self.drift)
+        rows = np.multiply(tilt.repeat(self._chains_shape[1], axis=0), self._base_stacked, out=self._teacher_rows)
+        if self._teacher_row_columns is None:
+            rows /= np.add.reduce(rows, 1, keepdims=True)
+        else:  # the same sums, from the columns
+            rows /= _pairwise_sum_eight(self._teacher_row_columns)[:, None]
+        return rows.reshape(self._chains_shape)  # a buffer reused every tick: the filter reads it in this tick
 
     def _update_attention(self, belief: np.ndarray, attribute_probs: np.ndarray, visible: np.ndarray) -> None:
+        c = self._constants  # numbers as 0-d arrays (see sim.attention.ONE)
         expected = belief @ self.attention_targets
-        from_face = np.minimum(np.maximum(1.0 - attribute_probs[:, 2] / self.look_away_scale, 0.0), 1.0)  # clip
-        from_face = np.minimum(from_face, 1.0 - 0.9 * attribute_probs[:, 0])
-        observed = 0.5 * expected + 0.5 * from_face
+        # clip(1 - p_look / scale, 0, 1), capped by closed eyes at 1 - 0.9 p_eyes <= 1 (probabilities are >= 0,
+        # so the cap makes the upper clip redundant).
+        from_face = np.minimum(np.maximum(ONE - attribute_probs[:, 2] / c.look_away_scale, ZERO),
+                               ONE - c.eyes_closed_weight * attribute_probs[:, 0])
+        observed = c.half * expected + c.half * from_face
         target = np.where(visible, observed, expected)
-        self._attention += ATTENTION_SMOOTHING * (target - self._attention)
+        self._attention += c.smoothing * (target - self._attention)
 
     def _keep_samples(self, tick: int, students: np.ndarray, frames: np.ndarray, expression: np.ndarray,
                       recognized: np.ndarray, state: np.ndarray) -> None:
@@ -212,6 +263,35 @@ class RecognitionObserver:
             self.samples.append({"tick": tick, "student": int(students[i]), "frame": frames[i],
                                  "expression": int(expression[i]), "recognized": int(recognized[i]),
                                  "state": int(state[i])})
+
+
+def _pairwise_sum_eight(terms: list[np.ndarray]) -> np.ndarray:
+    """``((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7))`` for 8 arrays: numpy's pairwise summation of 8
+    contiguous float64s, that is ``np.add.reduce`` over a last axis of length 8 (see :func:`_sums_eight_pairwise`).
+    On arrays of many short rows, 7 additions of columns cost less than the reduction's per-row loop."""
+    x = terms
+    return ((x[0] + x[1]) + (x[2] + x[3])) + ((x[4] + x[5]) + (x[6] + x[7]))
+
+
+@functools.cache
+def _sums_eight_pairwise() -> bool:
+    """Whether this numpy's ``np.add.reduce`` over a last axis of 8 float64s adds them as
+    :func:`_pairwise_sum_eight` does, checked once on rows of widely spread magnitudes."""
+    rng = np.random.default_rng(0)
+    x = rng.random((4096, 8)) * np.exp(rng.normal(0.0, 8.0, (4096, 8)))
+    return bool(np.array_equal(np.add.reduce(x, axis=1), _pairwise_sum_eight(list(x.T))))
+
+
+@functools.cache
+def _beta_is_chisquare_ratio() -> bool:
+    """Whether this numpy draws ``Beta(a, b)`` with ``max(a, b) > 1`` as ``Ga / (Ga + Gb)`` from two standard gamma
+    draws in a row, and ``chisquare(2a)`` as ``2 Ga`` from one (its algorithms), so that chi-square pairs use the
+    generator exactly as ``beta`` does and give the same ratios; checked once."""
+    a, b = np.array([0.5, 2.0, 5.5, 1.5, 3.0, 1e-3]), np.array([3.0, 0.2, 0.5, 4.5, 3.0, 5.999])
+    one, two = np.random.default_rng(12345), np.random.default_rng(12345)
+    beta = one.beta(a, b)
+    doubled = two.chisquare(2.0 * np.column_stack([a, b]))
+    return bool(np.array_equal(beta, doubled[:, 0] / (doubled[:, 0] + doubled[:, 1])) and one.random() == two.random())
 
 
 def make_observer(recognizer: str, backend: str = "onnxruntime", model_path: str | Path | None = None,

@@ -17,7 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+try:  # the C function np.einsum calls (optimize=False), without its Python wrapper: the filter calls it every tick
+    from numpy._core.multiarray import c_einsum as _einsum
+except ImportError:  # pragma: no cover - other numpy layouts
+    _einsum = np.einsum
+
 EPSILON = 1e-4  # S3 eq 10: stop when the log-likelihood gain is below this
+_TINY = np.array(1e-300)  # floor of a step's normalizer (0-d: numpy converts a Python float operand on every call)
 
 
 def compose_emission(expression_given_state: np.ndarray, confusion: np.ndarray) -> np.ndarray:
@@ -54,13 +60,29 @@ class BeliefFilter:
         self.belief = self.initial.copy()
         self.started = np.zeros(self.n_students, dtype=bool)
         self._all_started = False  # every student has had a step (the usual case after the first tick)
-        self.log_likelihood = np.zeros(self.n_students)
+        self._log_likelihood = np.zeros(self.n_students)
+        self._unlogged: list[tuple[np.ndarray, np.ndarray | None]] = []  # (total, has_frame) of steps not yet added
+
+    @property
+    def log_likelihood(self) -> np.ndarray:
+        """Log-likelihood of each student's recognized sequence so far (N,).
+
+        Steps keep their normalizers and their logs are added when this is read (the filter in the loop never
+        reads it, and the per-tick work is worth saving); the sum runs in step order, as if added each step.
+        """
+        self._add_unlogged()
+        return self._log_likelihood
+
+    def _add_unlogged(self) -> None:
+        for total, has_frame in self._unlogged:
+            self._log_likelihood += np.log(total) if has_frame is None else np.where(has_frame, np.log(total), 0.0)
+        self._unlogged.clear()
 
     def predict(self, belief: np.ndarray) -> np.ndarray:
         """One tick of the chain: ``belief · A``."""
         if self.transitions.ndim == 2:
             return belief @ self.transitions
-        return np.einsum("ni,nij->nj", belief, self.transitions)
+        return _einsum("ni,nij->nj", belief, self.transitions)
 
     def step(self, recognized: np.ndarray, has_frame: np.ndarray | None = None,
              transitions: np.ndarray | None = None) -> np.ndarray:
@@ -71,21 +93,28 @@ class BeliefFilter:
             (for a chain whose rows change with context).
         :return: the filtered beliefs (N, S).
         """
+        if has_frame is None:
+            return self.update(recognized, None, transitions)
+        has_frame = np.array(has_frame, dtype=bool)  # a copy: kept for the log-likelihood
+        return self.update(np.where(has_frame, recognized, -1), has_frame, transitions)
+
+    def update(self, symbols: np.ndarray, has_frame: np.ndarray | None,
+               transitions: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`step` with the recognized classes already -1 where there is no frame (as a lesson record
+        keeps them); ``has_frame`` is ``symbols >= 0`` (None: every student has a frame) and is kept, unchanged,
+        until :attr:`log_likelihood` is read."""
         if transitions is not None:
             self.transitions = np.asarray(transitions, dtype=np.float64)
-        if has_frame is None:
-            symbols = recognized
-        else:
-            has_frame = np.asarray(has_frame, bool)
-            symbols = np.where(has_frame, recognized, self.emission.shape[1])  # no frame: the row of ones
         prior = self.predict(self.belief)
         if not self._all_started:
             prior = np.where(self.started[:, None], prior, self.initial)
             self.started[:] = True
             self._all_started = True
-        joint = prior * self._likelihoods.take(symbols, axis=0)
-        total = np.maximum(joint.sum(axis=1), 1e-300)
-        self.log_likelihood += np.log(total) if has_frame is None else np.where(has_frame, np.log(total), 0.0)
+        joint = prior * self._likelihoods.take(symbols, axis=0)  # row -1 (no frame) is all ones
+        total = np.maximum(np.add.reduce(joint, 1), _TINY)  # joint.sum(axis=1), at least 1e-300
+        self._unlogged.append((total, has_frame))
+        if len(self._unlogged) >= 1000:  # bounded memory for long runs that never read it
+            self._add_unlogged()
         self.belief = joint / total[:, None]
         return self.belief
 

@@ -203,6 +203,9 @@ class OnnxRuntimeRecognizer(Recognizer):
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # In the loop, recognition alternates with Python work (simulation, rendering) on the same cores; ORT's
+        # default spin-waiting after each call takes a core from that work, so its threads sleep instead.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         except Exception as err:  # ORT raises its own Fail / InvalidProtobuf / InvalidGraph types

@@ -49,6 +49,7 @@ class SurrogateRecognizer:
         self.attribute_hit = np.asarray(attribute_hit, dtype=np.float64)
         self.attribute_false_alarm = np.asarray(attribute_false_alarm, dtype=np.float64)
         self._cumulative_of: np.ndarray | None = None  # the confusion matrix _cumulative was computed from
+        self._uniforms = np.empty((0, 4))
 
     @classmethod
     def from_file(cls, path: str | Path) -> SurrogateRecognizer:
@@ -78,7 +79,9 @@ class SurrogateRecognizer:
         Draws a fixed number of random numbers per face (1 + 3), whatever the inputs.
         """
         n = expression.shape[0]
-        uniforms = rng.random((n, 4))
+        if self._uniforms.shape[0] != n:
+            self._uniforms = np.empty((n, 4))
+        uniforms = rng.random(out=self._uniforms)  # drawn into a scratch array, read only here
         recognized = sample_cumulative(self._cumulative_confusion().take(expression, axis=0), uniforms[:, 0])
         chance = np.where(attributes.astype(bool, copy=False), self.attribute_hit, self.attribute_false_alarm)
         return recognized, (uniforms[:, 1:] < chance).astype(np.float64)

@@ -20,6 +20,8 @@ the same students (common random numbers).
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -27,14 +29,17 @@ from typing import Protocol
 import numpy as np
 import simpy
 
-from sim.attention import (N_BEHAVIOURS, attention_step, behaviour_events, difficulty_match, learning_gain,
-                           learning_rate_by_state)
+from sim.attention import (N_BEHAVIOURS, ONE, as_arrays, attention_step, behaviour_events, behaviour_scales,
+                           difficulty_match, learning_gain, learning_rate_by_state, zero_d)
 from sim.config import SimConfig
 from sim.emotion import N_FACTORS, N_STATES, IncentiveLedger, drift_features, drift_matrix
 from sim.lesson import SEGMENT_KINDS, LessonPlan, build_lesson
 from sim.students import Population, sample_population
 
 NO_CHECKIN = -1
+# Integers as 0-d arrays, for arithmetic with the class's arrays (see sim.attention.ONE): 1, and action codes.
+_ONE_INT = np.array(1)
+_NO_FACTOR, _REMOVE_PROBLEMS, _FUN, _TEACHING_QUALITY = (np.array(code) for code in (0, 2, 3, 4))
 
 
 @dataclass
@@ -173,15 +178,54 @@ class DifficultyTerms:
         self.difficulty: float | None = None
 
     def at(self, difficulty: float) -> DifficultyTerms:
-        """The terms at lesson difficulty ``difficulty`` (self, updated if it changed)."""
+        """The terms at lesson difficulty ``difficulty`` (self, updated if it changed): ``plain`` and ``reduced``,
+        each (2, N): the gap, then the match."""
         if difficulty != self.difficulty:
             self.difficulty = difficulty
             # D - reduction * active, as a (N,) sum would compute it for active = 0 and 1.
-            self.gap = np.maximum(difficulty - self.reduction * 0.0, 0.0) - self.ability
-            self.gap_reduced = np.maximum(difficulty - self.reduction * 1.0, 0.0) - self.ability
-            self.match = difficulty_match(self.gap)
-            self.match_reduced = difficulty_match(self.gap_reduced)
+            gap = np.maximum(difficulty - self.reduction * 0.0, 0.0) - self.ability
+            gap_reduced = np.maximum(difficulty - self.reduction * 1.0, 0.0) - self.ability
+            self.plain = np.stack([gap, difficulty_match(gap)])
+            self.reduced = np.stack([gap_reduced, difficulty_match(gap_reduced)])
         return self
+
+
+class LessonTables:
+    """What the ticks of a lesson need of its config, prepared once per config (:meth:`of`; an env starts every
+    lesson with the same one): the plan's per-tick values, and the config's numbers as numpy 0-d arrays, which a
+    tick reads and computes with without numpy's scalar conversions (see :data:`sim.attention.ONE`).
+
+    :ivar plan_ticks: per tick: (seconds, t/T, D(t), eta_F(t), online test), 0-d arrays but D (a float, a cache
+        key) and the online-test flag.
+    :ivar segments: per tick, the segment's kind.
+    """
+
+    @classmethod
+    def of(cls, cfg: SimConfig) -> LessonTables:
+        """The tables of ``cfg``, kept for the configs used last."""
+        try:
+            return _lesson_tables(cfg)
+        except TypeError:  # an unhashable config (a list where the fields hold tuples)
+            return cls(cfg, build_lesson(cfg))
+
+    def __init__(self, cfg: SimConfig, plan: LessonPlan):
+        self.plan_ticks = list(zip(zero_d(np.arange(plan.n_ticks) * cfg.classroom.tick_seconds),
+                                   zero_d(plan.time_fraction), plan.difficulty.tolist(), zero_d(plan.fatigue_drift),
+                                   plan.online_test.tolist()))
+        self.segments = [SEGMENT_KINDS[kind] for kind in plan.segment]
+        self.drift = drift_matrix(cfg.emotion, cfg.incentives)
+        self.active_threshold = np.asarray(cfg.incentives.active_threshold)
+        self.learning_rate = learning_rate_by_state(cfg.learning)
+        self.attention, self.behaviour = as_arrays(cfg.attention), as_arrays(cfg.behaviour)
+        self.behaviour_scales = behaviour_scales(cfg.behaviour)
+        # Share of the learning rate kept without / with reduce-difficulty, looked up by the active flag (0 or 1).
+        self.rate_kept = 1.0 - cfg.incentives.learning_rate_penalty * np.array([0.0, 1.0])
+        self.lesson_problems = np.asarray(cfg.incentives.lesson_problems)
+
+
+@functools.lru_cache(maxsize=16)
+def _lesson_tables(cfg: SimConfig) -> LessonTables:
+    return LessonTables(cfg, build_lesson(cfg))
 
 
 class Classroom:
@@ -210,6 +254,7 @@ class Classroom:
         self.present = (pop.join_seconds <= 0) & (pop.leave_seconds > 0)
         self.connected = np.ones(n, dtype=bool)
         self.camera_on = np.ones(n, dtype=bool)
+        self.online = self.present & self.connected  # present and connected, as of the last tick
         self.ledger = IncentiveLedger(pop.dilution, cfg.incentives, cfg.classroom.tick_seconds,
                                       cfg.classroom.decision_seconds)
         # What the teacher knows of its incentives: what it applied and when, faded at the class's median
@@ -217,21 +262,18 @@ class Classroom:
         self.teacher_ledger = IncentiveLedger(np.full(n, cfg.students.dilution_median), cfg.incentives,
                                               cfg.classroom.tick_seconds, cfg.classroom.decision_seconds)
         self.boost = np.zeros(n)
+        self._boosted = False  # whether any check-in has boosted anyone yet (boost is all zeros until then)
         self.problems_removed = np.zeros(n, dtype=np.int64)
         self.coverage = np.ones(n)  # share of the lesson's problems left to each student
         self.fun_until = np.full(n, -np.inf)
         self.teacher_budget_left = cfg.incentives.teacher_budget
         self.record = LessonRecord.allocate(cfg, seed, self.plan, pop)
-        self._drift = drift_matrix(cfg.emotion, cfg.incentives)
-        self._features = np.empty((n, self._drift.shape[0]))
+        self._tables = LessonTables.of(cfg)
+        self._features = np.empty((n, self._tables.drift.shape[0]))
         self._row_starts = np.arange(n) * N_STATES  # first row of each student's chain in the (N*8, 8) view
         self._gumbel = np.empty((n, N_STATES))
         self._uniforms = np.empty((n, N_BEHAVIOURS))
-        self._learning_rate = learning_rate_by_state(cfg.learning)
-        self._attention_targets = np.asarray(cfg.attention.targets)
         self._difficulty = DifficultyTerms(pop.ability, cfg.incentives.difficulty_reduction)
-        penalty = cfg.incentives.learning_rate_penalty
-        self._rate_kept = (1.0 - penalty * 0.0, 1.0 - penalty * 1.0)  # learning rate kept without / with reduction
         self._no_students = np.zeros(0, dtype=np.int64)
         self.policy = policy
         self.observer = observer if observer is not None else OracleObserver()
@@ -243,25 +285,26 @@ class Classroom:
     # -- the tick -------------------------------------------------------------------------------------------------
     def advance(self, tick: int) -> None:
         """Advance every student by one tick (SPEC §2-3)."""
-        cfg, plan, pop, rng = self.cfg, self.plan, self.population, self.rng
-        t = tick * cfg.classroom.tick_seconds
-        fatigue = pop.fatigue_rate * plan.time_fraction[tick]                    # F_k(t) = f_k t / T
-        reduced = self.ledger.intensity[:, 0] > cfg.incentives.active_threshold
-        terms = self._difficulty.at(plan.difficulty[tick])
-        gap = np.where(reduced, terms.gap_reduced, terms.gap)
-        features = drift_features(gap, plan.fatigue_drift[tick] * fatigue, plan.online_test[tick],
-                                  self.ledger.intensity, out=self._features)
+        pop, rng, tables = self.population, self.rng, self._tables
+        t, time_fraction, difficulty, fatigue_drift, online_test = tables.plan_ticks[tick]
+        fatigue = pop.fatigue_rate * time_fraction                                # F_k(t) = f_k t / T
+        reduced = self.ledger.intensity[:, 0] > tables.active_threshold
+        terms = self._difficulty.at(difficulty)
+        gap, match = np.where(reduced, terms.reduced, terms.plain)
+        features = drift_features(gap, fatigue_drift * fatigue, online_test, self.ledger.intensity, out=self._features)
         # Sample the next state by Gumbel-max on the row's logits (same law as transition_rows());
         # -log(Exp(1)) is a standard Gumbel draw, and numpy draws exponentials faster than gumbels.
         logits = pop.log_transitions.reshape(-1, N_STATES).take(self._row_starts + self.state, axis=0)
-        logits += features @ self._drift
+        logits += features @ tables.drift
         logits -= np.log(rng.standard_exponential(out=self._gumbel), out=self._gumbel)
         self.state = state = logits.argmax(axis=1)
-        self.attention = attention_step(self.attention, state, fatigue, pop.attention_fatigue, self.boost,
-                                        rng.standard_normal(self.n_students), cfg.attention, self._attention_targets)
-        events = behaviour_events(rng.random(out=self._uniforms), self.attention, state, fatigue, cfg.behaviour)
-        online = self.present & self.connected
-        rate_factor = (online & (self.fun_until <= t)) * np.where(reduced, self._rate_kept[1], self._rate_kept[0])
+        self.attention = attention_step(self.attention, state, fatigue, pop.attention_fatigue,
+                                        self.boost if self._boosted else None, rng.standard_normal(self.n_students),
+                                        tables.attention)
+        events = behaviour_events(rng.random(out=self._uniforms), self.attention, state, fatigue, tables.behaviour,
+                                  tables.behaviour_scales)
+        self.online = online = self.present & self.connected
+        rate_factor = (online & (self.fun_until <= t)) * tables.rate_kept.take(reduced.view(np.int8))
         rate_factor *= self.coverage
         rec = self.record
         rec.state[tick] = state
@@ -270,11 +313,11 @@ class Classroom:
         rec.connected[tick] = self.connected
         rec.camera_on[tick] = self.camera_on
         rec.behaviour[tick] = events
-        rec.learning[tick] = learning_gain(self.attention, self._learning_rate.take(state), gap, rate_factor,
-                                           match=np.where(reduced, terms.match_reduced, terms.match))
+        rec.learning[tick] = learning_gain(self.attention, tables.learning_rate.take(state), gap, rate_factor, match)
         self.ledger.decay()
         self.teacher_ledger.decay()
-        self.boost *= self.ledger.decay_per_tick
+        if self._boosted:
+            self.boost *= self.ledger.decay_per_tick
         self.tick_index = tick + 1
         self.observer.observe(self, tick)
 
@@ -283,8 +326,8 @@ class Classroom:
         """The current observation, built from the observer's beliefs."""
         tick = min(self.tick_index, self.plan.n_ticks - 1)
         return Observation(tick=self.tick_index, t_seconds=self.tick_index * self.cfg.classroom.tick_seconds,
-                           segment=SEGMENT_KINDS[self.plan.segment[tick]],
-                           difficulty=float(self.plan.difficulty[tick]), belief=self.observer.belief(),
+                           segment=self._tables.segments[tick], difficulty=self._tables.plan_ticks[tick][2],
+                           belief=self.observer.belief(),
                            attention=self.observer.attention(), present=self.present.copy(),
                            connected=self.connected.copy(), camera_on=self.camera_on.copy(),
                            intensity=self.teacher_ledger.intensity.copy(),
@@ -304,42 +347,50 @@ class Classroom:
         if factors.shape != (n,) or factors.dtype.kind not in "iu":
             raise ValueError(f"policy action.incentives must be an integer array of shape ({n},), "
                              f"got {factors.dtype} {factors.shape}")
-        lowest, highest = np.minimum.reduce(factors, initial=0), np.maximum.reduce(factors, initial=0)
+        lowest, highest = np.minimum.reduce(factors), np.maximum.reduce(factors)
         if lowest < 0 or highest > N_FACTORS:
-            raise ValueError(f"policy action.incentives must be in 0..{N_FACTORS}, got {lowest}..{highest}")
+            raise ValueError(f"policy action.incentives must be in 0..{N_FACTORS}, "
+                             f"got {min(lowest, 0)}..{max(highest, 0)}")
+        if factors.dtype != np.int64:
+            factors = factors.astype(np.int64)  # (valid codes: the same values) for arithmetic with int64 codes
         t = self.tick_index * self.cfg.classroom.tick_seconds
         reachable = self.present & self.connected
-        chosen = np.flatnonzero((factors > 0) & reachable) if highest > 0 else self._no_students
-        chosen_factor = factors.take(chosen) - 1
-        teaching = np.flatnonzero(chosen_factor == 3)
-        if teaching.size > self.teacher_budget_left:
-            refused = teaching[self.teacher_budget_left:]
-            self.record.refused_teaching_quality += refused.size
-            keep = np.ones(chosen.size, dtype=bool)
-            keep[refused] = False
-            chosen, chosen_factor = chosen[keep], chosen_factor[keep]
-        self.teacher_budget_left -= min(teaching.size, self.teacher_budget_left)
+        chosen = ((factors > _NO_FACTOR) & reachable).nonzero()[0] if highest > 0 else self._no_students
+        given = factors.take(chosen)  # factor 1..4 of each chosen student
+        teaching = (given == _TEACHING_QUALITY).nonzero()[0]
+        budget = self.teacher_budget_left
+        if teaching.size > budget:
+            self.record.refused_teaching_quality += teaching.size - budget
+            if budget:
+                keep = np.ones(chosen.size, dtype=bool)
+                keep[teaching[budget:]] = False
+            else:
+                keep = given != _TEACHING_QUALITY
+            chosen, given = chosen[keep], given[keep]
+        self.teacher_budget_left -= min(teaching.size, budget)
         if chosen.size:
-            strength = self.ledger.apply(t, chosen, chosen_factor)
+            factor = given - _ONE_INT  # 0-based
+            strength = self.ledger.apply(t, chosen, factor)
             # The teacher knows what it gave: the same applications, so the same habituated strengths.
-            self.teacher_ledger.add(chosen, chosen_factor, strength)
-            removing = chosen[chosen_factor == 1]
+            self.teacher_ledger.add(chosen, factor, strength)
+            removing = chosen[given == _REMOVE_PROBLEMS]
             if removing.size:
-                self.problems_removed[removing] = np.minimum(self.problems_removed[removing] + 1,
-                                                             inc.lesson_problems)
-                self.coverage = 1.0 - self.problems_removed / inc.lesson_problems
-            fun = chosen[chosen_factor == 2]
+                problems = self._tables.lesson_problems
+                self.problems_removed[removing] = np.minimum(self.problems_removed[removing] + _ONE_INT, problems)
+                self.coverage = ONE - self.problems_removed / problems
+            fun = chosen[given == _FUN]
             if fun.size:
                 self.fun_until[fun] = t + inc.fun_seconds
                 self.record.fun_decisions += 1
             self.record.applications.extend(
-                zip([self.tick_index] * chosen.size, chosen.tolist(), (chosen_factor + 1).tolist(), strength.tolist()))
+                zip(itertools.repeat(self.tick_index, chosen.size), chosen.tolist(), given.tolist(), strength.tolist()))
         checkin = int(action.checkin)
         if checkin != NO_CHECKIN:
             if not 0 <= checkin < n:
                 raise ValueError(f"policy action.checkin must be -1 or in 0..{n - 1}, got {checkin}")
             if reachable[checkin]:
                 self.boost[checkin] += self.cfg.attention.checkin_boost
+                self._boosted = True
                 self.record.checkins.append((self.tick_index, checkin))
         self.last_action = action
 

@@ -21,6 +21,7 @@ STATE_NAMES = ("excitement", "joy", "happiness", "relaxation", "calmness", "depr
 FACTOR_NAMES = ("reduce-difficulty", "remove-problems", "fun", "teaching-quality")
 N_STATES = len(STATE_NAMES)
 N_FACTORS = len(FACTOR_NAMES)
+_N_FACTORS = np.array(N_FACTORS)  # 0-d, for arithmetic with index arrays (see sim.attention.ONE)
 
 # S3 Fig. 5: (pleasure, arousal, dominance) of each state.
 PAD = np.array([[+1, +1, +1], [+1, +1, -1], [+1, -1, +1], [+1, -1, -1],
@@ -164,27 +165,28 @@ class IncentiveLedger:
         self.cfg = cfg
         self.intensity = np.zeros((n, N_FACTORS))
         self.decay_per_tick = np.exp(-dilution * cfg.fading_per_minute * tick_seconds / 60.0)
-        self._decay_column = self.decay_per_tick[:, None]
+        # Each student's factor repeated over the four columns: a plain elementwise product is faster than
+        # broadcasting a column over small rows.
+        self._decay = np.repeat(self.decay_per_tick[:, None], N_FACTORS, axis=1)
         window_s = cfg.habituation_window_minutes * 60.0
         slots = int(np.ceil(window_s / decision_seconds)) + 1
-        self._recent = np.full((n, N_FACTORS, slots), -np.inf)   # times of recent applications
-        self._cursor = np.zeros((n, N_FACTORS), dtype=np.int64)
+        # Times of the recent applications of each (student, factor) cell, row student * 4 + factor; -inf: none.
+        # A slot more than a window can hold: the oldest time is always out of the window, and is replaced next.
+        self._recent = np.full((n * N_FACTORS, slots), -np.inf)
         self._window_s = window_s
+        self._habituation = np.asarray(cfg.habituation)  # 0-d (see sim.attention.ONE)
 
     def apply(self, t_seconds: float, students: np.ndarray, factors: np.ndarray) -> np.ndarray:
-        """Apply factor ``factors[i]`` (0-based) to student ``students[i]`` at ``t_seconds``.
+        """Apply factor ``factors[i]`` (0-based) to student ``students[i]`` at ``t_seconds`` (applications come in
+        time order).
 
         :return: the strengths ``I0`` given, after habituation.
         """
-        slots = self._recent.shape[-1]
-        cells = students * N_FACTORS + factors  # flat (student, factor) index into the (N, 4) tables
-        recent = self._recent.reshape(-1, slots).take(cells, axis=0)
-        repeats = (recent > t_seconds - self._window_s).sum(axis=-1)
-        strength = self.cfg.habituation ** repeats
+        cells = students * _N_FACTORS + factors
+        recent = self._recent.take(cells, axis=0)
+        strength = self._habituation ** np.add.reduce(recent > np.asarray(t_seconds - self._window_s), 1)
         self.add(students, factors, strength)
-        cursor = self._cursor.reshape(-1).take(cells)
-        self._recent.reshape(-1)[cells * slots + cursor] = t_seconds
-        self._cursor.reshape(-1)[cells] = (cursor + 1) % slots
+        self._recent[cells, recent.argmin(axis=1)] = t_seconds  # the oldest time gives way
         return strength
 
     def add(self, students: np.ndarray, factors: np.ndarray, strength: np.ndarray) -> None:
@@ -194,8 +196,8 @@ class IncentiveLedger:
 
     def decay(self) -> None:
         """Advance one tick of fading."""
-        self.intensity *= self._decay_column
+        self.intensity *= self._decay
 
     def before_decay(self, out: np.ndarray | None = None) -> np.ndarray:
         """The intensities as they stood before the last :meth:`decay` (during the tick's transition)."""
-        return np.divide(self.intensity, self._decay_column, out=out)
+        return np.divide(self.intensity, self._decay, out=out)

@@ -12,6 +12,7 @@ Interaction time counts ``hand_raise_seconds`` per hand raise and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -54,12 +55,16 @@ def _per_tick_factor_counts(record: LessonRecord) -> np.ndarray:
     return counts
 
 
+def factor_uses(applications: list[tuple[int, int, int, float]]) -> np.ndarray:
+    """How many applications each factor had, int64 (4,) in FACTOR_NAMES order."""
+    factors = np.fromiter(map(itemgetter(2), applications), np.int64, len(applications))
+    return np.bincount(factors, minlength=N_FACTORS + 1)[1:N_FACTORS + 1]
+
+
 def intervention_cost(record: LessonRecord) -> float:
     """Weighted cost: each application of factors 1, 2, 4 costs its weight; fun costs its weight per decision."""
     weights = record.cfg.incentives.cost_weights
-    uses = np.zeros(N_FACTORS)
-    for _, _, factor, _ in record.applications:
-        uses[factor - 1] += 1
+    uses = factor_uses(record.applications).astype(np.float64)
     uses[2] = record.fun_decisions  # S3/SPEC: class-wide fun counts once per decision
     return float(np.dot(weights, uses))
 
@@ -69,9 +74,7 @@ def class_summary(record: LessonRecord) -> dict[str, Any]:
     cfg = record.cfg
     dt_min = cfg.classroom.tick_seconds / 60.0
     m = _masks(record)
-    by_factor = np.zeros(N_FACTORS, dtype=np.int64)
-    for _, _, factor, _ in record.applications:
-        by_factor[factor - 1] += 1
+    by_factor = factor_uses(record.applications)
     n = record.population.size
     return {
         "students": n,
