@@ -51,10 +51,10 @@ def commands(config: dict[str, Any], data_meta: dict[str, Any] | None) -> list[s
     line = " ".join(["vclass", *recorded[1:]]) if recorded else ""
     if len(recorded) > 1 and recorded[1] == "train-recognizer":
         return [line]  # the run rendered its own data
-    return ([line] if line else []) + [train_command(config, None)]
+    return ([line] if line else []) + [train_command(config)]
 
 
-def train_command(config: dict[str, Any], data_meta: dict[str, Any] | None) -> str:
+def train_command(config: dict[str, Any]) -> str:
     """The ``vclass train-recognizer`` command line that reproduces a run from its ``config.json``."""
     from experiments.train_recognizer import FLAGS
     from models.train import TrainConfig
@@ -73,11 +73,6 @@ def train_command(config: dict[str, Any], data_meta: dict[str, Any] | None) -> s
             parts.append(f"{name} {','.join(str(v) for v in value)}")
         else:
             parts.append(f"{name} {value}")
-    if data_meta and data_meta.get("seed") is not None:
-        n = sum(int(v) for v in data_meta.get("sizes", {}).values()) if data_meta.get("sizes") else None
-        if n:
-            parts.append(f"--faces {n}")
-        parts.append(f"--data-seed {data_meta['seed']}")
     parts.append(f"--out {config.get('out', 'runs/recognizer')}")
     return " ".join(parts)
 

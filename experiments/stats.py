@@ -6,13 +6,16 @@ import numpy as np
 from scipy import stats
 
 
-def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and the half-width of its t confidence interval: (mean, low, high); NaN width for n < 2."""
+def _finite_with_mean(values: np.ndarray) -> tuple[np.ndarray, float]:
+    """The finite values as float64 and their mean (NaN when none is left)."""
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
-    if values.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    mean = float(values.mean())
+    return values, float(values.mean()) if values.size else float("nan")
+
+
+def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and the half-width of its t confidence interval: (mean, low, high); NaN width for n < 2."""
+    values, mean = _finite_with_mean(values)
     if values.size < 2:
         return mean, float("nan"), float("nan")
     half = float(stats.t.ppf(0.5 + level / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size))
@@ -49,11 +52,7 @@ def bootstrap_ci(values: np.ndarray, level: float = 0.95, resamples: int = BOOTS
 
     Non-finite values are dropped; NaN bounds for n < 2. Deterministic for a given ``seed``.
     """
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    mean = float(values.mean())
+    values, mean = _finite_with_mean(values)
     if values.size < 2:
         return mean, float("nan"), float("nan")
     means = _bootstrap_means(values, resamples, seed)

@@ -14,13 +14,6 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SMALL = ["--students", "6", "--minutes", "5"]
 
 
-@pytest.fixture(scope="module")
-def confusion(tmp_path_factory) -> str:
-    matrix = np.full((7, 7), 0.2 / 6)
-    np.fill_diagonal(matrix, 0.8)
-    path = tmp_path_factory.mktemp("recognizer") / "confusion.json"
-    path.write_text(json.dumps({"confusion": matrix.tolist()}))
-    return str(path)
 
 
 def _train(out, task, confusion, *extra) -> int:

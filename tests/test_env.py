@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 
 import gymnasium
@@ -20,14 +19,6 @@ IDS = ("vclass/Motivation-v0", "vclass/Attention-v0")
 N = 6
 
 
-@pytest.fixture(scope="module")
-def confusion(tmp_path_factory) -> str:
-    """A realistic recognizer confusion: 0.8 on the diagonal."""
-    matrix = np.full((7, 7), 0.2 / 6)
-    np.fill_diagonal(matrix, 0.8)
-    path = tmp_path_factory.mktemp("recognizer") / "confusion.json"
-    path.write_text(json.dumps({"confusion": matrix.tolist()}))
-    return str(path)
 
 
 @pytest.fixture(scope="module")
