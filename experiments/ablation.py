@@ -37,12 +37,16 @@ Resumable: a run whose ``metrics.json`` exists is skipped, one with only a
 ``checkpoint.pt`` resumes from it; settings that differ from a finished or
 started run's are refused (use a new ``--out``).
 
-The README table comes from the defaults::
+The README table comes from the defaults, two runs at a time::
 
-    vclass ablation --out runs/ablation
+    vclass ablation --out runs/ablation --jobs 2
 
-(40,000 faces, seed 0; TrainConfig's widths, epochs and batch size; no
-alternating attribute batches; 3 models x 4 noise rates x 3 seeds = 36 runs).
+(40,000 faces, seed 0; widths 8-16-32-64, a quarter of the shipped model's
+FLOPs; 8 epochs; TrainConfig's batch size, learning rate and relabel epoch;
+no alternating attribute batches; 3 models x 4 noise rates x 3 seeds = 36
+runs, about two hours on 2 cores). ``--jobs N`` trains N runs at once in
+spawned processes, each with ``--threads`` threads; a run's result does not
+depend on it.
 """
 
 from __future__ import annotations
@@ -63,8 +67,11 @@ DEFAULT_MODELS = "baseline,scn,scn-cs"
 DEFAULT_NOISE = "0,0.1,0.2,0.3"
 DEFAULT_SEEDS = 3
 MAX_SEEDS = 100
+MAX_JOBS = 256
 DEFAULT_FACES = 40_000          # 32,000 train, 4,000 val, 4,000 test
 DEFAULT_DATA_SEED = 0
+DEFAULT_EPOCHS = 8
+DEFAULT_WIDTHS = "8,16,32,64"   # a quarter of the shipped model's FLOPs: 36 runs in about 2 hours on 2 cores
 DEFAULT_ATTRIBUTE_BATCHES = 0   # the attribute loss rides on each expression batch: a third of the steps of k = 2
 NOISE_KIND = "symmetric"
 LOGREG_MAX_TRAIN = 10_000       # subsample of the train split the pixel LR is fit on
@@ -87,15 +94,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"faces to render when --data is missing (default {DEFAULT_FACES})")
     parser.add_argument("--data-seed", type=int, default=DEFAULT_DATA_SEED,
                         help=f"seed of the rendered dataset and of the LR subsample (default {DEFAULT_DATA_SEED})")
-    parser.add_argument("--epochs", type=int, help="training epochs (default: TrainConfig's)")
-    parser.add_argument("--widths", help="four backbone widths, e.g. 16,32,64,128 (default: TrainConfig's)")
+    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help=f"training epochs (default {DEFAULT_EPOCHS})")
+    parser.add_argument("--widths", default=DEFAULT_WIDTHS,
+                        help=f"four backbone widths (default {DEFAULT_WIDTHS}; the shipped model has 16,32,64,128)")
     parser.add_argument("--batch-size", type=int, help="default: TrainConfig's")
     parser.add_argument("--attribute-batches", type=int, default=DEFAULT_ATTRIBUTE_BATCHES,
                         help=f"k attribute batches per expression batch (default {DEFAULT_ATTRIBUTE_BATCHES})")
     parser.add_argument("--relabel-start-epoch", type=int, help="r: first epoch that relabels (default TrainConfig's)")
     parser.add_argument("--delta2", type=float, help="relabel margin, eqs 3 and 6 (default TrainConfig's)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default TrainConfig's)")
-    parser.add_argument("--threads", type=int, default=1, help="torch / BLAS threads (default 1)")
+    parser.add_argument("--threads", type=int, default=1, help="torch / BLAS threads per run (default 1)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help=f"runs trained at once, each in its own process (1 to {MAX_JOBS}, default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -212,17 +222,16 @@ def _settings_differ(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str
     return sorted(differ)
 
 
-def run_one(config) -> str:
-    """Train one run unless it is finished; resume it from its checkpoint when it has one.
+def folder_state(config):
+    """What a run's folder holds: ``(finished, started, moved, config)``.
 
-    :returns: ``done``, ``resumed``, ``trained`` or ``restarted`` (a started run in a folder that was moved:
-        its checkpoint names the old place, so it trains again from scratch, to the same result).
+    ``config`` comes back with the stored ``progress`` (a checkpoint must match it); ``moved`` is a started
+    or finished run whose folder (or data) was moved since.
     :raises ConfigError: the folder holds a run made with other settings.
     """
     from dataclasses import replace
 
     from experiments.train_recognizer import flag_name
-    from models.train import train_recognizer
     from vclass.config import to_dict
 
     out = Path(config.out)
@@ -238,12 +247,78 @@ def run_one(config) -> str:
             raise ConfigError(flags[0], f"{out} was trained with other settings ({', '.join(flags)}); "
                                         "rerun with the same values or a new --out")
         moved = (stored.get("out"), stored.get("data")) != (wanted["out"], wanted["data"])
-        config = replace(config, progress=stored.get("progress", config.progress))  # a checkpoint must match it
+        config = replace(config, progress=stored.get("progress", config.progress))
+    return finished, started, moved, config
+
+
+def run_one(config) -> str:
+    """Train one run unless it is finished; resume it from its checkpoint when it has one.
+
+    :returns: ``done``, ``resumed``, ``trained`` or ``restarted`` (a started run in a folder that was moved:
+        its checkpoint names the old place, so it trains again from scratch, to the same result).
+    :raises ConfigError: the folder holds a run made with other settings.
+    """
+    from models.train import train_recognizer
+
+    finished, started, moved, config = folder_state(config)
     if finished:
         return "done"
     resume = started and not moved
     train_recognizer(config, resume=resume)
     return "resumed" if resume else ("restarted" if started else "trained")
+
+
+def _run_task(config) -> tuple[str, str]:
+    """:func:`run_one` in a worker process: ``("ok", outcome)``, or ``(flag, message)`` for a failure; never raises."""
+    try:
+        return "ok", run_one(config)
+    except ConfigError as err:
+        return err.field, err.message
+    except Exception as err:  # noqa: BLE001 - reported by the parent, which stops the ablation
+        return "--out", f"{config.out} failed: {type(err).__name__}: {err}"
+
+
+def train_all(configs: list, jobs: int, quiet: bool) -> dict[str, int]:
+    """Every run of ``configs`` (finished ones skipped), ``jobs`` at a time; counts of each outcome.
+
+    With ``jobs`` > 1 the runs train in spawned processes (:class:`experiments.executors.LocalExecutor`) with
+    their own progress bars off; each run is seeded on its own, so its result does not depend on ``jobs``.
+    :raises ConfigError: a run failed or its folder holds other settings (the other runs in flight finish).
+    """
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    for _, config in configs:   # refuse a folder with other settings before anything trains
+        folder_state(config)
+    counts = {"done": 0, "resumed": 0, "restarted": 0, "trained": 0}
+    with tqdm(total=len(configs), desc="ablation", unit="run", disable=True if quiet else None) as bar:
+        if jobs == 1:
+            for (model, rate, seed), config in configs:
+                bar.set_postfix_str(run_name(model, rate, seed))
+                counts[run_one(config)] += 1
+                bar.update()
+            return counts
+        from experiments.executors import LocalExecutor, WorkerLost
+
+        executor = LocalExecutor(workers=jobs)
+        errors: list[tuple[str, str]] = []
+        try:
+            tasks = [replace(config, progress=False) for _, config in configs]
+            for config, result in executor.imap_unordered(_run_task, tasks):
+                if isinstance(result, WorkerLost):
+                    errors.append(("--out", f"{config.out}: {result}"))
+                elif result[0] != "ok":
+                    errors.append(result)
+                else:
+                    counts[result[1]] += 1
+                bar.update()
+        finally:
+            executor.close()
+    if errors:
+        raise ConfigError(errors[0][0], "; ".join(message for _, message in errors)
+                          + " (finished runs are kept: rerun to resume)")
+    return counts
 
 
 def run_record(model: str, rate: float, seed: int, folder: Path, out: Path) -> dict[str, Any]:
@@ -403,22 +478,18 @@ def plot_accuracy(summary: list[dict[str, Any]], logreg: dict[str, Any], models:
 # ------------------------------------------------------------------ main
 
 def main(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from vclass.config import to_dict
     from vclass.io import atomic_write_text, provenance, write_json
 
     out: Path = args.out
     models, rates = parse_models(args.models), parse_noise_rates(args.noise)
     data_path = args.data if args.data is not None else out / "data"
+    if not 1 <= args.jobs <= MAX_JOBS:
+        raise ConfigError("--jobs", f"must be an integer in [1, {MAX_JOBS}], got {args.jobs}")
     configs = build_configs(args, data_path)   # validates every flag before anything is written
     data = prepare_data(args)
 
-    counts = {"done": 0, "resumed": 0, "restarted": 0, "trained": 0}
-    with tqdm(configs, desc="ablation", unit="run", disable=True if args.quiet else None) as bar:
-        for (model, rate, seed), config in bar:
-            bar.set_postfix_str(run_name(model, rate, seed))
-            counts[run_one(config)] += 1
+    counts = train_all(configs, args.jobs, args.quiet)
     runs = [run_record(model, rate, seed, Path(config.out), out) for (model, rate, seed), config in configs]
     summary = summarize(runs)
     logreg = cached_logistic_regression(out, data, args.data_seed, args.threads)

@@ -152,3 +152,37 @@ def test_changed_settings_are_refused_instead_of_mixed(ablation, tmp_path, capsy
     assert "--epochs:" in capsys.readouterr().err
     assert cli(["ablation", "--out", str(out)] + TINY + ["--faces", "400"]) == 2
     assert "--faces:" in capsys.readouterr().err
+
+
+def test_parallel_jobs_give_the_same_runs_as_one_at_a_time(ablation, tmp_path):
+    """--jobs 2 trains the runs in worker processes; each run is seeded on its own, so results match bit for bit."""
+    out, _ = ablation
+    parallel = tmp_path / "parallel"
+    shutil.copytree(out / "data", parallel / "data")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli(["ablation", "--out", str(parallel), "--jobs", "2"] + TINY) == 0
+    serial, jobs = _read(out / "ablation.json"), _read(parallel / "ablation.json")
+    key = ("model", "noise", "seed", "top1", "top2", "relabeled", "relabel_corrections")
+    assert [{k: r[k] for k in key} for r in jobs["runs"]] == [{k: r[k] for k in key} for r in serial["runs"]]
+    for run in serial["runs"]:
+        name = (out / run["folder"]).name
+        assert (parallel / "runs" / name / "train_log.jsonl").is_file()
+
+
+def test_parallel_jobs_refuse_a_folder_with_other_settings_before_training(ablation, tmp_path, capsys):
+    out, _ = ablation
+    moved = tmp_path / "other"
+    shutil.copytree(out, moved)
+    shutil.rmtree(moved / "runs" / "scn-cs-noise0.2-seed0")   # the last run: it would train at once beside the others
+    logs = {p: p.read_bytes() for p in moved.glob("runs/*/train_log.jsonl")}
+    assert cli(["ablation", "--out", str(moved), "--jobs", "2"] + TINY + ["--lr", "0.02"]) == 2
+    assert "--lr" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in moved.glob("runs/*/train_log.jsonl")} == logs
+    assert not (moved / "runs" / "scn-cs-noise0.2-seed0").exists()
+
+
+@pytest.mark.parametrize("jobs", ["0", "257"])
+def test_jobs_out_of_range_is_refused(tmp_path, capsys, jobs):
+    assert cli(["ablation", "--out", str(tmp_path / "a"), "--jobs", jobs] + TINY) == 2
+    assert "--jobs: must be an integer in [1, 256]" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
