@@ -79,7 +79,8 @@ LOGREG_MAX_ITER = 400         # lbfgs on 10,000 x 4,096 pixels: about 30 s on on
 
 # flag -> TrainConfig field, for the training flags passed through unchanged
 TRAIN_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "attribute_batches": "attribute_batches",
-               "relabel_start_epoch": "relabel_start_epoch", "delta2": "delta2", "lr": "lr", "threads": "threads"}
+               "relabel_start_epoch": "relabel_start_epoch", "delta2": "delta2", "gamma": "gamma",
+               "cw_threshold": "cw_threshold", "lr": "lr", "threads": "threads"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,6 +103,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"k attribute batches per expression batch (default {DEFAULT_ATTRIBUTE_BATCHES})")
     parser.add_argument("--relabel-start-epoch", type=int, help="r: first epoch that relabels (default TrainConfig's)")
     parser.add_argument("--delta2", type=float, help="relabel margin, eqs 3 and 6 (default TrainConfig's)")
+    parser.add_argument("--gamma", type=float, help="weight of the misclassified-importance term, eq 5 (default TrainConfig's)")
+    parser.add_argument("--cw-threshold", choices=("multiply", "divide"),
+                        help="eq 6 reading for scn-cs: delta2 * cw_i (multiply, the default) or delta2 / cw_i")
     parser.add_argument("--lr", type=float, help="peak learning rate (default TrainConfig's)")
     parser.add_argument("--threads", type=int, default=1, help="torch / BLAS threads per run (default 1)")
     parser.add_argument("--jobs", type=int, default=1,
@@ -214,6 +218,9 @@ def _settings_differ(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str
     ``progress`` never counts, nor where the ablation folder lies (it may have been moved): ``out`` and
     ``data`` count only when the data is not the ablation's own ``OUT/data``.
     """
+    from models.train import normalized_config
+
+    stored, wanted = normalized_config(stored), normalized_config(wanted)
     location_free = {"progress", "out", "data"}
     differ = {key for key in set(stored) | set(wanted)
               if key not in location_free and stored.get(key) != wanted.get(key)}

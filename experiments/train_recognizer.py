@@ -25,8 +25,8 @@ FLAGS = {"model": "model", "noise": "noise", "epochs": "epochs", "seed": "seed",
          "stem_stride": "stem_stride", "attributes": "attributes", "batch_size": "batch_size", "lr": "lr",
          "weight_decay": "weight_decay", "dropout": "dropout", "relabel_start_epoch": "relabel_start_epoch",
          "beta": "beta", "delta1": "delta1", "delta2": "delta2", "gamma": "gamma",
-         "cw_momentum": "cw_momentum", "attribute_batches": "attribute_batches", "augment": "augment",
-         "threads": "threads"}
+         "cw_momentum": "cw_momentum", "cw_threshold": "cw_threshold", "attribute_batches": "attribute_batches",
+         "augment": "augment", "threads": "threads"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--delta2", type=float, help="relabel margin (eqs 3, 6)")
     parser.add_argument("--gamma", type=float, help="CS weight (eq 5)")
     parser.add_argument("--cw-momentum", type=float, help="calibration-weight EMA momentum (eq 4)")
+    parser.add_argument("--cw-threshold", choices=("multiply", "divide"),
+                        help="eq 6 relabel threshold: delta2 * cw_i (multiply, SPEC's reading) or delta2 / cw_i")
     parser.add_argument("--attribute-batches", type=int, help="k attribute batches per expression batch (S0)")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--threads", type=int, help="torch threads (default 1)")
@@ -89,7 +91,7 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_config(args: argparse.Namespace):
     """TrainConfig from the flags (on ``--resume``, on top of ``OUT/config.json``); errors name the flag."""
-    from models.train import config_from_dict
+    from models.train import config_from_dict, normalized_config
     from vclass.config import ConfigError
 
     out = Path(args.out)
@@ -98,7 +100,7 @@ def build_config(args: argparse.Namespace):
         stored = out / "config.json"
         if not stored.is_file():
             raise ConfigError("--resume", f"no training run to resume in {out} (config.json is missing)")
-        settings = json.loads(stored.read_text())
+        settings = normalized_config(json.loads(stored.read_text()))   # options added since: their defaults
         for field, value in given_settings(args).items():
             if settings.get(field) != value:
                 raise ConfigError(flag_name(field), f"the run in {out} used {settings.get(field)!r}; "

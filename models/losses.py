@@ -136,9 +136,18 @@ def cs_loss(alpha: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, bet
     return loss
 
 
-def calibrated_threshold(delta2: float, weights: torch.Tensor) -> torch.Tensor:
-    """S3 eq 6: the per-sample relabel threshold ``delta2 * cw_i``."""
-    return delta2 * weights
+def calibrated_threshold(delta2: float, weights: torch.Tensor, reading: str = "multiply") -> torch.Tensor:
+    """S3 eq 6: the per-sample relabel threshold ``delta2 * cw_i`` (SPEC's reading, ``multiply``).
+
+    Under that reading a low-importance sample (``cw_i < 1``) is relabeled on a *smaller* margin than SCN's
+    fixed ``delta2``. The ``divide`` reading, ``delta2 / cw_i``, asks it for a wider one instead (``cw_i``
+    floored at 1e-6, so the threshold stays finite).
+    """
+    if reading == "multiply":
+        return delta2 * weights
+    if reading == "divide":
+        return delta2 / weights.clamp_min(1e-6)
+    raise ValueError(f"reading must be 'multiply' or 'divide', got {reading!r}")
 
 
 def adapt_delta2(delta2: float, val_acc: float, previous_val_acc: float | None, grow: float = 1.1,

@@ -56,6 +56,7 @@ from vclass.config import ConfigError, bounded, from_dict, to_dict
 
 CHECKPOINT_FORMAT = "vclass-train-checkpoint-1"
 MODEL_FORMAT = "vclass-recognizer-1"
+CW_THRESHOLD_READINGS = ("multiply", "divide")   # eq 6: delta2 * cw_i (SPEC) or delta2 / cw_i
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ class TrainConfig:
     delta2: float = bounded(0.2, ge=0, le=1, doc="relabel margin (eq 3); initial value for scn-cs (eq 6)")
     gamma: float = bounded(0.1, ge=0, le=10, doc="weight of misclassified importance in L_CS (eq 5), from epoch r on")
     cw_momentum: float = bounded(0.9, ge=0, lt=1, doc="EMA momentum of calibration weights (eq 4)")
+    cw_threshold: str = bounded("multiply", doc="eq 6 reading: 'multiply' (delta2 * cw_i, SPEC) or 'divide' "
+                                                "(delta2 / cw_i: low-importance samples need a wider margin)")
     attribute_batches: int = bounded(2, ge=0, le=10, doc="k attribute batches per expression batch (S0)")
     augment: bool = bounded(True, doc="random horizontal flips and shifts of up to 2 px")
     threads: int = bounded(1, ge=1, le=256, doc="torch intra-op threads")
@@ -92,6 +95,9 @@ class TrainConfig:
 
         if self.model not in list_models():
             raise ConfigError("model", f"must be one of {', '.join(list_models())}, got {self.model!r}")
+        if self.cw_threshold not in CW_THRESHOLD_READINGS:
+            raise ConfigError("cw_threshold", f"must be one of {', '.join(CW_THRESHOLD_READINGS)}, "
+                                              f"got {self.cw_threshold!r}")
         parse_noise(self.noise)
 
 
@@ -293,8 +299,9 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
                                         "delete it to start over") from None
         if not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT:
             raise ConfigError("resume", f"{checkpoint_path} is not a vclass training checkpoint")
-        if saved["config"] != to_dict(config):
-            diff = sorted(k for k, v in to_dict(config).items() if saved["config"].get(k) != v)
+        stored = normalized_config(saved["config"])
+        if stored != to_dict(config):
+            diff = sorted(k for k, v in to_dict(config).items() if stored.get(k) != v)
             raise ConfigError("resume", f"the checkpoint was made with different settings ({', '.join(diff)}); "
                                         "resume with the same settings")
         model.load_state_dict(saved["model"])
@@ -372,8 +379,8 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
                 sums["alpha"] += float(alpha.detach().mean())
             if relabel_now:
                 # S3 eq 3 (scn) / eq 6 (scn-cs): relabel confident disagreements in the low-importance group
-                threshold = (losses.calibrated_threshold(state["delta2"], weights) if calibrated
-                             else state["delta2"])
+                threshold = (losses.calibrated_threshold(state["delta2"], weights, config.cw_threshold)
+                             if calibrated else state["delta2"])
                 low = losses.low_importance_mask(alpha, config.beta)
                 new, changed = losses.relabel(torch.softmax(logits.detach(), dim=1), target, low, threshold)
                 changed_np = changed.numpy()
@@ -457,3 +464,9 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     """Validated :class:`TrainConfig` from plain data (raises :class:`ConfigError` naming the field)."""
     return from_dict(TrainConfig, data)
+
+
+def normalized_config(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored ``config.json`` with the fields added since it was written at their defaults (which is what
+    that run used), so that runs made before a new option compare equal to the same settings now."""
+    return {**to_dict(TrainConfig()), **stored}

@@ -186,3 +186,29 @@ def test_jobs_out_of_range_is_refused(tmp_path, capsys, jobs):
     assert cli(["ablation", "--out", str(tmp_path / "a"), "--jobs", jobs] + TINY) == 2
     assert "--jobs: must be an integer in [1, 256]" in capsys.readouterr().err
     assert not (tmp_path / "a").exists()
+
+
+def test_runs_made_before_an_option_existed_are_reused_at_its_default(ablation, tmp_path, monkeypatch):
+    """A run folder whose config.json lacks a later TrainConfig field (cw_threshold) used that field's default."""
+    source, _ = ablation
+    out = tmp_path / "older"
+    shutil.copytree(source, out)
+    for path in out.glob("runs/*/config.json"):
+        stored = _read(path)
+        assert stored.pop("cw_threshold") == "multiply"
+        path.write_text(json.dumps(stored))
+    calls = _count_trainings(monkeypatch)
+    assert cli(["ablation", "--out", str(out)] + TINY) == 0
+    assert calls == []
+    # asking for the other reading is a change of settings, named by its flag
+    assert cli(["ablation", "--out", str(out), "--cw-threshold", "divide"] + TINY) == 2
+
+
+def test_eq6_reading_and_gamma_reach_every_run(tmp_path):
+    out = tmp_path / "reading"
+    flags = TINY + ["--models", "scn-cs", "--noise", "0.2", "--cw-threshold", "divide", "--gamma", "0"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli(["ablation", "--out", str(out)] + flags) == 0
+    stored = _read(out / "runs" / "scn-cs-noise0.2-seed0" / "config.json")
+    assert stored["cw_threshold"] == "divide" and stored["gamma"] == 0
+    assert _read(out / "ablation.json")["settings"]["train_config"]["cw_threshold"] == "divide"

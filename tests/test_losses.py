@@ -70,6 +70,23 @@ def test_calibrated_threshold_eq6_relabels_by_per_sample_weight():
     assert changed.tolist() == [True, False]
 
 
+def test_divide_reading_of_eq6_asks_low_importance_samples_for_a_wider_margin():
+    probs = torch.tensor([[0.2, 0.7, 0.1], [0.2, 0.7, 0.1], [0.2, 0.7, 0.1]])
+    labels = torch.tensor([0, 0, 0])
+    low = torch.tensor([True, True, True])
+    weights = torch.tensor([0.5, 2.0, 0.0])  # thresholds 0.4, 0.1 and (floored cw) huge; the margin is 0.5
+    threshold = losses.calibrated_threshold(0.2, weights, "divide")
+    torch.testing.assert_close(threshold[:2], torch.tensor([0.4, 0.1]))
+    assert torch.isfinite(threshold).all() and threshold[2] > 1
+    _, changed = losses.relabel(probs, labels, low, threshold)
+    assert changed.tolist() == [True, True, False]
+    # the same weights under SPEC's reading: 0.1, 0.4, 0.0
+    _, changed = losses.relabel(probs, labels, low, losses.calibrated_threshold(0.2, weights))
+    assert changed.tolist() == [True, True, True]
+    with pytest.raises(ValueError, match="multiply"):
+        losses.calibrated_threshold(0.2, weights, "add")
+
+
 def test_calibration_weights_are_alpha_over_batch_mean_clipped_to_3_and_detached_eq4():
     alpha = torch.tensor([0.1, 0.1, 0.1, 0.9], requires_grad=True)  # mean 0.3
     cw = losses.batch_calibration_weights(alpha)
