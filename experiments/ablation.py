@@ -362,12 +362,14 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         top2_mean, top2_std = mean_std([r["top2"] for r in group])
         precisions = [r["relabel_precision"] for r in group if r["relabel_precision"] is not None]
         precision_mean, precision_std = mean_std(precisions)
+        final_noise = [r["label_noise_final"] for r in group if r.get("label_noise_final") is not None]
         summary.append({"model": model, "noise": rate, "seeds": [r["seed"] for r in group],
                         "top1_mean": top1_mean, "top1_std": top1_std, "top2_mean": top2_mean, "top2_std": top2_std,
                         "relabeled": sum(r["relabeled"] for r in group),
                         "relabel_corrections": sum(r["relabel_corrections"] for r in group),
                         "relabel_precision_mean": precision_mean, "relabel_precision_std": precision_std,
-                        "relabel_precision_runs": len(precisions)})
+                        "relabel_precision_runs": len(precisions),
+                        "label_noise_final_mean": float(np.mean(final_noise)) if final_noise else None})
     return summary
 
 
@@ -448,6 +450,12 @@ def markdown_report(summary: list[dict[str, Any]], logreg: dict[str, Any], model
         for rate in rates:
             row = [f"{_percent(cells[m, rate]['relabel_precision_mean'], cells[m, rate]['relabel_precision_std'])} "
                    f"({cells[m, rate]['relabeled']:,})" for m in relabeling]
+            lines.append(f"| {100 * rate:g}% | " + " | ".join(row) + " |")
+        lines += ["", "Training labels that differ from the clean ones after the last epoch (%, mean over seeds): "
+                      "what relabeling left of the injected noise, or added to it:", "",
+                  "| noise | " + " | ".join(relabeling) + " |", "|---|" + "---|" * len(relabeling)]
+        for rate in rates:
+            row = [_percent(cells[m, rate]["label_noise_final_mean"], None) for m in relabeling]
             lines.append(f"| {100 * rate:g}% | " + " | ".join(row) + " |")
     sample = (f"a {logreg['train_faces']:,}-face subsample of the {logreg['train_split_faces']:,} training faces"
               if logreg["subsampled"] else f"all {logreg['train_faces']:,} training faces")

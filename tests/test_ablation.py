@@ -73,6 +73,14 @@ def test_summary_means_are_the_means_of_the_runs_and_the_report_files_exist(abla
     markdown = (out / "ablation.md").read_text()
     assert "| noise | baseline | scn-cs |" in markdown and "| 20% |" in markdown
     assert "| noise | scn-cs |" in markdown and "Logistic regression on raw pixels" in markdown
+    assert "after the last epoch" in markdown
+    for cell in result["summary"]:   # the end-of-training label noise is the mean of the runs' last log lines
+        group = [r for r in result["runs"] if (r["model"], r["noise"]) == (cell["model"], cell["noise"])]
+        finals = [json.loads((out / r["folder"] / "train_log.jsonl").read_text().splitlines()[-1])["label_noise_now"]
+                  for r in group]
+        assert cell["label_noise_final_mean"] == pytest.approx(np.mean(finals))
+        if cell["model"] == "baseline":
+            assert cell["label_noise_final_mean"] == pytest.approx(cell["noise"], abs=0.03)
     assert markdown.strip() in printed
     assert (out / "ablation.png").read_bytes()[:4] == b"\x89PNG"
     assert not list(out.glob(".*.tmp"))
