@@ -48,21 +48,29 @@ TARGETS = {("onnxruntime", 256): ">= 2,000 faces/s", ("onnxruntime", 30): "< 20 
            ("tensorrt", 1): "< 1 ms per batch", ("tensorrt", 4096): ">= 50,000 faces/s"}
 
 
+def _untrained_model(workdir: Path, widths: tuple[int, ...] | None = None) -> tuple[Path, Path]:
+    """(onnx, pt) of an untrained network (TrainConfig's, with ``widths`` when given) written to ``workdir``."""
+    from dataclasses import replace
+
+    from models.export import export_onnx
+    from models.nets import create_model
+    from models.train import TrainConfig, save_model_file
+
+    config = TrainConfig() if widths is None else replace(TrainConfig(), widths=widths)
+    model = create_model(config.model, widths=tuple(config.widths), stem_stride=config.stem_stride).eval()
+    name = "untrained-" + "-".join(map(str, config.widths))
+    save_model_file(model, config, workdir / f"{name}.pt", (64, 64))
+    export_onnx(model, workdir / f"{name}.onnx")
+    return workdir / f"{name}.onnx", workdir / f"{name}.pt"
+
+
 def _model_paths(workdir: Path) -> tuple[Path, Path]:
     """(onnx, pt) of the shipped model, or of an untrained default-size model written to ``workdir``."""
     from models.recognizer import SHIPPED_MODEL
 
     if SHIPPED_MODEL.is_file() and SHIPPED_MODEL.with_suffix(".pt").is_file():
         return SHIPPED_MODEL, SHIPPED_MODEL.with_suffix(".pt")
-    from models.export import export_onnx
-    from models.nets import create_model
-    from models.train import TrainConfig, save_model_file
-
-    config = TrainConfig()
-    model = create_model(config.model, widths=tuple(config.widths), stem_stride=config.stem_stride).eval()
-    save_model_file(model, config, workdir / "untrained.pt", (64, 64))
-    export_onnx(model, workdir / "untrained.onnx")
-    return workdir / "untrained.onnx", workdir / "untrained.pt"
+    return _untrained_model(workdir)
 
 
 def time_predict(recognizer: Any, frames: np.ndarray, min_seconds: float, min_calls: int) -> float:
@@ -83,6 +91,8 @@ CASES = (("onnxruntime", "onnxruntime", {}), ("torch", "torch", {}),
          ("torch-cuda fp16 + CUDA graphs", "torch-cuda", {"cuda_graphs": True}),
          ("torch-cuda fp16 eager", "torch-cuda", {"cuda_graphs": False}),
          ("tensorrt fp16", "tensorrt", {}))
+# other backbone sizes on ONNX Runtime, for accuracy against speed (speed does not depend on the weights)
+SIZES = ((8, 16, 32, 64), (32, 64, 128, 256))
 # dense FP16 tensor-core peaks (TFLOP/s) of the GPUs we expect, for the achieved share of peak
 FP16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "T4": 65.0}
 
@@ -133,4 +143,16 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 if peak:
                     note += f"; {100 * flops * batch / seconds / (peak * 1e12):.2f}% of the {gpu}'s FP16 peak"
                 rows.append({**row, "value": batch / seconds, "latency_ms": 1000 * seconds, "note": note})
+        for widths in SIZES:
+            size_onnx, size_pt = _untrained_model(Path(tmp), widths)
+            size_flops = count_flops(load_torch_model(size_pt))
+            recognizer = load_recognizer(size_onnx, backend="onnxruntime")
+            label = "-".join(map(str, widths))
+            for batch in BATCHES:
+                frames = rng.integers(0, 256, (batch, *recognizer.input_size), dtype=np.uint8)
+                seconds = time_predict(recognizer, frames, 0.2 if quick else 3.0, 2 if quick else 10)
+                rows.append({"benchmark": "recognizer", "case": f"onnxruntime widths {label} batch {batch}",
+                             "unit": "faces/s", "target": "", "value": batch / seconds, "latency_ms": 1000 * seconds,
+                             "note": f"untrained, {size_flops / 1e6:.1f} MFLOP per face; {1000 * seconds:.2f} ms "
+                                     "per batch"})
     return rows
