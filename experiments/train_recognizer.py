@@ -26,7 +26,7 @@ FLAGS = {"model": "model", "noise": "noise", "epochs": "epochs", "seed": "seed",
          "weight_decay": "weight_decay", "dropout": "dropout", "relabel_start_epoch": "relabel_start_epoch",
          "beta": "beta", "delta1": "delta1", "delta2": "delta2", "gamma": "gamma",
          "cw_momentum": "cw_momentum", "cw_threshold": "cw_threshold", "attribute_batches": "attribute_batches",
-         "augment": "augment", "threads": "threads"}
+         "augment": "augment", "fresh_train": "fresh_train", "threads": "threads"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="eq 6 relabel threshold: delta2 * cw_i (multiply, SPEC's reading) or delta2 / cw_i")
     parser.add_argument("--attribute-batches", type=int, help="k attribute batches per expression batch (S0)")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--fresh-train", action=argparse.BooleanOptionalAction, default=None,
+                        help="render a new training split of the same size every epoch (synthetic data, no noise)")
     parser.add_argument("--threads", type=int, help="torch threads (default 1)")
     parser.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

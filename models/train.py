@@ -56,7 +56,8 @@ from vclass.config import ConfigError, bounded, from_dict, to_dict
 
 CHECKPOINT_FORMAT = "vclass-train-checkpoint-1"
 MODEL_FORMAT = "vclass-recognizer-1"
-CW_THRESHOLD_READINGS = ("multiply", "divide")   # eq 6: delta2 * cw_i (SPEC) or delta2 / cw_i
+CW_THRESHOLD_READINGS = ("multiply", "divide")
+FRESH_RENDER_BATCH = 1024   # eq 6: delta2 * cw_i (SPEC) or delta2 / cw_i
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class TrainConfig:
                                                 "(delta2 / cw_i: low-importance samples need a wider margin)")
     attribute_batches: int = bounded(2, ge=0, le=10, doc="k attribute batches per expression batch (S0)")
     augment: bool = bounded(True, doc="random horizontal flips and shifts of up to 2 px")
+    fresh_train: bool = bounded(False, doc="render a new training split (same size) every epoch instead of reusing "
+                                           "the dataset's; synthetic faces only, no label noise")
     threads: int = bounded(1, ge=1, le=256, doc="torch intra-op threads")
     progress: bool = bounded(True, doc="tqdm progress bar")
 
@@ -95,6 +98,9 @@ class TrainConfig:
 
         if self.model not in list_models():
             raise ConfigError("model", f"must be one of {', '.join(list_models())}, got {self.model!r}")
+        if self.fresh_train and self.noise != "none":
+            raise ConfigError("fresh_train", f"renders clean labels every epoch, so noise must be 'none', "
+                                             f"got {self.noise!r}")
         if self.cw_threshold not in CW_THRESHOLD_READINGS:
             raise ConfigError("cw_threshold", f"must be one of {', '.join(CW_THRESHOLD_READINGS)}, "
                                               f"got {self.cw_threshold!r}")
@@ -155,6 +161,23 @@ def _load_data(config: TrainConfig) -> dict[str, Any]:
             noisy = inject_label_noise(split.clean_labels, kind, rate, rng)
             splits[name] = dataclasses.replace(split, labels=np.asarray(noisy, dtype=np.int64))
     return splits
+
+
+def fresh_train_split(n: int, size: int, seed: int, epoch: int):
+    """The training split of epoch ``epoch`` under ``fresh_train``: ``n`` newly rendered clean faces.
+
+    Seeded by (``seed``, ``epoch``) alone, so a resumed run renders the same faces again.
+    """
+    from models.datasets import FaceSplit
+    from sim.faces import sample_face_batch
+
+    rng = np.random.default_rng([seed, 0xFACE, epoch])
+    parts = [sample_face_batch(min(FRESH_RENDER_BATCH, n - start), rng, size=size)
+             for start in range(0, n, FRESH_RENDER_BATCH)]
+    labels = np.concatenate([p.expressions for p in parts]).astype(np.int64)
+    return FaceSplit(images=np.concatenate([p.images for p in parts]), labels=labels, clean_labels=labels.copy(),
+                     attributes=np.concatenate([p.attributes for p in parts]),
+                     intensity=np.concatenate([p.intensity for p in parts]))
 
 
 def _augment(images: np.ndarray, rng: np.random.Generator, shift: int = 2) -> np.ndarray:
@@ -269,6 +292,12 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
         pass
     splits = _load_data(config)
     train, val = splits["train"], splits["val"]
+    if config.fresh_train:
+        from models.datasets import load_meta
+
+        source = load_meta(config.data).get("source")
+        if source != "synthetic":
+            raise ConfigError("fresh_train", f"renders synthetic faces, but {config.data} holds {source!r} faces")
     input_size = tuple(train.images.shape[1:])
     n_train = len(train.labels)
     _seed_everything(config.seed, 0)
@@ -316,6 +345,11 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
     while state["epoch"] < config.epochs:
         epoch = state["epoch"] + 1
         started = time.perf_counter()
+        if config.fresh_train:   # a new clean training split: fresh per-sample label state too
+            train = fresh_train_split(n_train, input_size[0], config.seed, epoch)
+            labels = _Labels(current=train.labels.copy(), given=train.labels.copy(), clean=train.clean_labels,
+                             calibration=np.ones(n_train, np.float32))
+            attribute_targets = torch.from_numpy(train.attributes.astype(np.float32))
         rng = _seed_everything(config.seed, epoch)
         model.train()
         expression_batches = _batches(rng.permutation(n_train), config.batch_size)

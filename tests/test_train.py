@@ -125,3 +125,37 @@ def test_cli_trains_resumes_and_rejects_bad_flags(tiny_data, tmp_path, capsys):
         assert fragment in capsys.readouterr().err
     assert cli(["train-recognizer", "--out", str(out), "--resume", "--epochs", "5", "--quiet"]) == 2
     assert "--epochs: the run" in capsys.readouterr().err
+
+
+def test_fresh_train_renders_new_faces_each_epoch_and_resumes_to_the_same_weights(tiny_data, tmp_path):
+    from models.train import fresh_train_split
+
+    first, second = fresh_train_split(192, 64, 5, 1), fresh_train_split(192, 64, 5, 2)
+    assert first.images.shape == (192, 64, 64) and not np.array_equal(first.images, second.images)
+    assert np.array_equal(first.images, fresh_train_split(192, 64, 5, 1).images)   # seeded by (seed, epoch)
+    assert np.array_equal(first.labels, first.clean_labels) and len(np.unique(first.labels)) == 7
+
+    config = _config(tiny_data, tmp_path / "whole", model="scn-cs", fresh_train=True, relabel_start_epoch=2)
+    whole = train_recognizer(config)
+    reused = train_recognizer(replace(config, out=str(tmp_path / "reused"), fresh_train=False))
+    a, b = _weights(tmp_path / "whole"), _weights(tmp_path / "reused")
+    assert any(not torch.equal(a[k], b[k]) for k in a)                  # other faces, other weights
+    # label state is per epoch: what relabeling did in epoch 2 is all the training labels can differ by
+    assert whole.history[-1]["label_noise_now"] <= whole.history[-1]["relabeled"] / 192 + 1e-9
+    part = replace(config, out=str(tmp_path / "part"))
+    train_recognizer(part, callback=lambda record: record["epoch"] < 1)
+    train_recognizer(part, resume=True)
+    c = _weights(tmp_path / "part")
+    assert all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_fresh_train_refuses_label_noise_and_non_synthetic_data(tiny_data, tmp_path):
+    with pytest.raises(ConfigError, match="fresh_train.*noise must be 'none'"):
+        _config(tiny_data, tmp_path / "n", fresh_train=True, noise="symmetric:0.2").check()
+    fer = tmp_path / "fer"
+    import shutil
+    shutil.copytree(tiny_data, fer)
+    meta = json.loads((fer / "meta.json").read_text())
+    (fer / "meta.json").write_text(json.dumps({**meta, "source": "fer2013"}))
+    with pytest.raises(ConfigError, match="fresh_train.*'fer2013'"):
+        train_recognizer(_config(fer, tmp_path / "f", fresh_train=True))
