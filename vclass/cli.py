@@ -30,6 +30,7 @@ COMMANDS = {
     "report": "experiments.sweep_report",
     "regress": "experiments.regress",
     "ablation": "experiments.ablation",
+    "face-ceiling": "experiments.face_ceiling",
 }
 
 
