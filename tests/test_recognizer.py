@@ -197,18 +197,29 @@ def test_export_and_eval_commands(trained_folder, tmp_path, capsys):
 
 
 def test_benchmark_rows_cover_every_backend_and_batch():
-    from experiments.bench_recognizer import run
+    from experiments.bench_recognizer import SIZES, run
 
     rows = run(quick=True)
     assert rows[0]["case"] == "model FLOPs per face" and rows[0]["value"] > 1
     timed = rows[1:]
     assert [r["case"] for r in timed[:3]] == ["onnxruntime batch 1", "onnxruntime batch 30", "onnxruntime batch 256"]
-    # CPU backends at 3 batch sizes; the three GPU cases also at 4,096
-    assert len(timed) == 2 * 3 + 3 * 4 and all(r["benchmark"] == "recognizer" and r["unit"] == "faces/s"
-                                               for r in timed)
+    # CPU backends at 3 batch sizes; the three GPU cases also at 4,096; two other widths on ONNX Runtime at 3
+    assert len(timed) == 2 * 3 + 3 * 4 + 2 * 3 and all(r["benchmark"] == "recognizer" and r["unit"] == "faces/s"
+                                                       for r in timed)
     assert timed[2]["value"] > 0 and timed[2]["target"] == ">= 2,000 faces/s"
     for row in timed:
         assert (row["value"] is None) == row["note"].startswith("not available here")
+    by_case = {r["case"]: r for r in rows}
+    mflops = []
+    for widths in SIZES:
+        label = "-".join(map(str, widths))
+        for batch in (1, 30, 256):
+            row = by_case[f"onnxruntime widths {label} batch {batch}"]
+            assert row["value"] > 0 and row["latency_ms"] == pytest.approx(1000 * batch / row["value"])
+        mflops.append(float(row["note"].split(", ")[1].split(" MFLOP")[0]))
+    # widths halved are a quarter of the default's FLOPs, doubled four times them
+    assert mflops[0] == pytest.approx(rows[0]["value"] / 4, rel=0.05)
+    assert mflops[1] == pytest.approx(4 * rows[0]["value"], rel=0.05)
 
 
 def test_flop_count_matches_the_formula_for_a_conv_and_a_linear():
