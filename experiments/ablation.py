@@ -12,8 +12,8 @@ in model, noise and seed.
 For ``scn`` and ``scn-cs`` it also reports the relabeling precision: the
 share of relabels that undid injected noise (a relabel onto the clean label;
 the ``relabel_corrections`` of the training log over ``relabeled``; null for
-a run that never relabeled). At 0 % noise every relabel is a mistake, so
-precision there is 0 by construction.
+a run that never relabeled). At 0 % noise a relabel can only restore a label
+that an earlier relabel had changed.
 
 As a floor, a logistic regression on raw pixels (scaled to [0, 1]) is fit
 on the clean labels of the train split (a seeded subsample of at most
