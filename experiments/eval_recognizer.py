@@ -43,13 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def render_clean_split(faces: int, seed: int, size: int = 64):
     """A clean :class:`models.datasets.FaceSplit` rendered from ``seed`` (no label noise)."""
     import numpy as np
-    from tqdm import tqdm
 
-    from experiments.make_faces import render_split
-    from models.datasets import FaceSplit
+    from models.datasets import FaceSplit, render_split
 
-    with tqdm(total=faces, desc="render", unit="face", disable=True) as progress:
-        arrays = render_split(faces, np.random.default_rng(seed), size, progress)
+    arrays = render_split(faces, np.random.default_rng(seed), size)
     return FaceSplit(labels=arrays["clean_labels"].copy(), **arrays)
 
 

@@ -21,7 +21,6 @@ from vclass.config import ConfigError
 
 HELP = "Render a synthetic face dataset: train/val/test .npz, meta.json and samples.png."
 
-RENDER_BATCH = 2048        # faces per render call; part of the random stream, so fixed
 SIZE_RANGE = (16, 256)
 MAX_SPLIT_FRACTION = 0.5
 SAMPLE_GRID = (6, 8)       # rows, columns of samples.png
@@ -80,29 +79,11 @@ def config_from_args(args: argparse.Namespace) -> MakeFacesConfig:
     return config
 
 
-def render_split(n: int, rng: np.random.Generator, size: int, progress) -> dict[str, np.ndarray]:
-    """Render n labelled faces in fixed-size batches, advancing ``progress`` as it goes."""
-    from sim.faces import sample_face_batch
-
-    parts = []
-    for start in range(0, n, RENDER_BATCH):
-        batch = sample_face_batch(min(RENDER_BATCH, n - start), rng, size=size)
-        parts.append(batch)
-        progress.update(len(batch.images))
-    if not parts:
-        return {"images": np.zeros((0, size, size), np.uint8), "clean_labels": np.zeros(0, np.int64),
-                "attributes": np.zeros((0, 3), np.uint8), "intensity": np.zeros(0, np.float32)}
-    return {"images": np.concatenate([p.images for p in parts]),
-            "clean_labels": np.concatenate([p.expressions for p in parts]),
-            "attributes": np.concatenate([p.attributes for p in parts]),
-            "intensity": np.concatenate([p.intensity for p in parts])}
-
-
 def make_dataset(config: MakeFacesConfig, out: Path) -> dict:
     """Render, add label noise, write every file; return the meta record."""
     from tqdm import tqdm
 
-    from models.datasets import SPLITS, FaceSplit, dataset_meta, inject_label_noise, save_dataset
+    from models.datasets import SPLITS, FaceSplit, dataset_meta, inject_label_noise, render_split, save_dataset
     from vclass.io import provenance
 
     render_streams = np.random.SeedSequence(config.seed).spawn(2)

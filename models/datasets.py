@@ -36,6 +36,8 @@ import numpy as np
 
 from vclass.io import atomic_write_bytes, write_json
 
+RENDER_BATCH = 2048   # faces per render call; part of the random stream, so fixed
+
 CLASS_NAMES = ("neutral", "happy", "surprise", "sad", "anger", "disgust", "fear")
 ATTRIBUTE_NAMES = ("eyes_closed", "yawning", "looking_away")
 N_CLASSES = len(CLASS_NAMES)
@@ -354,3 +356,24 @@ def _bilinear_taps(source: int, target: int) -> tuple[np.ndarray, np.ndarray, np
     low = np.floor(centre).astype(np.intp)
     high = np.minimum(low + 1, source - 1)
     return low, high, (centre - low).astype(np.float32)
+
+
+def render_split(n: int, rng: np.random.Generator, size: int, progress=None,
+                 batch: int = RENDER_BATCH) -> dict[str, np.ndarray]:
+    """Render n labelled faces (:func:`sim.faces.sample_face_batch`) in calls of ``batch`` faces, advancing
+    ``progress`` (a tqdm bar, or None) as it goes: ``images``, ``clean_labels``, ``attributes``, ``intensity``."""
+    from sim.faces import sample_face_batch
+
+    parts = []
+    for start in range(0, n, batch):
+        part = sample_face_batch(min(batch, n - start), rng, size=size)
+        parts.append(part)
+        if progress is not None:
+            progress.update(len(part.images))
+    if not parts:
+        return {"images": np.zeros((0, size, size), np.uint8), "clean_labels": np.zeros(0, np.int64),
+                "attributes": np.zeros((0, 3), np.uint8), "intensity": np.zeros(0, np.float32)}
+    return {"images": np.concatenate([p.images for p in parts]),
+            "clean_labels": np.concatenate([p.expressions for p in parts]),
+            "attributes": np.concatenate([p.attributes for p in parts]),
+            "intensity": np.concatenate([p.intensity for p in parts])}

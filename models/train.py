@@ -56,8 +56,8 @@ from vclass.config import ConfigError, bounded, from_dict, to_dict
 
 CHECKPOINT_FORMAT = "vclass-train-checkpoint-1"
 MODEL_FORMAT = "vclass-recognizer-1"
-CW_THRESHOLD_READINGS = ("multiply", "divide")
-FRESH_RENDER_BATCH = 1024   # eq 6: delta2 * cw_i (SPEC) or delta2 / cw_i
+CW_THRESHOLD_READINGS = ("multiply", "divide")   # eq 6: delta2 * cw_i (SPEC) or delta2 / cw_i
+FRESH_RENDER_BATCH = 1024   # faces per render call of a fresh training split; part of its random stream
 
 
 @dataclass(frozen=True)
@@ -168,16 +168,10 @@ def fresh_train_split(n: int, size: int, seed: int, epoch: int):
 
     Seeded by (``seed``, ``epoch``) alone, so a resumed run renders the same faces again.
     """
-    from models.datasets import FaceSplit
-    from sim.faces import sample_face_batch
+    from models.datasets import FaceSplit, render_split
 
-    rng = np.random.default_rng([seed, 0xFACE, epoch])
-    parts = [sample_face_batch(min(FRESH_RENDER_BATCH, n - start), rng, size=size)
-             for start in range(0, n, FRESH_RENDER_BATCH)]
-    labels = np.concatenate([p.expressions for p in parts]).astype(np.int64)
-    return FaceSplit(images=np.concatenate([p.images for p in parts]), labels=labels, clean_labels=labels.copy(),
-                     attributes=np.concatenate([p.attributes for p in parts]),
-                     intensity=np.concatenate([p.intensity for p in parts]))
+    arrays = render_split(n, np.random.default_rng([seed, 0xFACE, epoch]), size, batch=FRESH_RENDER_BATCH)
+    return FaceSplit(labels=arrays["clean_labels"].astype(np.int64), **arrays)
 
 
 def _augment(images: np.ndarray, rng: np.random.Generator, shift: int = 2) -> np.ndarray:

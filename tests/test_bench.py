@@ -37,4 +37,3 @@ def test_bench_lists_every_suite_and_marks_missing_hardware_in_the_table():
     table = format_table([{"benchmark": "x", "case": "gpu", "value": None, "unit": "faces/s",
                            "note": "not available here: no CUDA GPU"}])
     assert "| x | gpu | not available here | faces/s |" in table
-
