@@ -35,6 +35,7 @@ from typing import Any
 HELP = "Export, evaluate and install a trained recognizer as the shipped default, with a model card."
 
 DEFAULT_FACES = 5000
+BOUND_FACES = 20_000   # draws for the card's resting-face bound (no rendering: about a second)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,12 +47,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def commands(config: dict[str, Any], data_meta: dict[str, Any] | None) -> list[str]:
-    """The command lines that made a run: as recorded with its data, else rebuilt from ``config.json``."""
-    recorded = (data_meta or {}).get("provenance", {}).get("command") or []
-    line = " ".join(["vclass", *recorded[1:]]) if recorded else ""
-    if len(recorded) > 1 and recorded[1] == "train-recognizer":
-        return [line]  # the run rendered its own data
-    return ([line] if line else []) + [train_command(config)]
+    """The command lines that made a run: its data's (as recorded, else an equivalent ``make-faces``) and
+    the training command rebuilt from ``config.json``."""
+    provenance = (data_meta or {}).get("provenance", {})
+    recorded = provenance.get("command") or []
+    if recorded[1:2] == ["train-recognizer"]:
+        made_by = recorded[recorded.index("--out") + 1] if "--out" in recorded[:-1] else None
+        if made_by == config.get("out"):
+            return [" ".join(["vclass", *recorded[1:]])]  # the run rendered its own data
+    if recorded[1:2] == ["make-faces"]:
+        return [" ".join(["vclass", *recorded[1:]]), train_command(config)]
+    # rendered by another command (a training run or a script) through make-faces' code: the same faces
+    # come from make-faces with the recorded settings
+    made = provenance.get("config") or {}
+    if "n" not in made or "seed" not in made:
+        return [train_command(config)]
+    line = f"vclass make-faces --n {made['n']} --seed {made['seed']}"
+    if made.get("noise_kind"):
+        line += f" --noise {made['noise_kind']}:{made['noise_rate']}"
+    if made.get("size", 64) != 64:
+        line += f" --size {made['size']}"
+    for key in ("val_frac", "test_frac"):
+        if made.get(key, 0.1) != 0.1:
+            line += f" --{key.replace('_', '-')} {made[key]}"
+    return [f"{line} --out {config.get('data') or 'DATA'}", train_command(config)]
 
 
 def train_command(config: dict[str, Any]) -> str:
@@ -73,8 +92,21 @@ def train_command(config: dict[str, Any]) -> str:
             parts.append(f"{name} {','.join(str(v) for v in value)}")
         else:
             parts.append(f"{name} {value}")
-    parts.append(f"--out {config.get('out', 'runs/recognizer')}")
+    out = config.get("out", "runs/recognizer")
+    if config.get("data") and Path(config["data"]) != Path(out) / "data":
+        parts.append(f"--data {config['data']}")
+    parts.append(f"--out {out}")
     return " ".join(parts)
+
+
+def _fresh_line(config: dict[str, Any], sizes: dict[str, int] | None) -> str:
+    if not config.get("fresh_train"):
+        return ""
+    n = (sizes or {}).get("train")
+    total = f" ({config.get('epochs') * n:,} training faces in all)" if n and config.get("epochs") else ""
+    return ("\n  `--fresh-train`: the training split is rendered anew every epoch, seeded by (seed, epoch)"
+            f"{total}; the dataset's val and test splits are used as stored. Relabels are counted but"
+            " each epoch's faces are seen once, so a changed label is never trained on.")
 
 
 def _alternation(k: int | None) -> str:
@@ -100,8 +132,12 @@ def _confusion_table(result: dict[str, Any]) -> str:
 
 def model_card(name: str, config: dict[str, Any], data_meta: dict[str, Any] | None, history: list[dict[str, Any]],
                train_metrics: dict[str, Any] | None, result: dict[str, Any], onnx_bytes: int, parameters: int,
-               faces: int, seed: int) -> str:
-    """The model card's markdown."""
+               faces: int, seed: int, bound: dict[str, Any] | None = None) -> str:
+    """The model card's markdown.
+
+    :param bound: :func:`experiments.face_ceiling.face_ceilings` without the oracle, binned like
+        ``result["top1_by_intensity"]``: the ceiling beside each bin's top-1.
+    """
     noise = config.get("noise", "none")
     data_seed = data_meta.get("seed") if data_meta else None
     sizes = data_meta.get("sizes") if data_meta else None
@@ -113,10 +149,19 @@ def model_card(name: str, config: dict[str, Any], data_meta: dict[str, Any] | No
     aucs = ", ".join(f"{k} {'n/a' if v is None else f'{v:.3f}'}" for k, v in result["attribute_auc"].items())
     by_intensity = ""
     if "top1_by_intensity" in result:
-        by_intensity = "\n".join(f"| {k} | {v['n']} | {v['top1']:.3f} |" for k, v in result["top1_by_intensity"].items())
+        limits = (bound or {}).get("resting_face_bound", {})
+        cells = limits.get("top1_by_intensity", {})
+        rows = [f"| {k} | {v['n']} | {v['top1']:.3f} |" + (f" {cells[k]['top1']:.3f} |" if k in cells else "")
+                for k, v in result["top1_by_intensity"].items()]
+        if limits:
+            rows.append(f"| all | {result.get('n', faces)} | {result['top1']:.3f} | {limits['top1']:.3f} |")
+        header = "| intensity | faces | top-1 |" + (" bound |\n|---|---|---|---|" if limits else "\n|---|---|---|")
         by_intensity = ("\nTop-1 by expression intensity (faint expressions are meant to be ambiguous: at intensity "
-                        "0 every class is the identity's neutral face):\n\n| intensity | faces | top-1 |\n|---|---|---|\n"
-                        + by_intensity + "\n")
+                        "0 every class is the identity's neutral face)"
+                        + (f". *bound* is the most any recognizer that does not know the identity's resting face "
+                           f"can score (`vclass face-ceiling`'s Bayes bound on {bound['n']:,} faces drawn the same way, "
+                           f"seed {bound['seed']}); every test face is a new identity" if limits else "")
+                        + ":\n\n" + header + "\n" + "\n".join(rows) + "\n")
     test_line = ""
     if train_metrics:
         test_line = (f"- On the training dataset's own clean test split ({train_metrics.get('n')} faces): top-1 "
@@ -137,7 +182,7 @@ vclass ship-recognizer {config.get('out', 'RUN_DIR')}
   ResNet-18-style backbone, widths {config.get('widths')}, stem stride {config.get('stem_stride')},
   S0 attribute head (eyes closed, yawning, looking away), {_alternation(config.get('attribute_batches'))}.
 - Data: faces rendered by `sim.faces`, 64x64 grayscale, dataset seed {data_seed}, splits {sizes};
-  label noise on train/val: `{noise}`.
+  label noise on train/val: `{noise}`.{_fresh_line(config, sizes)}
 - Training: {config.get('epochs')} epochs, batch {config.get('batch_size')}, AdamW lr {config.get('lr')}
   (warm-up, cosine), weight decay {config.get('weight_decay')}, seed {config.get('seed')},
   {config.get('threads')} torch threads; {relabeled} labels relabeled in all ({corrected} of them set a
@@ -166,7 +211,8 @@ Reproduce the measurement: `vclass eval-recognizer --faces {faces} --seed {seed}
 
 def main(args: argparse.Namespace) -> int:
     from experiments.eval_recognizer import EVAL_SEED, render_clean_split
-    from models.evaluate import evaluate, plot_confusion, write_confusion_json
+    from experiments.face_ceiling import DEFAULT_SEED, face_ceilings
+    from models.evaluate import INTENSITY_BINS, evaluate, plot_confusion, write_confusion_json
     from models.export import export_onnx
     from models.nets import count_parameters
     from models.recognizer import RecognizerLoadError, load_recognizer, load_torch_model
@@ -208,8 +254,9 @@ def main(args: argparse.Namespace) -> int:
     write_confusion_json(result, out / "confusion.json", source=source)
     plot_confusion(result, out / "confusion.png", title=f"{args.name}: top-1 {result['top1']:.3f} on "
                                                         f"{args.faces} clean held-out faces")
+    bound = face_ceilings(BOUND_FACES, DEFAULT_SEED, oracle=False, edges=INTENSITY_BINS)
     card = model_card(args.name, config, data_meta, history, train_metrics, result, len(onnx_bytes), parameters,
-                      args.faces, EVAL_SEED)
+                      args.faces, EVAL_SEED, bound)
     atomic_write_text(out / "MODEL_CARD.md", card)
     print(f"installed {out / (args.name + '.onnx')} ({len(onnx_bytes) / 1e6:.2f} MB): top-1 {result['top1']:.4f}, "
           f"top-2 {result['top2']:.4f} on {args.faces} clean held-out faces; wrote confusion.json, confusion.png, "

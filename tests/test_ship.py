@@ -70,3 +70,46 @@ def test_ship_refuses_a_folder_without_a_model_and_installs_nothing(tmp_path, ca
     assert cli(["ship-recognizer", str(tmp_path), "--out", str(out)]) == 2
     assert "run_dir" in capsys.readouterr().err
     assert not out.exists()
+
+
+def _meta(command, n=50_000, seed=0):
+    return {"provenance": {"command": command, "config": {"n": n, "seed": seed, "size": 64, "noise_kind": None,
+                                                          "noise_rate": 0.0, "val_frac": 0.1, "test_frac": 0.1}}}
+
+
+def test_card_commands_name_the_data_and_the_training_run():
+    from experiments.ship_recognizer import commands
+
+    own = ["/bin/vclass", "train-recognizer", "--faces", "50000", "--out", "runs/a"]
+    # the run rendered its own data: its recorded command is the whole recipe
+    assert commands({"out": "runs/a", "data": "runs/a/data"}, _meta(own)) == [
+        "vclass train-recognizer --faces 50000 --out runs/a"]
+    # another run rendered the data: the same faces come from make-faces with its recorded n and seed
+    lines = commands({"out": "runs/b", "data": "runs/a/data", "fresh_train": True, "epochs": 3}, _meta(own))
+    assert lines[0] == "vclass make-faces --n 50000 --seed 0 --out runs/a/data"
+    assert "--fresh-train" in lines[1] and "--data runs/a/data" in lines[1] and lines[1].endswith("--out runs/b")
+    made = ["/bin/vclass", "make-faces", "--n", "900", "--out", "d"]
+    assert commands({"out": "runs/c", "data": "d"}, _meta(made))[0] == "vclass make-faces --n 900 --out d"
+    # made by a script with no recorded settings: only the training command
+    assert commands({"out": "runs/c", "data": "d"}, {"provenance": {"command": ["-"]}}) == [
+        "vclass train-recognizer --data d --out runs/c"]
+
+
+def test_card_puts_the_resting_face_bound_beside_each_intensity_bin_and_describes_fresh_training():
+    from experiments.face_ceiling import face_ceilings
+    from experiments.ship_recognizer import model_card
+    from models.evaluate import INTENSITY_BINS
+
+    bins = {"0.00-0.15": {"n": 10, "top1": 0.1}, "0.15-0.30": {"n": 10, "top1": 0.5},
+            "0.30-0.50": {"n": 10, "top1": 0.8}, "0.50-1.00": {"n": 10, "top1": 0.9}}
+    result = {"n": 40, "top1": 0.575, "top2": 0.7, "macro_f1": 0.5, "attribute_auc": {"eyes_closed": 0.9},
+              "top1_by_intensity": bins, "classes": ["a"], "confusion": [[1]], "per_class_f1": {"a": 1.0}}
+    bound = face_ceilings(2_000, 7, oracle=False, edges=INTENSITY_BINS)
+    config = {"model": "scn-cs", "out": "runs/b", "data": "runs/a/data", "fresh_train": True, "epochs": 3}
+    card = model_card("scn-cs", config, {"sizes": {"train": 100}}, [], None, result, 1, 1, 40, 5, bound)
+    limit = bound["resting_face_bound"]
+    assert f"| 0.15-0.30 | 10 | 0.500 | {limit['top1_by_intensity']['0.15-0.30']['top1']:.3f} |" in card
+    assert f"| all | 40 | 0.575 | {limit['top1']:.3f} |" in card
+    assert "(300 training faces in all)" in card
+    plain = model_card("scn-cs", {"model": "scn-cs"}, None, [], None, result, 1, 1, 40, 5)
+    assert "| 0.15-0.30 | 10 | 0.500 |\n" in plain and "| bound |" not in plain and "--fresh-train" not in plain
