@@ -105,8 +105,15 @@ def _fresh_line(config: dict[str, Any], sizes: dict[str, int] | None) -> str:
     n = (sizes or {}).get("train")
     total = f" ({config.get('epochs') * n:,} training faces in all)" if n and config.get("epochs") else ""
     return ("\n  `--fresh-train`: the training split is rendered anew every epoch, seeded by (seed, epoch)"
-            f"{total}; the dataset's val and test splits are used as stored. Relabels are counted but"
-            " each epoch's faces are seen once, so a changed label is never trained on.")
+            f"{total}; the dataset's val and test splits are used as stored.")
+
+
+def _relabel_line(config: dict[str, Any], relabeled: int, corrected: int) -> str:
+    if config.get("fresh_train"):
+        return (f"relabeling (eq 3) had no effect: it proposed {relabeled} changes, each to a face not seen "
+                "again")
+    return (f"{relabeled} labels relabeled in all ({corrected} of them set a label back to its clean value, "
+            "undoing injected noise or an earlier relabel)")
 
 
 def _alternation(k: int | None) -> str:
@@ -185,8 +192,7 @@ vclass ship-recognizer {config.get('out', 'RUN_DIR')}
   label noise on train/val: `{noise}`.{_fresh_line(config, sizes)}
 - Training: {config.get('epochs')} epochs, batch {config.get('batch_size')}, AdamW lr {config.get('lr')}
   (warm-up, cosine), weight decay {config.get('weight_decay')}, seed {config.get('seed')},
-  {config.get('threads')} torch threads; {relabeled} labels relabeled in all ({corrected} of them set a
-  label back to its clean value, undoing injected noise or an earlier relabel).
+  {config.get('threads')} torch threads; {_relabel_line(config, relabeled, corrected)}.
 - Final epoch: train accuracy {last.get('train_acc', float('nan')):.3f}, validation accuracy
   {last.get('val_acc', float('nan')):.3f}.
 

@@ -110,6 +110,7 @@ def test_card_puts_the_resting_face_bound_beside_each_intensity_bin_and_describe
     limit = bound["resting_face_bound"]
     assert f"| 0.15-0.30 | 10 | 0.500 | {limit['top1_by_intensity']['0.15-0.30']['top1']:.3f} |" in card
     assert f"| all | 40 | 0.575 | {limit['top1']:.3f} |" in card
-    assert "(300 training faces in all)" in card
+    assert "(300 training faces in all)" in card and "relabeling (eq 3) had no effect" in card
     plain = model_card("scn-cs", {"model": "scn-cs"}, None, [], None, result, 1, 1, 40, 5)
     assert "| 0.15-0.30 | 10 | 0.500 |\n" in plain and "| bound |" not in plain and "--fresh-train" not in plain
+    assert "0 labels relabeled in all" in plain
