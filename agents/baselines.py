@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.params import require_probability
-from sim.classroom import NO_CHECKIN, Action, Observation
-from sim.config import EmotionConfig
-from sim.emotion import FACTOR_NAMES, N_FACTORS, emotion_axis
+from vclass.agents.params import require_probability
+from vclass.sim.classroom import NO_CHECKIN, Action, Observation
+from vclass.sim.config import EmotionConfig
+from vclass.sim.emotion import FACTOR_NAMES, N_FACTORS, emotion_axis
 
 
 class NoIntervention:

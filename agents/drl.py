@@ -13,7 +13,7 @@ from every student at once and acts on classes of any size:
 ``--net mlp`` uses SB3's plain ``MlpPolicy`` on the whole flat observation instead (DQN always does).
 :func:`train` runs SB3's PPO, A2C or DQN with TensorBoard logs, checkpoint and evaluation callbacks, a
 tqdm progress bar and ``resume`` from the last checkpoint. :class:`SB3Policy` wraps a trained model as a
-:class:`sim.classroom.Policy`, building its input with the environment's own encoder, so
+:class:`vclass.sim.classroom.Policy`, building its input with the environment's own encoder, so
 ``vclass run --policy ppo-motivation`` sees what training saw.
 
 Imports torch and stable-baselines3; import this module only when training or acting.
@@ -38,9 +38,10 @@ from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 from torch.distributions import Categorical
 
-from env.classroom_env import GLOBAL_FEATURES, STUDENT_FEATURES, ObservationEncoder, student_views
-from sim.classroom import NO_CHECKIN, Action, Observation
-from sim.config import SimConfig
+from vclass.agents import SHIPPED_DIR
+from vclass.env.classroom_env import GLOBAL_FEATURES, STUDENT_FEATURES, ObservationEncoder, student_views
+from vclass.sim.classroom import NO_CHECKIN, Action, Observation
+from vclass.sim.config import SimConfig
 from vclass.config import ConfigError
 
 TASKS = {"motivation": "vclass/Motivation-v0", "attention": "vclass/Attention-v0"}
@@ -51,7 +52,6 @@ TASK_DEFAULTS = {"motivation": {"learning_rate": 3e-4, "gamma": 0.95, "gae_lambd
                  "attention": {"learning_rate": 1e-3, "gamma": 0.9, "gae_lambda": 0.8, "ent_coef": 0.0}}
 ALGOS = ("ppo", "a2c", "dqn")
 NETS = ("students", "mlp")
-SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 META_NAME = "vclass.json"  # our entry inside an SB3 zip: task, algo, env options
 
 
@@ -184,8 +184,8 @@ class StudentVecEnv(VecEnv):
     """Motivation lessons as a vectorized env of per-student agents, for training with parameter sharing.
 
     Every student of every lesson is one sub-environment: it observes its own view of the lesson
-    (:func:`env.classroom_env.student_views`: global features, its own, the class mean), chooses 0..4 as
-    in :class:`env.motivation.MotivationEnv`, and receives its own share of the reward
+    (:func:`vclass.env.classroom_env.student_views`: global features, its own, the class mean), chooses 0..4 as
+    in :class:`vclass.env.motivation.MotivationEnv`, and receives its own share of the reward
     (``info["student_rewards"]``: its learning, TEA time and incentive costs; the class reward is their
     mean). One shared policy learns from every student's own outcome, which gives it far better credit
     assignment than the class reward alone. The lessons are :class:`MotivationEnv` instances, so the
@@ -196,7 +196,7 @@ class StudentVecEnv(VecEnv):
     """
 
     def __init__(self, options: dict[str, Any], n_lessons: int):
-        from env.motivation import MotivationEnv
+        from vclass.env.motivation import MotivationEnv
 
         self.lessons = [MotivationEnv(**options) for _ in range(n_lessons)]
         self.n_students = n = self.lessons[0].n_students
@@ -329,7 +329,7 @@ def make_env(task: str, options: dict[str, Any], seed: int | None = None):
     import gymnasium
     from stable_baselines3.common.monitor import Monitor
 
-    import env  # noqa: F401  (registers the ids)
+    import vclass  # noqa: F401  (registers the ids)
 
     made = Monitor(gymnasium.make(TASKS[task], **options))
     if seed is not None:
@@ -342,10 +342,10 @@ def make_vec_env(task: str, options: dict[str, Any], n_envs: int, seed: int, sub
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-    import env  # noqa: F401
+    import vclass  # noqa: F401
 
-    # "env:" makes gymnasium import the env package first, also in SubprocVecEnv's fresh worker processes.
-    return sb3_make_vec_env(f"env:{TASKS[task]}", n_envs=n_envs, seed=seed, env_kwargs=options,
+    # "vclass:" makes gymnasium import vclass first (it registers the ids), also in SubprocVecEnv's fresh worker processes.
+    return sb3_make_vec_env(f"vclass:{TASKS[task]}", n_envs=n_envs, seed=seed, env_kwargs=options,
                             vec_env_cls=SubprocVecEnv if subprocess else DummyVecEnv)
 
 
@@ -458,6 +458,17 @@ def read_meta(path: Path) -> dict[str, Any]:
     return {}
 
 
+def load_model(path: Path, algo: str, meta: dict[str, Any]):
+    """The SB3 model in a policy zip, on the CPU.
+
+    A :class:`StudentPolicy` network is passed to SB3 rather than unpickled from the zip: zips written before
+    the ``vclass.*`` namespace name it ``agents.drl.StudentPolicy``, which no longer imports.
+    """
+    student_policy = meta.get("net") == "students" and not meta.get("per_student") and algo != "dqn"
+    custom = {"policy_class": StudentPolicy} if student_policy else None
+    return _algo_class(algo).load(path, device="cpu", custom_objects=custom)
+
+
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Train a policy; write ``model.zip``, ``checkpoints/``, ``best/``, ``eval/``, ``tb/`` and ``train.json``.
 
@@ -515,9 +526,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
 # -- acting in the simulator ----------------------------------------------------------------------------------------
 class SB3Policy:
-    """A trained SB3 model as a :class:`sim.classroom.Policy` (deterministic: the most likely action).
+    """A trained SB3 model as a :class:`vclass.sim.classroom.Policy` (deterministic: the most likely action).
 
-    The observation vector comes from :class:`env.classroom_env.ObservationEncoder`, the environments'
+    The observation vector comes from :class:`vclass.env.classroom_env.ObservationEncoder`, the environments'
     own encoder (per-student policies read each student's view of it). Per-student policies and
     :class:`StudentPolicy` act on any class size; a plain MLP only on the size it was trained for.
 
@@ -534,7 +545,7 @@ class SB3Policy:
         if self.task not in TASKS or self.algo not in ALGOS:
             raise ConfigError("policy.params.path", f"{path} has no vclass task/algo entry ({META_NAME})")
         th.set_num_threads(1)
-        self.model = _algo_class(self.algo).load(path, device="cpu")
+        self.model = load_model(path, self.algo, meta)
         self.sim_config = sim_config or SimConfig()
         self.deterministic = deterministic
         self.per_student = bool(meta.get("per_student"))

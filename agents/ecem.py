@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.classroom import NO_CHECKIN, Action, Observation
-from sim.config import EmotionConfig, IncentiveConfig
-from agents.params import require_int
-from sim.emotion import N_FACTORS, axis_values, base_transition_matrix, emotion_axis
+from vclass.sim.classroom import NO_CHECKIN, Action, Observation
+from vclass.sim.config import EmotionConfig, IncentiveConfig
+from vclass.agents.params import require_int
+from vclass.sim.emotion import N_FACTORS, axis_values, base_transition_matrix, emotion_axis
 
 
 def emotion_levels(cfg: EmotionConfig) -> np.ndarray:
@@ -116,7 +116,7 @@ def decision_divergence(ecem: ECEM, record) -> float | None:
     """Share of (decision, reachable student) pairs where ECEM's choice on the observer's belief differs
     from its choice on the truth (a one-hot belief on the true state). None without recorded decisions.
 
-    :param record: a :class:`sim.classroom.LessonRecord` (beliefs at decisions, states, presence).
+    :param record: a :class:`vclass.sim.classroom.LessonRecord` (beliefs at decisions, states, presence).
     """
     differ, total = 0, 0
     eye = np.eye(axis_values(ecem.emotion).size)

@@ -15,11 +15,11 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from agents.baselines import ALWAYS_NAMES, AlwaysFactor, GreedyAttentionCheckin, NoIntervention, RandomPolicy, \
+from vclass.agents.baselines import ALWAYS_NAMES, AlwaysFactor, GreedyAttentionCheckin, NoIntervention, RandomPolicy, \
     RoundRobinCheckin
-from agents.ecem import ECEM
-from sim.classroom import Policy
-from sim.config import SimConfig
+from vclass.agents.ecem import ECEM
+from vclass.sim.classroom import Policy
+from vclass.sim.config import SimConfig
 from vclass.config import ConfigError
 
 _BUILDERS: dict[str, Callable[..., Policy]] = {
@@ -35,7 +35,7 @@ for _name, _factor in ALWAYS_NAMES.items():
 
 def _shipped_drl(name: str) -> Callable[..., Policy]:
     def build(cfg: SimConfig, **kw: Any) -> Policy:
-        from agents.drl import shipped_policy  # torch and stable-baselines3 load only when asked for
+        from vclass.agents.drl import shipped_policy  # torch and stable-baselines3 load only when asked for
 
         return shipped_policy(name, cfg, **kw)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from env.classroom_env import ClassroomEnv
-from sim.classroom import NO_CHECKIN, Action
+from vclass.env.classroom_env import ClassroomEnv
+from vclass.sim.classroom import NO_CHECKIN, Action
 
 
 class AttentionEnv(ClassroomEnv):
@@ -31,8 +31,8 @@ class AttentionEnv(ClassroomEnv):
 
     ## Observation Space
 
-    ``Box(float32, shape=(7 + 17 N,))``, the same layout as :class:`env.motivation.MotivationEnv`
-    (see :class:`env.classroom_env.ObservationEncoder`):
+    ``Box(float32, shape=(7 + 17 N,))``, the same layout as :class:`vclass.env.motivation.MotivationEnv`
+    (see :class:`vclass.env.classroom_env.ObservationEncoder`):
 
     | index | feature | range |
     |---|---|---|
@@ -55,18 +55,18 @@ class AttentionEnv(ClassroomEnv):
 
         reward = (attending student-ticks in the step) / N * dt / 60
 
-    so a step gives at most 0.5 and the return of a lesson equals ``sim.measures.class_summary``'s
+    so a step gives at most 0.5 and the return of a lesson equals ``vclass.sim.measures.class_summary``'s
     ``effective_participation_min`` (at most the lesson's length in minutes).
 
     ## Starting State
 
-    A fresh class drawn from the lesson seed, as in :class:`env.motivation.MotivationEnv`; the lesson
+    A fresh class drawn from the lesson seed, as in :class:`vclass.env.motivation.MotivationEnv`; the lesson
     seed comes from ``np_random`` or from ``options={"lesson_seed": k}``.
 
     ## Episode End
 
     The episode terminates when the lesson ends (90 steps for 45 minutes); no truncation. On the last
-    step ``info["summary"]`` holds ``sim.measures.class_summary``.
+    step ``info["summary"]`` holds ``vclass.sim.measures.class_summary``.
 
     ## Arguments
 
@@ -81,7 +81,7 @@ class AttentionEnv(ClassroomEnv):
     | ``render_mode`` | None | ``"rgb_array"``: the class's faces with belief and attention bars |
 
     ```python
-    import gymnasium, env
+    import gymnasium, vclass
     e = gymnasium.make("vclass/Attention-v0", students=30)
     ```
     """

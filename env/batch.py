@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 import simpy
 
-from sim.classroom import Lesson, LessonRecord, Policy
-from sim.config import SimConfig
+from vclass.sim.classroom import Lesson, LessonRecord, Policy
+from vclass.sim.config import SimConfig
 
 
 class RecognitionService:
     """Batches frames from many observers into one recognizer call.
 
-    :param model: a :class:`models.recognizer.Recognizer` (any backend).
+    :param model: a :class:`vclass.models.recognizer.Recognizer` (any backend).
     :param max_batch: frames per recognizer call at most (larger batches are split).
     """
 

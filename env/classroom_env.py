@@ -1,13 +1,13 @@
 """What the motivation and attention environments share: the lesson loop, the observation encoder,
 the per-step reward terms and the rendering.
 
-* :class:`ObservationEncoder` turns a :class:`sim.classroom.Observation` (beliefs and estimates from the
+* :class:`ObservationEncoder` turns a :class:`vclass.sim.classroom.Observation` (beliefs and estimates from the
   recognizer path, never the true state) into the flat ``float32`` vector both environments return. The
-  trained-policy adapter in ``agents.drl`` uses the same encoder, so a policy sees in ``vclass run``
+  trained-policy adapter in ``vclass.agents.drl`` uses the same encoder, so a policy sees in ``vclass run``
   exactly what it saw in training.
 * :func:`reward_terms` computes SPEC §7's measures over the ticks one step covered, from the lesson
-  record's rows. Summed over a lesson they equal ``sim.measures``' lesson values (tested).
-* :class:`ClassroomEnv` runs one :class:`sim.classroom.Lesson` per episode, the agent being the teacher:
+  record's rows. Summed over a lesson they equal ``vclass.sim.measures``' lesson values (tested).
+* :class:`ClassroomEnv` runs one :class:`vclass.sim.classroom.Lesson` per episode, the agent being the teacher:
   each step applies an action and advances one decision interval (30 s, three ticks by default).
 """
 
@@ -20,10 +20,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from sim.classroom import Action, Lesson, Observation
-from sim.config import SimConfig
-from sim.emotion import N_FACTORS, N_STATES, POSITIVE, axis_values, in_tea
-from sim.lesson import SEGMENT_KINDS
+from vclass.sim.classroom import Action, Lesson, Observation
+from vclass.sim.config import SimConfig
+from vclass.sim.emotion import N_FACTORS, N_STATES, POSITIVE, axis_values, in_tea
+from vclass.sim.lesson import SEGMENT_KINDS
 from vclass.config import ConfigError, from_dict, load_toml, replace_nested
 
 ENV_RECOGNIZERS = ("surrogate", "scn-cs")  # never the oracle: observations come from the recognizer path
@@ -77,7 +77,7 @@ class ObservationEncoder:
             belief=s[:, :N_STATES], axis=s[:, N_STATES], attention=s[:, N_STATES + 1], reachable=s[:, N_STATES + 2],
             camera_on=s[:, N_STATES + 3], intensity=s[:, N_STATES + 4:N_STATES + 4 + N_FACTORS], checkins=s[:, -1],
             capped=s[:, N_STATES + 4:])
-        self._cap = np.array(INTENSITY_CAP, dtype=np.float32)  # 0-d (see sim.attention.ONE)
+        self._cap = np.array(INTENSITY_CAP, dtype=np.float32)  # 0-d (see vclass.sim.attention.ONE)
         self.reset()
 
     def space(self) -> gym.spaces.Box:
@@ -177,10 +177,10 @@ def _student_costs(applications, n: int, weights) -> np.ndarray:
 def reward_terms(record, first_tick: int, end_tick: int, first_application: int = 0) -> dict[str, float]:
     """SPEC §7's class measures over ticks ``[first_tick, end_tick)`` of a lesson record.
 
-    Summed over a whole lesson (``0, n_ticks``) they give ``sim.measures``' values:
-    ``learning_gain`` and ``effective_participation_min`` equal :func:`sim.measures.class_summary`'s,
-    ``intervention_cost`` equals :func:`sim.measures.intervention_cost`, and ``tea_share`` is the lesson
-    mean of :func:`sim.measures.timeline`'s per-tick TEA share (a tick with nobody present counts 0).
+    Summed over a whole lesson (``0, n_ticks``) they give ``vclass.sim.measures``' values:
+    ``learning_gain`` and ``effective_participation_min`` equal :func:`vclass.sim.measures.class_summary`'s,
+    ``intervention_cost`` equals :func:`vclass.sim.measures.intervention_cost`, and ``tea_share`` is the lesson
+    mean of :func:`vclass.sim.measures.timeline`'s per-tick TEA share (a tick with nobody present counts 0).
 
     :return: ``learning_gain`` (class mean knowledge gained), ``tea_share`` (per-tick TEA share summed
         over the ticks, over the lesson's ticks), ``effective_participation_min`` (minutes per student
@@ -202,7 +202,7 @@ _constants_cache: dict[tuple[int, int], tuple[SimConfig, SimpleNamespace]] = {}
 
 def _lesson_constants(record) -> SimpleNamespace:
     """What :func:`student_reward_terms` needs of a lesson's config, with numbers as numpy 0-d arrays (see
-    sim.attention.ONE), kept per config object and class size: they are asked for every env step, where
+    vclass.sim.attention.ONE), kept per config object and class size: they are asked for every env step, where
     hashing a config for a cache lookup would cost more than the step's work that needs them."""
     cfg, n = record.cfg, record.population.size
     config, constants = _constants_cache.get((id(cfg), n), (None, None))
@@ -274,7 +274,7 @@ class ClassroomEnv(gym.Env):
         self.sim_config = cfg = build_sim_config(config, students, minutes)
         self.n_students = cfg.classroom.students
         self.recognizer = recognizer
-        from env.observers import make_observer
+        from vclass.env.observers import make_observer
 
         try:
             self.observer = make_observer(recognizer, backend, model_path, confusion_path)
@@ -326,7 +326,7 @@ class ClassroomEnv(gym.Env):
         self._obs = room.observation()
         info: dict[str, Any] = {"tick": room.tick_index, **terms, **self._step_info(per_student)}
         if terminated:
-            from sim.measures import class_summary
+            from vclass.sim.measures import class_summary
 
             info["summary"] = class_summary(record)
         return self.encoder.encode(self._obs), self._reward(terms), terminated, False, info
@@ -348,7 +348,7 @@ class ClassroomEnv(gym.Env):
         return {}
 
     def _render_identities(self):
-        from sim.faces import sample_identities
+        from vclass.sim.faces import sample_identities
 
         identities = getattr(self.observer, "identities", None)
         if identities is None or len(identities) != self.n_students:
@@ -369,7 +369,7 @@ def render_class(lesson: Lesson, obs: Observation, identities) -> np.ndarray:
     """A grid of the class's faces (the expression each student last showed; grey without a frame) with
     the teacher's belief over the eight states as bars (green positive, red negative) and the attention
     estimate as a blue bar under each face. Returns an RGB image (H, W, 3) uint8."""
-    from sim.faces import render_faces, sample_face_params
+    from vclass.sim.faces import render_faces, sample_face_params
 
     room = lesson.room
     n = room.n_students

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from env.classroom_env import ClassroomEnv
-from sim.classroom import NO_CHECKIN, Action
-from sim.emotion import N_FACTORS
+from vclass.env.classroom_env import ClassroomEnv
+from vclass.sim.classroom import NO_CHECKIN, Action
+from vclass.sim.emotion import N_FACTORS
 from vclass.config import ConfigError
 
 
@@ -38,7 +38,7 @@ class MotivationEnv(ClassroomEnv):
     ## Observation Space
 
     ``Box(float32, shape=(7 + 17 N,))``: 7 global features, then 17 per student (see
-    :class:`env.classroom_env.ObservationEncoder`, shared by both environments and by the trained
+    :class:`vclass.env.classroom_env.ObservationEncoder`, shared by both environments and by the trained
     policies in ``vclass run``):
 
     | index | feature | range |
@@ -57,7 +57,7 @@ class MotivationEnv(ClassroomEnv):
 
     ## Rewards
 
-    From SPEC §7's measures over the step's ticks (:func:`env.classroom_env.reward_terms`)::
+    From SPEC §7's measures over the step's ticks (:func:`vclass.env.classroom_env.reward_terms`)::
 
         reward = 100 * ( learning_gain / (learning.rate * n_ticks)
                          + tea_weight * tea_share
@@ -82,7 +82,7 @@ class MotivationEnv(ClassroomEnv):
     ## Episode End
 
     The episode terminates when the lesson ends: ``ceil(T / 30 s)`` steps (90 for 45 minutes).
-    There is no truncation. On the last step ``info["summary"]`` holds ``sim.measures.class_summary``.
+    There is no truncation. On the last step ``info["summary"]`` holds ``vclass.sim.measures.class_summary``.
     Every step's ``info`` holds the reward terms and ``student_rewards`` (N,), each student's share of
     the reward (their own learning, TEA time and incentives; a fun decision's cost split among its
     recipients), whose mean is the reward.
@@ -102,7 +102,7 @@ class MotivationEnv(ClassroomEnv):
     | ``render_mode`` | None | ``"rgb_array"``: the class's faces with belief and attention bars |
 
     ```python
-    import gymnasium, env
+    import gymnasium, vclass
     e = gymnasium.make("vclass/Motivation-v0", students=30, recognizer="surrogate")
     ```
     """
@@ -141,7 +141,7 @@ class MotivationEnv(ClassroomEnv):
 
 
 def motivation_reward(terms: dict, learning_scale: float, tea_weight: float, cost_weight: float, cost_scale: float):
-    """The motivation reward of :class:`MotivationEnv` from :func:`env.classroom_env.reward_terms` (floats) or,
-    per student, from :func:`env.classroom_env.student_reward_terms` (arrays)."""
+    """The motivation reward of :class:`MotivationEnv` from :func:`vclass.env.classroom_env.reward_terms` (floats) or,
+    per student, from :func:`vclass.env.classroom_env.student_reward_terms` (arrays)."""
     return 100.0 * (terms["learning_gain"] * learning_scale + tea_weight * terms["tea_share"]
                     - cost_weight * terms["intervention_cost"] * cost_scale)

@@ -6,7 +6,7 @@ student's expressiveness, together with this tick's behaviour (eyes closed,
 yawning, looking away). The recognizer turns that into a recognized class
 and attribute probabilities:
 
-* ``scn-cs`` renders the faces (``sim.faces``) and runs the real recognizer on
+* ``scn-cs`` renders the faces (``vclass.sim.faces``) and runs the real recognizer on
   the whole class in one batch through the chosen backend;
 * ``surrogate`` skips the pixels and draws the recognized class from the real
   model's measured confusion matrix (fast, for policy training).
@@ -33,15 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from models.hmm import BeliefFilter, compose_emission
-from models.surrogate import SurrogateRecognizer, sample_cumulative
-from sim.attention import BEHAVIOUR_NAMES, ONE, ZERO
-from sim.classroom import Classroom
-from sim.emotion import HIGH_AROUSAL, base_transition_matrix, drift_matrix, stationary_distribution
+from vclass.models.hmm import BeliefFilter, compose_emission
+from vclass.models.recognizer import SHIPPED_CONFUSION, SHIPPED_MODEL
+from vclass.models.surrogate import SurrogateRecognizer, sample_cumulative
+from vclass.sim.attention import BEHAVIOUR_NAMES, ONE, ZERO
+from vclass.sim.classroom import Classroom
+from vclass.sim.emotion import HIGH_AROUSAL, base_transition_matrix, drift_matrix, stationary_distribution
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models" / "shipped"
-SHIPPED_MODEL = SHIPPED_DIR / "scn-cs.onnx"
-SHIPPED_CONFUSION = SHIPPED_DIR / "confusion.json"
 RECOGNIZERS = ("oracle", "surrogate", "scn-cs")
 ATTENTION_SMOOTHING = 0.3
 SAMPLE_FRAMES = 24  # frames kept for the report's sample grid
@@ -70,7 +68,7 @@ class RecognitionObserver:
         self.model = None
         self.service = service  # a RecognitionService batching frames across classrooms, or None
         if recognizer == "scn-cs" and service is None:
-            from models.recognizer import load_recognizer
+            from vclass.models.recognizer import load_recognizer
 
             self.model = load_recognizer(model_path or SHIPPED_MODEL, backend=backend)
 
@@ -87,7 +85,7 @@ class RecognitionObserver:
         self._lesson_constants(room)
         self.identities = None
         if self.kind == "scn-cs":
-            from sim.faces import sample_identities
+            from vclass.sim.faces import sample_identities
 
             self.identities = sample_identities(n, rng)
         self.samples: list[dict[str, Any]] = []
@@ -148,7 +146,7 @@ class RecognitionObserver:
     # -- helpers ----------------------------------------------------------------------------------------------------
     def _render(self, students: np.ndarray, expression: np.ndarray, intensity: np.ndarray,
                 attributes: np.ndarray) -> np.ndarray:
-        from sim.faces import render_faces, sample_face_params
+        from vclass.sim.faces import render_faces, sample_face_params
 
         params = sample_face_params(students.size, self.rng, identity=self.identities.take(students),
                                     expression=expression, intensity=intensity, eyes_closed=attributes[:, 0],
@@ -167,7 +165,7 @@ class RecognitionObserver:
         self._emission_model = compose_emission(self.emission, self.surrogate.confusion)
         self.attention_targets = np.asarray(cfg.attention.targets)
         self.look_away_scale = cfg.behaviour.look_away_scale
-        # Numbers as 0-d arrays (see sim.attention.ONE).
+        # Numbers as 0-d arrays (see vclass.sim.attention.ONE).
         self._constants = SimpleNamespace(
             look_away_scale=np.asarray(self.look_away_scale), eyes_closed_weight=np.asarray(0.9), half=np.asarray(0.5),
             smoothing=np.asarray(ATTENTION_SMOOTHING), active_threshold=np.asarray(cfg.incentives.active_threshold))
@@ -229,7 +227,7 @@ class RecognitionObserver:
     def _teacher_transitions(self, room: Classroom, tick: int) -> np.ndarray:
         """The chain the teacher believes moved the class at ``tick``: (N, 8, 8)."""
         gaps, drive, online_test = self._teacher_ticks[tick]
-        features = self._teacher_features  # drift features, as sim.emotion.drift_features lays them out
+        features = self._teacher_features  # drift features, as vclass.sim.emotion.drift_features lays them out
         # Intensities as they stood during the tick's transition, in the features' intensity columns.
         intensity = room.teacher_ledger.before_decay(out=features[:, 3:])
         features[:, 0] = gaps.take((intensity[:, 0] > self._constants.active_threshold).view(np.int8))
@@ -245,7 +243,7 @@ class RecognitionObserver:
         return rows.reshape(self._chains_shape)  # a buffer reused every tick: the filter reads it in this tick
 
     def _update_attention(self, belief: np.ndarray, attribute_probs: np.ndarray, visible: np.ndarray) -> None:
-        c = self._constants  # numbers as 0-d arrays (see sim.attention.ONE)
+        c = self._constants  # numbers as 0-d arrays (see vclass.sim.attention.ONE)
         expected = belief @ self.attention_targets
         # clip(1 - p_look / scale, 0, 1), capped by closed eyes at 1 - 0.9 p_eyes <= 1 (probabilities are >= 0,
         # so the cap makes the upper clip redundant).
@@ -298,10 +296,10 @@ def make_observer(recognizer: str, backend: str = "onnxruntime", model_path: str
                   confusion_path: str | Path | None = None, service=None):
     """The observer for a ``--recognizer`` choice: ``oracle``, ``surrogate`` or ``scn-cs``.
 
-    :param service: a :class:`env.batch.RecognitionService` that batches this observer's frames with other
+    :param service: a :class:`vclass.env.batch.RecognitionService` that batches this observer's frames with other
         classrooms' (scn-cs only).
     """
-    from sim.classroom import OracleObserver
+    from vclass.sim.classroom import OracleObserver
 
     if recognizer == "oracle":
         return OracleObserver()

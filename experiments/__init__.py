@@ -1,1 +1,2 @@
-"""Orchestration: the run command, benchmarks, experiment configs, sweeps and reports."""
+"""Orchestration, grouped by what it orchestrates: ``lesson``, ``recognizer``, ``policy``, ``sweep``, ``bench``;
+``pool`` (the one process pool) and ``stats`` serve them all."""

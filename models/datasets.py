@@ -16,7 +16,7 @@ key             dtype, shape   meaning
 ``intensity``   float32 (n,)   expression intensity in [0, 1], NaN when unknown
 =============== ============== ==========================================================
 
-Classes follow :data:`CLASS_NAMES` (the renderer's ``sim.faces.EXPRESSIONS``;
+Classes follow :data:`CLASS_NAMES` (the renderer's ``vclass.sim.faces.EXPRESSIONS``;
 this module may not import ``sim``, a test keeps the two equal).
 ``meta.json`` records the seed, split sizes, noise kind and rate (asked and
 realized), image size, class and attribute names and ``has_attributes``.
@@ -360,9 +360,9 @@ def _bilinear_taps(source: int, target: int) -> tuple[np.ndarray, np.ndarray, np
 
 def render_split(n: int, rng: np.random.Generator, size: int, progress=None,
                  batch: int = RENDER_BATCH) -> dict[str, np.ndarray]:
-    """Render n labelled faces (:func:`sim.faces.sample_face_batch`) in calls of ``batch`` faces, advancing
+    """Render n labelled faces (:func:`vclass.sim.faces.sample_face_batch`) in calls of ``batch`` faces, advancing
     ``progress`` (a tqdm bar, or None) as it goes: ``images``, ``clean_labels``, ``attributes``, ``intensity``."""
-    from sim.faces import sample_face_batch
+    from vclass.sim.faces import sample_face_batch
 
     parts = []
     for start in range(0, n, batch):

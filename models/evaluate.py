@@ -1,8 +1,8 @@
 """Recognizer evaluation: accuracy, F1, confusion matrix, attribute AUCs; JSON and PNG writers.
 
 :func:`evaluate` takes anything with ``predict(frames) -> (expression_probs,
-attribute_probs)`` (a :class:`models.recognizer.Recognizer`) or such a plain
-function, and a dataset split (:class:`models.datasets.FaceSplit`, or any
+attribute_probs)`` (a :class:`vclass.models.recognizer.Recognizer`) or such a plain
+function, and a dataset split (:class:`vclass.models.datasets.FaceSplit`, or any
 object with ``images``, ``clean_labels`` (or ``labels``) and ``attributes``).
 Accuracy is measured against the split's **clean** labels: the injected
 label noise is a training condition, not a property of the faces.
@@ -18,7 +18,7 @@ intensity bins; faces near intensity 0 look neutral whatever their label,
 so the low bins bound what any recognizer can reach).
 
 ``confusion.json`` (:func:`write_confusion_json`), read by the surrogate
-recognizer (:mod:`models.surrogate`, SPEC §4), holds ``confusion``: the
+recognizer (:mod:`vclass.models.surrogate`, SPEC §4), holds ``confusion``: the
 row-normalized matrix P(recognized | true), plus ``counts``, ``classes`` and
 ``attributes`` (the rates above).
 """
@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from models.datasets import ATTRIBUTE_NAMES as ATTRIBUTES
-from models.datasets import CLASS_NAMES as EXPRESSIONS
+from vclass.models.datasets import ATTRIBUTE_NAMES as ATTRIBUTES
+from vclass.models.datasets import CLASS_NAMES as EXPRESSIONS
 
 INTENSITY_BINS = (0.0, 0.15, 0.3, 0.5, 1.0)
 
@@ -111,7 +111,7 @@ def attribute_rates(attribute_probs: np.ndarray, attributes: np.ndarray | None,
 def evaluate(predictor: Any, split: Any, batch_size: int = 256) -> dict[str, Any]:
     """Metrics of ``predictor`` on ``split`` against its clean labels (see the module docstring).
 
-    :param predictor: a :class:`models.recognizer.Recognizer` or ``frames -> (expression_probs, attribute_probs)``.
+    :param predictor: a :class:`vclass.models.recognizer.Recognizer` or ``frames -> (expression_probs, attribute_probs)``.
     :param split: object with ``images`` (N, H, W), ``clean_labels`` or ``labels`` (N,), optional ``attributes``.
     """
     truth = np.asarray(getattr(split, "clean_labels", None) if getattr(split, "clean_labels", None) is not None

@@ -1,13 +1,13 @@
 """ONNX export of a trained recognizer.
 
-The graph is :class:`models.nets.InferenceWrapper` around the trained network:
+The graph is :class:`vclass.models.nets.InferenceWrapper` around the trained network:
 
 ============================  =====================  =========================================
 name                          type, shape            meaning
 ============================  =====================  =========================================
 input ``frames``              float32 (N, 1, H, W)   grayscale in ``[0, 1]`` (uint8 / 255, see
-                                                     :func:`models.recognizer.frames_to_input`)
-output ``expression_probs``   float32 (N, 7)         softmax over :data:`models.nets.EXPRESSIONS`
+                                                     :func:`vclass.models.recognizer.frames_to_input`)
+output ``expression_probs``   float32 (N, 7)         softmax over :data:`vclass.models.nets.EXPRESSIONS`
 output ``attribute_probs``    float32 (N, 3)         sigmoid: eyes closed, yawning, looking away;
                                                      NaN if the model has no attribute head
 ============================  =====================  =========================================
@@ -31,12 +31,12 @@ OPSET = 17
 
 
 def onnx_bytes(model: Any, input_size: tuple[int, int] | None = None) -> bytes:
-    """Serialized, checked ONNX model for an :class:`models.nets.ExpressionNet` (put in eval mode)."""
+    """Serialized, checked ONNX model for an :class:`vclass.models.nets.ExpressionNet` (put in eval mode)."""
     import onnx
     import torch
 
-    from models.nets import InferenceWrapper
-    from models.recognizer import INPUT_NAME, OUTPUT_NAMES
+    from vclass.models.nets import InferenceWrapper
+    from vclass.models.recognizer import INPUT_NAME, OUTPUT_NAMES
 
     height, width = input_size or getattr(model, "input_size", (64, 64))
     wrapper = InferenceWrapper(model).eval()
@@ -66,11 +66,11 @@ def onnx_bytes(model: Any, input_size: tuple[int, int] | None = None) -> bytes:
 def export_onnx(source: Any, out_path: str | Path) -> Path:
     """Write the ONNX file for a training folder, a ``model.pt`` or an in-memory model; return its path.
 
-    :param source: training folder, ``.pt`` path, or an :class:`models.nets.ExpressionNet`.
+    :param source: training folder, ``.pt`` path, or an :class:`vclass.models.nets.ExpressionNet`.
     :param out_path: where the ``.onnx`` file goes (written atomically).
-    :raises models.recognizer.RecognizerLoadError: if ``source`` is a bad or missing file.
+    :raises vclass.models.recognizer.RecognizerLoadError: if ``source`` is a bad or missing file.
     """
-    from models.recognizer import load_torch_model
+    from vclass.models.recognizer import load_torch_model
     from vclass.io import atomic_write_bytes
 
     model = load_torch_model(source) if isinstance(source, (str, Path)) else source

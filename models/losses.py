@@ -1,6 +1,6 @@
 """SCN and SCN-CS training objectives (S3 eqs 2-6, as SPEC §5 reads them).
 
-``alpha`` is the per-sample importance from S3 eq 1 (:mod:`models.nets`),
+``alpha`` is the per-sample importance from S3 eq 1 (:mod:`vclass.models.nets`),
 shape ``(N,)``. The pieces:
 
 - :func:`rank_regularization` (eq 2) and :func:`scaled_delta1` (its margin at a given batch size);
@@ -10,7 +10,7 @@ shape ``(N,)``. The pieces:
 - :func:`cs_loss` (eq 5), replacing ``L_RR`` in SCN-CS;
 - :func:`calibrated_threshold` and :func:`adapt_delta2` (eq 6).
 
-All functions are pure (no state); :mod:`models.train` keeps the per-sample
+All functions are pure (no state); :mod:`vclass.models.train` keeps the per-sample
 calibration weights and ``delta2`` between batches and epochs.
 """
 

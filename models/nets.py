@@ -1,7 +1,7 @@
 """Recognizer networks, built by name from a registry (timm style).
 
 Every model maps a batch of grayscale faces ``(N, 1, H, W)``, float32 in
-``[0, 1]`` (see :func:`models.recognizer.frames_to_input`, the one place that
+``[0, 1]`` (see :func:`vclass.models.recognizer.frames_to_input`, the one place that
 scales uint8 frames), to a :class:`RecognizerOutput`:
 
 =====================  ============  =================================================
@@ -17,8 +17,8 @@ Models (``list_models()``):
 - ``baseline``: ResNet-18-style backbone, pooled feature ``x_i``, linear head.
 - ``scn``: the same backbone with the self-cure importance branch (S3 eq 1):
   ``alpha_i = sigmoid(w_a . x_i + b_a)`` and logits ``alpha_i * (W x_i + b)``.
-  Rank regularization and relabeling (eqs 2-3) live in :mod:`models.losses`
-  and :mod:`models.train`.
+  Rank regularization and relabeling (eqs 2-3) live in :mod:`vclass.models.losses`
+  and :mod:`vclass.models.train`.
 - ``scn-cs``: the same network as ``scn``; the calibration strategy (eqs 4-6)
   is a training-time change only.
 
@@ -38,8 +38,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from models.datasets import ATTRIBUTE_NAMES as ATTRIBUTES
-from models.datasets import CLASS_NAMES as EXPRESSIONS
+from vclass.models.datasets import ATTRIBUTE_NAMES as ATTRIBUTES
+from vclass.models.datasets import CLASS_NAMES as EXPRESSIONS
 
 DEFAULT_WIDTHS = (16, 32, 64, 128)
 DEFAULT_STEM_STRIDE = 2
@@ -201,7 +201,7 @@ def create_model(name: str, **kwargs: Any) -> ExpressionNet:
     """Build model ``name`` with keyword arguments of :class:`ExpressionNet` (``widths``, ``attributes``...).
 
     The returned module remembers how it was built in ``model.build_args`` (``name`` + kwargs), which
-    :mod:`models.train` saves next to the weights so a checkpoint can be rebuilt without code edits.
+    :mod:`vclass.models.train` saves next to the weights so a checkpoint can be rebuilt without code edits.
 
     :raises ValueError: for an unknown name.
     """

@@ -8,7 +8,7 @@ Preprocessing (the same for every backend and for training, in
 ``(H, W)`` frame, or ``(N, 1, H, W)``); ``uint8`` is divided by 255, floating
 input is taken as already in ``[0, 1]``; the result is float32
 ``(N, 1, H, W)``, the ONNX input ``frames``. Outputs: ``expression_probs``
-``(N, 7)`` (softmax, classes :data:`models.datasets.CLASS_NAMES`) and
+``(N, 7)`` (softmax, classes :data:`vclass.models.datasets.CLASS_NAMES`) and
 ``attribute_probs`` ``(N, 3)`` (sigmoid; eyes closed, yawning, looking away;
 NaN when the model has no attribute head).
 
@@ -32,7 +32,7 @@ truncated model file raises :class:`RecognizerLoadError` (a ``ValueError``)
 naming the file.
 
 Model paths: an ``.onnx`` file, a ``.pt`` file written by training
-(:mod:`models.train`), or a training folder (holding ``model.pt``, maybe
+(:mod:`vclass.models.train`), or a training folder (holding ``model.pt``, maybe
 ``model.onnx``). ONNX backends given a ``.pt`` export it in memory; torch
 backends given an ``.onnx`` file use the ``.pt`` beside it with the same stem.
 """
@@ -47,10 +47,12 @@ from typing import Any
 
 import numpy as np
 
-from models.datasets import ATTRIBUTE_NAMES, CLASS_NAMES
+from vclass.models.datasets import ATTRIBUTE_NAMES, CLASS_NAMES
 
 BACKENDS = ("onnxruntime", "torch", "torch-cuda", "tensorrt")
-SHIPPED_MODEL = Path(__file__).resolve().parent / "shipped" / "scn-cs.onnx"
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"  # the shipped recognizer, its confusion and card
+SHIPPED_MODEL = SHIPPED_DIR / "scn-cs.onnx"
+SHIPPED_CONFUSION = SHIPPED_DIR / "confusion.json"
 INPUT_NAME = "frames"
 OUTPUT_NAMES = ("expression_probs", "attribute_probs")
 NUM_EXPRESSIONS = len(CLASS_NAMES)
@@ -130,7 +132,7 @@ def _resolve_onnx(path: Path) -> tuple[Path, bytes]:
             return path / "model.onnx", _read_bytes(path / "model.onnx")
         path = path / "model.pt"
     if path.suffix == ".pt":
-        from models.export import onnx_bytes
+        from vclass.models.export import onnx_bytes
 
         return path, onnx_bytes(load_torch_model(path))
     return path, _read_bytes(path)
@@ -158,13 +160,13 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def load_torch_model(path: str | Path):
-    """The :class:`models.nets.ExpressionNet` saved in a ``model.pt`` (or a training folder), in eval mode.
+    """The :class:`vclass.models.nets.ExpressionNet` saved in a ``model.pt`` (or a training folder), in eval mode.
 
     :raises RecognizerLoadError: if the file is missing, not a torch file, truncated or not a vclass model.
     """
     import torch
 
-    from models.nets import model_from_build_args
+    from vclass.models.nets import model_from_build_args
 
     path = Path(path)
     if path.is_dir():
@@ -232,7 +234,7 @@ class TorchRecognizer(Recognizer):
     def __init__(self, path: Path, threads: int | None = None):
         import torch
 
-        from models.nets import InferenceWrapper
+        from vclass.models.nets import InferenceWrapper
 
         source = _resolve_pt(path)
         model = load_torch_model(source)
@@ -275,7 +277,7 @@ class TorchCudaRecognizer(Recognizer):
 
     def __init__(self, path: Path, threads: int | None = None, cuda_graphs: bool = True, max_graphs: int = 64):
         torch = _require_cuda(self.backend)
-        from models.nets import InferenceWrapper
+        from vclass.models.nets import InferenceWrapper
 
         source = _resolve_pt(path)
         model = load_torch_model(source)

@@ -23,7 +23,7 @@ attribute batches come from their own shuffled stream.
 
 Label noise: ``noise = "none"`` trains on the split's stored ``labels``;
 ``"KIND:RATE"`` (e.g. ``symmetric:0.2``) re-draws the training labels from
-``clean_labels`` with :func:`models.datasets.inject_label_noise` (seeded by
+``clean_labels`` with :func:`vclass.models.datasets.inject_label_noise` (seeded by
 ``seed``), so one clean dataset serves every noise condition. Validation
 accuracy (used by eq 6) is measured against the validation split's stored
 labels, as a practitioner would; the clean-label figure is logged beside it.
@@ -94,7 +94,7 @@ class TrainConfig:
     progress: bool = bounded(True, doc="tqdm progress bar")
 
     def check(self) -> None:
-        from models.nets import list_models
+        from vclass.models.nets import list_models
 
         if self.model not in list_models():
             raise ConfigError("model", f"must be one of {', '.join(list_models())}, got {self.model!r}")
@@ -108,8 +108,8 @@ class TrainConfig:
 
 
 def parse_noise(spec: str) -> tuple[str, float] | None:
-    """``"none"`` -> None; ``"KIND:RATE"`` -> (kind, rate) (see :func:`models.datasets.parse_noise_spec`)."""
-    from models.datasets import parse_noise_spec
+    """``"none"`` -> None; ``"KIND:RATE"`` -> (kind, rate) (see :func:`vclass.models.datasets.parse_noise_spec`)."""
+    from vclass.models.datasets import parse_noise_spec
 
     if spec == "none":
         return None
@@ -142,7 +142,7 @@ class _Labels:
 
 
 def _load_data(config: TrainConfig) -> dict[str, Any]:
-    from models.datasets import load_dataset
+    from vclass.models.datasets import load_dataset
 
     if not config.data:
         raise ConfigError("data", "a dataset folder is required")
@@ -152,7 +152,7 @@ def _load_data(config: TrainConfig) -> dict[str, Any]:
         raise ConfigError("data", f"no dataset at {config.data}: {err}") from None
     noise = parse_noise(config.noise)
     if noise is not None:
-        from models.datasets import inject_label_noise
+        from vclass.models.datasets import inject_label_noise
 
         kind, rate = noise
         for offset, name in enumerate(("train", "val")):
@@ -168,7 +168,7 @@ def fresh_train_split(n: int, size: int, seed: int, epoch: int):
 
     Seeded by (``seed``, ``epoch``) alone, so a resumed run renders the same faces again.
     """
-    from models.datasets import FaceSplit, render_split
+    from vclass.models.datasets import FaceSplit, render_split
 
     arrays = render_split(n, np.random.default_rng([seed, 0xFACE, epoch]), size, batch=FRESH_RENDER_BATCH)
     return FaceSplit(labels=arrays["clean_labels"].astype(np.int64), **arrays)
@@ -190,7 +190,7 @@ def _augment(images: np.ndarray, rng: np.random.Generator, shift: int = 2) -> np
 def _batch_tensor(images: np.ndarray, rng: np.random.Generator | None):
     import torch
 
-    from models.recognizer import frames_to_input
+    from vclass.models.recognizer import frames_to_input
 
     if rng is not None:
         images = _augment(images, rng)
@@ -228,8 +228,8 @@ def torch_predictor(model) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarra
     """A ``predict(frames)`` function for an in-memory model (eval mode, no grad)."""
     import torch
 
-    from models.nets import InferenceWrapper
-    from models.recognizer import frames_to_input
+    from vclass.models.nets import InferenceWrapper
+    from vclass.models.recognizer import frames_to_input
 
     wrapper = InferenceWrapper(model)
 
@@ -243,7 +243,7 @@ def torch_predictor(model) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarra
 
 
 def save_model_file(model, config: TrainConfig, path: Path, input_size: tuple[int, int]) -> None:
-    """``model.pt``: weights, build arguments and input size (what :func:`models.recognizer.load_torch_model` reads)."""
+    """``model.pt``: weights, build arguments and input size (what :func:`vclass.models.recognizer.load_torch_model` reads)."""
     import torch
 
     from vclass.io import atomic_write_bytes
@@ -271,9 +271,9 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
-    from models import losses
-    from models.evaluate import evaluate, predict_in_batches
-    from models.nets import create_model
+    from vclass.models import losses
+    from vclass.models.evaluate import evaluate, predict_in_batches
+    from vclass.models.nets import create_model
     from vclass.io import atomic_write_bytes, atomic_write_text, write_json
 
     # --- setup
@@ -287,7 +287,7 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
     splits = _load_data(config)
     train, val = splits["train"], splits["val"]
     if config.fresh_train:
-        from models.datasets import load_meta
+        from vclass.models.datasets import load_meta
 
         source = load_meta(config.data).get("source")
         if source != "synthetic":
@@ -474,7 +474,7 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
 
     # --- final outputs
     writer.close()
-    from models.evaluate import plot_confusion, write_confusion_json
+    from vclass.models.evaluate import plot_confusion, write_confusion_json
 
     save_model_file(model, config, out / "model.pt", input_size)
     test = splits["test"]

@@ -1,0 +1,1 @@
+"""The SimPy virtual classroom: students, emotions, attention, faces, lessons and their measures (no torch)."""

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from sim.config import AttentionConfig, BehaviourConfig, LearningConfig
-from sim.emotion import LOW_AROUSAL, POSITIVE
+from vclass.sim.config import AttentionConfig, BehaviourConfig, LearningConfig
+from vclass.sim.emotion import LOW_AROUSAL, POSITIVE
 
 N_BEHAVIOURS = 4
 BEHAVIOUR_NAMES = ("looking_away", "eyes_closed", "yawning", "hand_raised")

@@ -29,15 +29,15 @@ from typing import Protocol
 import numpy as np
 import simpy
 
-from sim.attention import (N_BEHAVIOURS, ONE, as_arrays, attention_step, behaviour_events, behaviour_scales,
+from vclass.sim.attention import (N_BEHAVIOURS, ONE, as_arrays, attention_step, behaviour_events, behaviour_scales,
                            difficulty_match, learning_gain, learning_rate_by_state, zero_d)
-from sim.config import SimConfig
-from sim.emotion import N_FACTORS, N_STATES, IncentiveLedger, drift_features, drift_matrix
-from sim.lesson import SEGMENT_KINDS, LessonPlan, build_lesson
-from sim.students import Population, sample_population
+from vclass.sim.config import SimConfig
+from vclass.sim.emotion import N_FACTORS, N_STATES, IncentiveLedger, drift_features, drift_matrix
+from vclass.sim.lesson import SEGMENT_KINDS, LessonPlan, build_lesson
+from vclass.sim.students import Population, sample_population
 
 NO_CHECKIN = -1
-# Integers as 0-d arrays, for arithmetic with the class's arrays (see sim.attention.ONE): 1, and action codes.
+# Integers as 0-d arrays, for arithmetic with the class's arrays (see vclass.sim.attention.ONE): 1, and action codes.
 _ONE_INT = np.array(1)
 _NO_FACTOR, _REMOVE_PROBLEMS, _FUN, _TEACHING_QUALITY = (np.array(code) for code in (0, 2, 3, 4))
 
@@ -163,7 +163,7 @@ class LessonRecord:
 
 
 class DifficultyTerms:
-    """Each student's difficulty gap ``D_k(t) - D*_k`` and match (:func:`sim.attention.difficulty_match`) at a
+    """Each student's difficulty gap ``D_k(t) - D*_k`` and match (:func:`vclass.sim.attention.difficulty_match`) at a
     lesson difficulty, without and with reduce-difficulty active (``D`` lowered, floored at 0; SPEC §2).
 
     The lesson difficulty is constant within a segment, so the arrays are recomputed only when it changes;
@@ -193,7 +193,7 @@ class DifficultyTerms:
 class LessonTables:
     """What the ticks of a lesson need of its config, prepared once per config (:meth:`of`; an env starts every
     lesson with the same one): the plan's per-tick values, and the config's numbers as numpy 0-d arrays, which a
-    tick reads and computes with without numpy's scalar conversions (see :data:`sim.attention.ONE`).
+    tick reads and computes with without numpy's scalar conversions (see :data:`vclass.sim.attention.ONE`).
 
     :ivar plan_ticks: per tick: (seconds, t/T, D(t), eta_F(t), online test), 0-d arrays but D (a float, a cache
         key) and the online-test flag.

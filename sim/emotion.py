@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.config import EmotionConfig, IncentiveConfig
+from vclass.sim.config import EmotionConfig, IncentiveConfig
 
 STATE_NAMES = ("excitement", "joy", "happiness", "relaxation", "calmness", "depression", "tension", "anger")
 FACTOR_NAMES = ("reduce-difficulty", "remove-problems", "fun", "teaching-quality")
 N_STATES = len(STATE_NAMES)
 N_FACTORS = len(FACTOR_NAMES)
-_N_FACTORS = np.array(N_FACTORS)  # 0-d, for arithmetic with index arrays (see sim.attention.ONE)
+_N_FACTORS = np.array(N_FACTORS)  # 0-d, for arithmetic with index arrays (see vclass.sim.attention.ONE)
 
 # S3 Fig. 5: (pleasure, arousal, dominance) of each state.
 PAD = np.array([[+1, +1, +1], [+1, +1, -1], [+1, -1, +1], [+1, -1, -1],
@@ -174,7 +174,7 @@ class IncentiveLedger:
         # A slot more than a window can hold: the oldest time is always out of the window, and is replaced next.
         self._recent = np.full((n * N_FACTORS, slots), -np.inf)
         self._window_s = window_s
-        self._habituation = np.asarray(cfg.habituation)  # 0-d (see sim.attention.ONE)
+        self._habituation = np.asarray(cfg.habituation)  # 0-d (see vclass.sim.attention.ONE)
 
     def apply(self, t_seconds: float, students: np.ndarray, factors: np.ndarray) -> np.ndarray:
         """Apply factor ``factors[i]`` (0-based) to student ``students[i]`` at ``t_seconds`` (applications come in

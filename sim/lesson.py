@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.config import SimConfig
+from vclass.sim.config import SimConfig
 
 SEGMENT_KINDS = ("lecture", "exercise", "online-test", "discussion")
 

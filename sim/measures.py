@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from sim.attention import BEHAVIOUR_NAMES
-from sim.classroom import LessonRecord
-from sim.emotion import FACTOR_NAMES, N_FACTORS, STATE_NAMES, axis_values
-from sim.lesson import SEGMENT_KINDS
+from vclass.sim.attention import BEHAVIOUR_NAMES
+from vclass.sim.classroom import LessonRecord
+from vclass.sim.emotion import FACTOR_NAMES, N_FACTORS, STATE_NAMES, axis_values
+from vclass.sim.lesson import SEGMENT_KINDS
 
 
 @dataclass(frozen=True)

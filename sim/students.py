@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.config import SimConfig
-from sim.emotion import stationary_distribution, student_transition_matrices
+from vclass.sim.config import SimConfig
+from vclass.sim.emotion import stationary_distribution, student_transition_matrices
 
 
 @dataclass

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from sim.config import SimConfig
+from vclass.sim.config import SimConfig
 from vclass.config import replace_nested
 
 

@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-import models.train
+import vclass.models.train
 from vclass.cli import main as cli
 
 # 300 faces, 1 epoch, tiny widths; relabeling from epoch 1 with delta2 = 0 so the scn-cs runs relabel
@@ -87,7 +87,7 @@ def test_summary_means_are_the_means_of_the_runs_and_the_report_files_exist(abla
 
 
 def test_summary_takes_the_sample_std_over_seeds_and_skips_runs_without_relabels():
-    from experiments.ablation import summarize
+    from vclass.experiments.recognizer.ablation import summarize
 
     seeds = [(0, 0.5, 4, 1), (1, 0.7, 0, 0), (2, 0.6, 2, 2)]   # seed, top1, relabeled, corrections
     runs = [{"model": "scn", "noise": 0.1, "seed": s, "top1": t, "top2": 1.0, "relabeled": n, "relabel_corrections": c,
@@ -100,13 +100,13 @@ def test_summary_takes_the_sample_std_over_seeds_and_skips_runs_without_relabels
 def _count_trainings(monkeypatch) -> list[tuple[str, bool]]:
     """Record (out, resume) of every training while still running it."""
     calls = []
-    real_train = models.train.train_recognizer
+    real_train = vclass.models.train.train_recognizer
 
     def counting_train(config, resume=False, callback=None):
         calls.append((config.out, resume))
         return real_train(config, resume=resume, callback=callback)
 
-    monkeypatch.setattr(models.train, "train_recognizer", counting_train)
+    monkeypatch.setattr(vclass.models.train, "train_recognizer", counting_train)
     return calls
 
 
@@ -116,7 +116,7 @@ def test_a_second_invocation_skips_finished_runs_even_after_the_folder_moved(abl
     shutil.copytree(source, out)
     stamps = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*/metrics.json")}
     calls = _count_trainings(monkeypatch)
-    monkeypatch.setattr("experiments.ablation.logistic_regression_floor",
+    monkeypatch.setattr("vclass.experiments.recognizer.ablation.logistic_regression_floor",
                         lambda *a: pytest.fail("the LR result should be reused"))
     assert cli(["ablation", "--out", str(out)] + TINY) == 0
     assert calls == [] and len(stamps) == 4

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from experiments import bench_e2e
-from models.recognizer import SHIPPED_MODEL
+from vclass.experiments.bench import e2e as bench_e2e
+from vclass.models.recognizer import SHIPPED_MODEL
 
 
 def _cuda() -> bool:
@@ -31,7 +31,7 @@ def test_end_to_end_rows_measure_the_cpu_path_and_never_invent_gpu_numbers():
 
 
 def test_bench_lists_every_suite_and_marks_missing_hardware_in_the_table():
-    from experiments.bench import SUITES, format_table
+    from vclass.experiments.bench.bench import SUITES, format_table
 
     assert {"sim", "faces", "recognizer", "e2e", "env", "sweep"} <= set(SUITES)
     table = format_table([{"benchmark": "x", "case": "gpu", "value": None, "unit": "faces/s",

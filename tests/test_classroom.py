@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.baselines import AlwaysFactor, NoIntervention
-from sim.classroom import Action, Classroom, outage_schedule, simulate
-from sim.config import SegmentConfig, SimConfig
-from sim.emotion import NEGATIVE_HIGH_AROUSAL, POSITIVE
-from sim.measures import class_summary
+from vclass.agents.baselines import AlwaysFactor, NoIntervention
+from vclass.sim.classroom import Action, Classroom, outage_schedule, simulate
+from vclass.sim.config import SegmentConfig, SimConfig
+from vclass.sim.emotion import NEGATIVE_HIGH_AROUSAL, POSITIVE
+from vclass.sim.measures import class_summary
 from vclass.config import replace_nested
 
 
@@ -186,14 +186,14 @@ def test_invalid_policy_action_is_rejected_with_a_clear_error(small_cfg):
 def test_students_start_near_their_own_stationary_distribution():
     cfg = replace_nested(SimConfig(), **{"classroom.students": 5000})
     room = Classroom(cfg, 0, NoIntervention())
-    from sim.emotion import stationary_distribution
+    from vclass.sim.emotion import stationary_distribution
 
     expected = stationary_distribution(room.population.transitions)[:, POSITIVE].sum(1).mean()
     assert POSITIVE[room.state].mean() == pytest.approx(expected, abs=4 * np.sqrt(0.25 / 5000))
 
 
 def test_stepping_with_an_external_teacher_equals_running_the_policy(small_cfg):
-    from sim.classroom import Lesson
+    from vclass.sim.classroom import Lesson
 
     policy = FixedAction(factor=3, checkin=1)
     whole = simulate(small_cfg, 12, policy)

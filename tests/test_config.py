@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.config import load_run_config, run_config_from_dict
-from sim.config import SimConfig
+from vclass.experiments.lesson.config import load_run_config, run_config_from_dict
+from vclass.sim.config import SimConfig
 from vclass.config import ConfigError, parse_override
 
 

@@ -87,11 +87,11 @@ def test_adapter_acts_in_the_simulator_as_the_model_acts_in_the_env(trained, con
     """The adapter builds the env's observation with the env's encoder: same lesson, same return."""
     from stable_baselines3 import PPO
 
-    from agents.drl import SB3Policy
-    from env.attention import AttentionEnv
-    from env.observers import make_observer
-    from sim.classroom import simulate
-    from sim.measures import class_summary
+    from vclass.agents.drl import SB3Policy
+    from vclass.env.attention import AttentionEnv
+    from vclass.env.observers import make_observer
+    from vclass.sim.classroom import simulate
+    from vclass.sim.measures import class_summary
 
     path = trained["attention"] / "model.zip"
     made = AttentionEnv(students=6, minutes=5.0, confusion_path=confusion)
@@ -133,9 +133,9 @@ def test_evaluate_writes_table_plot_and_paired_differences(tmp_path, trained, co
 
 def test_evaluate_motivation_return_matches_the_env(tmp_path, confusion):
     """The evaluation's return is the env's return for the same lesson and actions."""
-    from agents.registry import make_policy
-    from env.motivation import MotivationEnv
-    from experiments.evaluate_policies import episode_return
+    from vclass.agents.registry import make_policy
+    from vclass.env.motivation import MotivationEnv
+    from vclass.experiments.policy.evaluate import episode_return
 
     made = MotivationEnv(students=6, minutes=5.0, confusion_path=confusion)
     made.reset(options={"lesson_seed": 1000})

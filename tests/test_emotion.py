@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from sim.config import EmotionConfig, IncentiveConfig, SimConfig
-from sim.emotion import (N_FACTORS, N_STATES, POSITIVE, IncentiveLedger, axis_values, base_transition_matrix,
+from vclass.sim.config import EmotionConfig, IncentiveConfig, SimConfig
+from vclass.sim.emotion import (N_FACTORS, N_STATES, POSITIVE, IncentiveLedger, axis_values, base_transition_matrix,
                          drift_features, drift_matrix, stationary_distribution, student_transition_matrices,
                          transition_rows)
 
@@ -126,7 +126,7 @@ def test_habituation_counts_many_repeats_without_losing_any():
 
 def test_gumbel_sampling_in_the_classroom_follows_transition_rows():
     """The tick samples with Gumbel-max; the empirical next-state law must equal transition_rows."""
-    from sim.classroom import Action, Classroom
+    from vclass.sim.classroom import Action, Classroom
 
     class Idle:
         def reset(self, n, rng):

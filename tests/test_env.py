@@ -8,11 +8,11 @@ import gymnasium
 import numpy as np
 import pytest
 
-import env  # noqa: F401  (registers the ids)
-from env.attention import AttentionEnv
-from env.classroom_env import GLOBAL_FEATURES, STUDENT_FEATURES, ObservationEncoder, reward_terms
-from env.motivation import MotivationEnv
-from sim.measures import class_summary, intervention_cost, timeline
+import vclass  # noqa: F401  (registers the ids)
+from vclass.env.attention import AttentionEnv
+from vclass.env.classroom_env import GLOBAL_FEATURES, STUDENT_FEATURES, ObservationEncoder, reward_terms
+from vclass.env.motivation import MotivationEnv
+from vclass.sim.measures import class_summary, intervention_cost, timeline
 from vclass.config import ConfigError
 
 IDS = ("vclass/Motivation-v0", "vclass/Attention-v0")
@@ -42,7 +42,7 @@ def _rollout(made, seed: int, actions: list) -> tuple[list[np.ndarray], list[flo
 def test_gymnasium_make_works_after_import_env_and_by_module_prefix(env_id, options):
     made = gymnasium.make(env_id, **options)
     assert made.observation_space.shape == (len(GLOBAL_FEATURES) + N * len(STUDENT_FEATURES),)
-    assert gymnasium.make(f"env:{env_id}", **options).spec.id == env_id
+    assert gymnasium.make(f"vclass:{env_id}", **options).spec.id == env_id
 
 
 @pytest.mark.parametrize("env_id", IDS)
@@ -136,9 +136,9 @@ def test_attention_return_is_effective_participation_time(options):
 
 def test_lesson_seed_option_gives_the_class_of_vclass_run_with_that_seed(options):
     """Driving the env with a baseline's actions reproduces simulate() with that baseline (same seed)."""
-    from agents.baselines import GreedyAttentionCheckin
-    from env.observers import make_observer
-    from sim.classroom import simulate
+    from vclass.agents.baselines import GreedyAttentionCheckin
+    from vclass.env.observers import make_observer
+    from vclass.sim.classroom import simulate
 
     made = AttentionEnv(**options)
     made.reset(options={"lesson_seed": 11})
@@ -172,7 +172,7 @@ def test_runs_under_sb3_subproc_vec_env(options):
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
     for env_id in IDS:  # default start method (forkserver): the workers import the env package themselves
-        venv = make_vec_env(f"env:{env_id}", n_envs=2, seed=0, env_kwargs=options, vec_env_cls=SubprocVecEnv)
+        venv = make_vec_env(f"vclass:{env_id}", n_envs=2, seed=0, env_kwargs=options, vec_env_cls=SubprocVecEnv)
         try:
             obs = venv.reset()
             assert obs.shape == (2, len(GLOBAL_FEATURES) + N * len(STUDENT_FEATURES))

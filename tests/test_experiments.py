@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from experiments.fit_hmm import split_sequences
-from experiments.stats import mean_ci, paired_difference
+from vclass.experiments.lesson.fit_hmm import split_sequences
+from vclass.experiments.stats import mean_ci, paired_difference
 from vclass.cli import main
 
 

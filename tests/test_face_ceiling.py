@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from experiments.face_ceiling import action_posterior, face_ceilings
+from vclass.experiments.recognizer.face_ceiling import action_posterior, face_ceilings
 from vclass.cli import main as cli
 
 
@@ -44,7 +44,7 @@ def test_the_resting_face_bound_is_below_the_oracle_and_agrees_with_its_own_expe
 
 def test_action_posterior_matches_the_class_shares_of_simulated_faces():
     """E[P(c | a) | a in a ball] = P(c | a in the ball): compare the formula with counted draws."""
-    from sim.faces import DEFAULT_SAMPLING, EXPRESSION_ACTIONS, RESTING_FACE_SD
+    from vclass.sim.faces import DEFAULT_SAMPLING, EXPRESSION_ACTIONS, RESTING_FACE_SD
 
     rng = np.random.default_rng(0)
     n = 300_000

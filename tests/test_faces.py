@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.faces import (ATTRIBUTES, EXPRESSION_ACTIONS, EXPRESSIONS, FaceParams, render_faces, sample_face_batch,
+from vclass.sim.faces import (ATTRIBUTES, EXPRESSION_ACTIONS, EXPRESSIONS, FaceParams, render_faces, sample_face_batch,
                        sample_face_params, sample_identities)
 
 SIZE = 64
@@ -63,7 +63,7 @@ def test_a_face_renders_the_same_alone_as_in_a_batch():
 def test_parts_are_never_clipped_by_their_drawing_windows(monkeypatch):
     # Parts are drawn in fixed-size windows around them; frame-sized windows must change nothing,
     # even for strong, exaggerated expressions, yawns, turned heads and glasses.
-    import sim.faces as faces
+    import vclass.sim.faces as faces
 
     rng = np.random.default_rng(30)
     n = 600
@@ -229,7 +229,7 @@ def test_given_values_are_kept_and_wrong_lengths_rejected():
 
 
 def test_the_renderer_benchmark_reports_faces_per_second():
-    from experiments.bench_faces import run
+    from vclass.experiments.bench.faces import run
 
     rows = run(quick=True)
     assert rows[0]["case"] == "64x64 batch 1024" and rows[0]["unit"] == "faces/s"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from hmmlearn.hmm import CategoricalHMM
 
-from models.hmm import EPSILON, BeliefFilter, compose_emission, fit_baum_welch
-from sim.config import FramesConfig, SimConfig
-from sim.emotion import base_transition_matrix, stationary_distribution
+from vclass.models.hmm import EPSILON, BeliefFilter, compose_emission, fit_baum_welch
+from vclass.sim.config import FramesConfig, SimConfig
+from vclass.sim.emotion import base_transition_matrix, stationary_distribution
 
 A = base_transition_matrix(SimConfig().emotion)
 B = np.asarray(FramesConfig().emission)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from models import losses
+from vclass.models import losses
 
 
 def test_rank_regularization_eq2_on_a_hand_built_alpha_vector():

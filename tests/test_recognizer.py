@@ -9,11 +9,11 @@ import onnx
 import pytest
 import torch
 
-from models.export import export_onnx
-from models.nets import create_model
-from models.recognizer import (BackendUnavailable, RecognizerLoadError, frames_to_input, load_recognizer,
+from vclass.models.export import export_onnx
+from vclass.models.nets import create_model
+from vclass.models.recognizer import (BackendUnavailable, RecognizerLoadError, frames_to_input, load_recognizer,
                                onnx_to_fp16)
-from models.train import TrainConfig, save_model_file
+from vclass.models.train import TrainConfig, save_model_file
 from vclass.cli import main as cli
 
 WIDTHS = (4, 8, 8, 16)
@@ -170,7 +170,7 @@ def test_gpu_backends_agree_with_onnxruntime(trained_folder, frames, backend, tm
 
 
 def test_export_and_eval_commands(trained_folder, tmp_path, capsys):
-    from experiments.make_faces import MakeFacesConfig, make_dataset
+    from vclass.experiments.recognizer.make_faces import MakeFacesConfig, make_dataset
 
     data = tmp_path / "faces"
     make_dataset(MakeFacesConfig(n=60, seed=4, size=64, noise_kind=None, noise_rate=0.0, val_frac=0.2,
@@ -197,7 +197,7 @@ def test_export_and_eval_commands(trained_folder, tmp_path, capsys):
 
 
 def test_benchmark_rows_cover_every_backend_and_batch():
-    from experiments.bench_recognizer import SIZES, run
+    from vclass.experiments.bench.recognizer import SIZES, run
 
     rows = run(quick=True)
     assert rows[0]["case"] == "model FLOPs per face" and rows[0]["value"] > 1
@@ -223,7 +223,7 @@ def test_benchmark_rows_cover_every_backend_and_batch():
 
 
 def test_flop_count_matches_the_formula_for_a_conv_and_a_linear():
-    from models.nets import count_flops
+    from vclass.models.nets import count_flops
 
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, stride=2, padding=1, bias=False), torch.nn.Flatten(),
                               torch.nn.Linear(4 * 4 * 4, 7))
@@ -232,7 +232,7 @@ def test_flop_count_matches_the_formula_for_a_conv_and_a_linear():
 
 
 def test_fp16_peak_knows_hopper_and_refuses_to_guess():
-    from experiments.bench_recognizer import fp16_peak
+    from vclass.experiments.bench.recognizer import fp16_peak
 
     assert fp16_peak("NVIDIA H100 80GB HBM3") == 989.0
     assert fp16_peak("Some Unknown GPU") is None
@@ -241,7 +241,7 @@ def test_fp16_peak_knows_hopper_and_refuses_to_guess():
 def test_evaluate_reports_top1_top2_f1_confusion_intensity_bins_and_skips_one_valued_attributes():
     from types import SimpleNamespace
 
-    from models.evaluate import evaluate
+    from vclass.models.evaluate import evaluate
 
     truth = np.array([0, 1, 2, 2])
     probs = np.full((4, 7), 0.01, np.float32)

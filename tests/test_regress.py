@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments.regress import compare, measure_table
+from vclass.experiments.sweep.regress import compare, measure_table
 from vclass.cli import main
 
 REPO = Path(__file__).resolve().parent.parent

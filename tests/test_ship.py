@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from models.nets import create_model
-from models.surrogate import SurrogateRecognizer
-from models.train import TrainConfig, save_model_file
+from vclass.models.nets import create_model
+from vclass.models.surrogate import SurrogateRecognizer
+from vclass.models.train import TrainConfig, save_model_file
 from vclass.cli import main as cli
 
 WIDTHS = (4, 8, 8, 16)
@@ -78,7 +78,7 @@ def _meta(command, n=50_000, seed=0):
 
 
 def test_card_commands_name_the_data_and_the_training_run():
-    from experiments.ship_recognizer import commands
+    from vclass.experiments.recognizer.ship import commands
 
     own = ["/bin/vclass", "train-recognizer", "--faces", "50000", "--out", "runs/a"]
     # the run rendered its own data: its recorded command is the whole recipe
@@ -96,9 +96,9 @@ def test_card_commands_name_the_data_and_the_training_run():
 
 
 def test_card_puts_the_resting_face_bound_beside_each_intensity_bin_and_describes_fresh_training():
-    from experiments.face_ceiling import face_ceilings
-    from experiments.ship_recognizer import model_card
-    from models.evaluate import INTENSITY_BINS
+    from vclass.experiments.recognizer.face_ceiling import face_ceilings
+    from vclass.experiments.recognizer.ship import model_card
+    from vclass.models.evaluate import INTENSITY_BINS
 
     bins = {"0.00-0.15": {"n": 10, "top1": 0.1}, "0.15-0.30": {"n": 10, "top1": 0.5},
             "0.30-0.50": {"n": 10, "top1": 0.8}, "0.50-1.00": {"n": 10, "top1": 0.9}}

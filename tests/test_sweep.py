@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments.spec import expand, load_spec
-from experiments.stats import bootstrap_ci, paired_bootstrap
-from experiments.sweep import JOURNAL, read_journal, read_results
+from vclass.experiments.sweep.spec import expand, load_spec
+from vclass.experiments.stats import bootstrap_ci, paired_bootstrap
+from vclass.experiments.sweep.sweep import JOURNAL, read_journal, read_results
 from vclass.cli import main
 from vclass.config import ConfigError
 
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 DESIGNER_POLICIES = '''
 import os, time, multiprocessing
-from sim.classroom import Action
+from vclass.sim.classroom import Action
 
 
 class Quiet:
@@ -117,7 +117,7 @@ def test_an_unknown_measure_is_named():
     text = path.read_text().replace('"tea_share"', '"tea_sahre"', 1)
     import tomllib
 
-    from experiments.spec import spec_from_dict
+    from vclass.experiments.sweep.spec import spec_from_dict
 
     with pytest.raises(ConfigError, match="tea_sahre") as err:
         spec_from_dict(tomllib.loads(text))
@@ -138,9 +138,9 @@ def test_expansion_orders_runs_by_cell_policy_seed_with_stable_ids(workdir):
 
 
 def test_shipped_specs_expand_and_s0_spec_reproduces_the_s0_experiment():
-    from experiments.config import load_run_config
-    from experiments.s0_2x2 import _lesson
-    from experiments.sweep import run_entry
+    from vclass.experiments.lesson.config import load_run_config
+    from vclass.experiments.sweep.experiment import _lesson
+    from vclass.experiments.sweep.sweep import run_entry
 
     for name, runs in (("s0-2x2.toml", 4 * 2 * 20), ("policies.toml", None), ("regress.toml", 2 * 3 * 12)):
         spec, folder = load_spec(REPO / "experiments" / "specs" / name)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.train import TrainConfig, train_recognizer
+from vclass.models.train import TrainConfig, train_recognizer
 from vclass.cli import main as cli
 from vclass.config import ConfigError
 
@@ -20,7 +20,7 @@ TINY = {"widths": (4, 8, 8, 16), "batch_size": 32, "epochs": 2, "threads": 1, "p
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     """240 rendered faces: 192 train, 24 val, 24 test, clean labels."""
-    from experiments.make_faces import MakeFacesConfig, make_dataset
+    from vclass.experiments.recognizer.make_faces import MakeFacesConfig, make_dataset
 
     out = tmp_path_factory.mktemp("faces")
     make_dataset(MakeFacesConfig(n=240, seed=3, size=64, noise_kind=None, noise_rate=0.0, val_frac=0.1,
@@ -55,7 +55,7 @@ def test_tiny_run_lowers_the_loss_and_writes_checkpoint_log_tensorboard_and_mode
 
 
 def test_cs_misclassification_term_starts_with_relabeling_at_epoch_r(tiny_data, tmp_path):
-    from models.losses import scaled_delta1
+    from vclass.models.losses import scaled_delta1
 
     config = _config(tiny_data, tmp_path / "cs", model="scn-cs", gamma=10.0, relabel_start_epoch=2, epochs=2)
     first, second = train_recognizer(config).history
@@ -128,7 +128,7 @@ def test_cli_trains_resumes_and_rejects_bad_flags(tiny_data, tmp_path, capsys):
 
 
 def test_fresh_train_renders_new_faces_each_epoch_and_resumes_to_the_same_weights(tiny_data, tmp_path):
-    from models.train import fresh_train_split
+    from vclass.models.train import fresh_train_split
 
     first, second = fresh_train_split(192, 64, 5, 1), fresh_train_split(192, 64, 5, 2)
     assert first.images.shape == (192, 64, 64) and not np.array_equal(first.images, second.images)

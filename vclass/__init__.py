@@ -1,3 +1,26 @@
-"""vclass: the command line and the small helpers every part shares (config, run folders)."""
+"""vclass: a virtual online classroom testbed.
+
+The package's parts, one subpackage each (imports flow down this list, never up):
+
+* ``vclass.cli`` - the ``vclass`` command;
+* ``vclass.experiments`` - orchestration: lessons, recognizer and policy pipelines, sweeps, benchmarks;
+* ``vclass.agents`` - policies: the ECEM rule, baselines, deep-RL teachers;
+* ``vclass.env`` - the Gymnasium environments and recognition in the loop (joins sim and models);
+* ``vclass.models`` - recognizers, training, export, inference backends, the HMM (no SimPy);
+* ``vclass.sim`` - the SimPy classroom, its students, faces and measures (no torch);
+* ``vclass.config``, ``vclass.io`` - the shared core: validated configs, run folders.
+
+Importing ``vclass`` registers the Gymnasium ids ``vclass/Motivation-v0`` and ``vclass/Attention-v0`` by
+their string entry points, so nothing heavy loads until an environment is made.
+"""
+
+import gymnasium as _gym
 
 __version__ = "0.1.0"
+
+ENV_IDS = {"vclass/Motivation-v0": "vclass.env.motivation:MotivationEnv",
+           "vclass/Attention-v0": "vclass.env.attention:AttentionEnv"}
+
+for _id, _entry in ENV_IDS.items():
+    if _id not in _gym.registry:
+        _gym.register(id=_id, entry_point=_entry, disable_env_checker=False)

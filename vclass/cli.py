@@ -1,8 +1,8 @@
-"""The ``vclass`` command. Each subcommand lives in its own module, imported only when used.
+"""The ``vclass`` command: one subcommand per orchestration module, imported only when it runs.
 
-A command module provides ``HELP`` (one line), ``add_arguments(parser)`` and
-``main(args) -> int``. Config errors print one line naming the field and its
-allowed range and exit with status 2.
+A command module provides ``add_arguments(parser)`` and ``main(args) -> int``; its one-line help lives in
+:data:`COMMANDS` here, so ``vclass --help`` imports no command. Config errors print one line naming the field
+and its allowed range and exit with status 2.
 """
 
 from __future__ import annotations
@@ -13,41 +13,74 @@ import sys
 
 from vclass.config import ConfigError
 
-COMMANDS = {
-    "run": "experiments.run",
-    "bench": "experiments.bench",
-    "fit-hmm": "experiments.fit_hmm",
-    "experiment": "experiments.s0_2x2",
-    "make-faces": "experiments.make_faces",
-    "train-policy": "experiments.train_policy",
-    "evaluate": "experiments.evaluate_policies",
-    "train-recognizer": "experiments.train_recognizer",
-    "eval-recognizer": "experiments.eval_recognizer",
-    "export": "experiments.export_recognizer",
-    "ship-recognizer": "experiments.ship_recognizer",
-    "ship-policy": "experiments.ship_policy",
-    "sweep": "experiments.sweep",
-    "report": "experiments.sweep_report",
-    "regress": "experiments.regress",
-    "ablation": "experiments.ablation",
-    "face-ceiling": "experiments.face_ceiling",
+# name: (module, one-line help). argparse %-formats help text: a literal percent sign is written %%.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("vclass.experiments.lesson.run",
+            "Simulate a lesson (recognizer in the loop), compare with a baseline policy, write outcomes and a report."),
+    "bench": ("vclass.experiments.bench.bench",
+              "Run benchmarks (sim, faces, recognizer, e2e, env, sweep) and record them in BENCHMARKS.md; what this "
+              "machine cannot run (a GPU, TensorRT) is reported as not available here."),
+    "fit-hmm": ("vclass.experiments.lesson.fit_hmm",
+                "Refit transitions and emissions by Baum-Welch from a run's recognitions; compare with the truth."),
+    "experiment": ("vclass.experiments.sweep.experiment",
+                   "Run S0's 2x2 experiment (presentation x online tests) with and without ECEM; write a table with "
+                   "95%% CIs."),
+    "make-faces": ("vclass.experiments.recognizer.make_faces",
+                   "Render a synthetic face dataset: train/val/test .npz, meta.json and samples.png."),
+    "train-policy": ("vclass.experiments.policy.train",
+                     "Train a PPO, A2C or DQN teacher policy on the motivation or attention environment."),
+    "evaluate": ("vclass.experiments.policy.evaluate",
+                 "Evaluate policies against the baselines on the same seeds (recognizer in the loop), with 95%% CIs."),
+    "train-recognizer": ("vclass.experiments.recognizer.train",
+                         "Train a facial-expression recognizer (baseline, scn, scn-cs) with checkpoints, logs and "
+                         "TensorBoard."),
+    "eval-recognizer": ("vclass.experiments.recognizer.evaluate",
+                        "Evaluate a recognizer (training folder, .pt or .onnx) on clean faces: top-1/2, F1, confusion, "
+                        "AUCs."),
+    "export": ("vclass.experiments.recognizer.export",
+               "Export a trained recognizer (training folder or model.pt) to ONNX."),
+    "ship-recognizer": ("vclass.experiments.recognizer.ship",
+                        "Export, evaluate and install a trained recognizer as the shipped default, with a model card."),
+    "ship-policy": ("vclass.experiments.policy.ship",
+                    "Install a trained policy (train-policy folder) as a shipped policy, with a card from a vclass "
+                    "evaluate run."),
+    "sweep": ("vclass.experiments.sweep.sweep",
+              "Run an experiment spec's grid (local processes or Ray) into one results table; resumable."),
+    "report": ("vclass.experiments.sweep.report",
+               "Report a sweep: per-cell means with bootstrap 95%% CIs, paired differences, effect sizes, plots, HTML."),
+    "regress": ("vclass.experiments.sweep.regress",
+                "Rerun a small spec and compare each measure with a stored baseline (tolerance from the seed spread)."),
+    "ablation": ("vclass.experiments.recognizer.ablation",
+                 "Noisy-label ablation: baseline vs scn vs scn-cs at symmetric noise rates over seeds, plus a pixel LR "
+                 "floor."),
+    "face-ceiling": ("vclass.experiments.recognizer.face_ceiling",
+                     "Top-1 ceilings the renderer sets: a template oracle that knows every face parameter but the "
+                     "expression, and the Bayes bound for recognizers that do not know the resting face."),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported, to add its arguments (None: no command's)."""
     parser = argparse.ArgumentParser(prog="vclass", description="Virtual online classroom testbed.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module_name in COMMANDS.items():
-        module = importlib.import_module(module_name)
-        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(cmd)
-        cmd.set_defaults(_main=module.main)
+    for name, (module_name, text) in COMMANDS.items():
+        cmd = sub.add_parser(name, help=text, description=text.replace("%%", "%"))  # descriptions are not %-formatted
+        if name == command:
+            module = importlib.import_module(module_name)
+            module.add_arguments(cmd)
+            cmd.set_defaults(_main=module.main)
     return parser
 
 
+def _command_in(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv``: its first argument that is not an option."""
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    return first if first in COMMANDS else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_command_in(argv)).parse_args(argv)
     try:
         return int(args._main(args) or 0)
     except ConfigError as err:

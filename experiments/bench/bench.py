@@ -1,0 +1,85 @@
+"""``vclass bench``: measure speed and write one table (and the matching section of BENCHMARKS.md).
+
+Benchmarks are never timed tests: they live here and report numbers with
+the machine they ran on. Each suite is a module with ``run(quick) -> rows``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import platform
+import re
+from pathlib import Path
+from typing import Any
+
+
+SUITES = {"sim": "vclass.experiments.bench.sim",
+          "faces": "vclass.experiments.bench.faces",
+          "recognizer": "vclass.experiments.bench.recognizer",
+          "e2e": "vclass.experiments.bench.e2e",
+          "env": "vclass.experiments.bench.env",
+          "sweep": "vclass.experiments.bench.sweep",
+          }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("suite", nargs="?", default="all", choices=["all", *SUITES],
+                        help="which benchmark suite (default: all)")
+    parser.add_argument("--quick", action="store_true", help="short measurements (smoke test)")
+    parser.add_argument("--write", default="BENCHMARKS.md",
+                        help="markdown file whose section for each suite is replaced (use '' to skip)")
+
+
+def machine_line() -> str:
+    try:
+        import numpy
+
+        np_version = numpy.__version__
+    except ImportError:
+        np_version = "?"
+    return (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"numpy {np_version}, {platform.system()}")
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown table of benchmark rows."""
+    lines = ["| benchmark | case | value | unit | target | note |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        value = r.get("value")
+        shown = "not available here" if value is None else (f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}")
+        lines.append(f"| {r['benchmark']} | {r['case']} | {shown} | {r.get('unit', '')} | {r.get('target', '')} "
+                     f"| {r.get('note', '')} |")
+    return "\n".join(lines)
+
+
+def update_markdown(path: Path, suite: str, body: str) -> None:
+    """Replace (or append) the block between this suite's markers in ``path``, atomically."""
+    from vclass.io import atomic_write_text
+
+    start, end = f"<!-- bench:{suite}:start -->", f"<!-- bench:{suite}:end -->"
+    block = f"{start}\n{body}\n{end}"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
+    atomic_write_text(path, text)
+
+
+def main(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from vclass.io import git_commit
+
+    suites = list(SUITES) if args.suite == "all" else [args.suite]
+    for suite in suites:
+        module = importlib.import_module(SUITES[suite])
+        rows = module.run(quick=args.quick)
+        table = format_table(rows)
+        print(f"## {suite}\n{table}\n")
+        if args.write and not args.quick:
+            stamp = dt.date.today().isoformat()
+            body = (f"### `vclass bench {suite}`\n\nMachine: {machine_line()}; commit {git_commit()}; {stamp}.\n\n"
+                    f"{table}\n\n{getattr(module, 'NOTES', '')}").rstrip()
+            update_markdown(Path(args.write), suite, body)
+    return 0

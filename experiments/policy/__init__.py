@@ -1,0 +1,1 @@
+"""Deep-RL teacher policies: training, evaluation against the baselines, shipping."""
