@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium
 import gymnasium as gym
 import numpy as np
 import torch as th
@@ -37,12 +39,15 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 from torch.distributions import Categorical
+from tqdm import tqdm
 
 from vclass.agents import SHIPPED_DIR
+from vclass.config import ConfigError
 from vclass.env.classroom_env import GLOBAL_FEATURES, STUDENT_FEATURES, ObservationEncoder, student_views
+from vclass.env.motivation import MotivationEnv
+from vclass.io import atomic_write_bytes, provenance, write_json
 from vclass.sim.classroom import NO_CHECKIN, Action, Observation
 from vclass.sim.config import SimConfig
-from vclass.config import ConfigError
 
 TASKS = {"motivation": "vclass/Motivation-v0", "attention": "vclass/Attention-v0"}
 # The shipped policies' settings. Motivation: incentive effects fade within minutes, so a short horizon;
@@ -196,7 +201,6 @@ class StudentVecEnv(VecEnv):
     """
 
     def __init__(self, options: dict[str, Any], n_lessons: int):
-        from vclass.env.motivation import MotivationEnv
 
         self.lessons = [MotivationEnv(**options) for _ in range(n_lessons)]
         self.n_students = n = self.lessons[0].n_students
@@ -326,10 +330,8 @@ class TrainConfig:
 
 def make_env(task: str, options: dict[str, Any], seed: int | None = None):
     """One monitored environment of ``task`` (``gymnasium.make`` of the registered id)."""
-    import gymnasium
     from stable_baselines3.common.monitor import Monitor
 
-    import vclass  # noqa: F401  (registers the ids)
 
     made = Monitor(gymnasium.make(TASKS[task], **options))
     if seed is not None:
@@ -342,7 +344,6 @@ def make_vec_env(task: str, options: dict[str, Any], n_envs: int, seed: int, sub
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-    import vclass  # noqa: F401
 
     # "vclass:" makes gymnasium import vclass first (it registers the ids), also in SubprocVecEnv's fresh worker processes.
     return sb3_make_vec_env(f"vclass:{TASKS[task]}", n_envs=n_envs, seed=seed, env_kwargs=options,
@@ -357,7 +358,6 @@ class TqdmCallback(BaseCallback):
         self.total, self.initial, self.per_call = total, initial, per_call
 
     def _on_training_start(self) -> None:
-        from tqdm import tqdm
 
         self.bar = tqdm(total=self.total, initial=self.initial, unit="step", desc="training", dynamic_ncols=True)
 
@@ -432,7 +432,6 @@ def latest_checkpoint(out: Path) -> Path | None:
 
 def save_policy(model, path: Path, meta: dict[str, Any]) -> None:
     """Save an SB3 model zip with our ``vclass.json`` entry (task, algo, env options) inside."""
-    from vclass.io import atomic_write_bytes
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.building.zip")
@@ -477,11 +476,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
     :return: a summary: environment steps trained, wall time, steps/s, paths.
     """
-    import time
 
     from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback, EvalCallback
 
-    from vclass.io import provenance, write_json
 
     cfg.check()
     th.set_num_threads(1)  # leave a core for others; the envs are the cost, not the network

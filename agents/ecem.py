@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from vclass.agents.params import require_int
 from vclass.sim.classroom import NO_CHECKIN, Action, Observation
 from vclass.sim.config import EmotionConfig, IncentiveConfig
-from vclass.agents.params import require_int
 from vclass.sim.emotion import N_FACTORS, axis_values, base_transition_matrix, emotion_axis
+from vclass.sim.measures import Measure
+
+DIVERGENCE_MEASURE = Measure("ecem_divergence", "ECEM decisions differing from truth", "{:.3f}")
 
 
 def emotion_levels(cfg: EmotionConfig) -> np.ndarray:

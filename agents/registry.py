@@ -13,14 +13,31 @@ import inspect
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from vclass.agents.baselines import ALWAYS_NAMES, AlwaysFactor, GreedyAttentionCheckin, NoIntervention, RandomPolicy, \
-    RoundRobinCheckin
+from vclass.agents.baselines import (
+    ALWAYS_NAMES,
+    AlwaysFactor,
+    GreedyAttentionCheckin,
+    NoIntervention,
+    RandomPolicy,
+    RoundRobinCheckin,
+)
 from vclass.agents.ecem import ECEM
+from vclass.config import ConfigError, bounded
 from vclass.sim.classroom import Policy
 from vclass.sim.config import SimConfig
-from vclass.config import ConfigError
+
+DEFAULT_POLICY = "ecem"
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Which policy acts, and its keyword parameters (the ``[policy]`` table of a run config)."""
+
+    name: str = bounded(DEFAULT_POLICY, doc="a built-in name or module:Class")
+    params: dict = bounded(factory=dict, doc="keyword arguments of the policy")
 
 _BUILDERS: dict[str, Callable[..., Policy]] = {
     "none": lambda cfg, **kw: NoIntervention(**kw),

@@ -20,11 +20,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from vclass.config import ConfigError, from_dict, load_toml, replace_nested
+from vclass.env.observers import make_observer
 from vclass.sim.classroom import Action, Lesson, Observation
 from vclass.sim.config import SimConfig
 from vclass.sim.emotion import N_FACTORS, N_STATES, POSITIVE, axis_values, in_tea
+from vclass.sim.faces import render_faces, sample_face_params, sample_identities
 from vclass.sim.lesson import SEGMENT_KINDS
-from vclass.config import ConfigError, from_dict, load_toml, replace_nested
+from vclass.sim.measures import class_summary
 
 ENV_RECOGNIZERS = ("surrogate", "scn-cs")  # never the oracle: observations come from the recognizer path
 
@@ -274,7 +277,6 @@ class ClassroomEnv(gym.Env):
         self.sim_config = cfg = build_sim_config(config, students, minutes)
         self.n_students = cfg.classroom.students
         self.recognizer = recognizer
-        from vclass.env.observers import make_observer
 
         try:
             self.observer = make_observer(recognizer, backend, model_path, confusion_path)
@@ -326,7 +328,6 @@ class ClassroomEnv(gym.Env):
         self._obs = room.observation()
         info: dict[str, Any] = {"tick": room.tick_index, **terms, **self._step_info(per_student)}
         if terminated:
-            from vclass.sim.measures import class_summary
 
             info["summary"] = class_summary(record)
         return self.encoder.encode(self._obs), self._reward(terms), terminated, False, info
@@ -348,7 +349,6 @@ class ClassroomEnv(gym.Env):
         return {}
 
     def _render_identities(self):
-        from vclass.sim.faces import sample_identities
 
         identities = getattr(self.observer, "identities", None)
         if identities is None or len(identities) != self.n_students:
@@ -369,7 +369,6 @@ def render_class(lesson: Lesson, obs: Observation, identities) -> np.ndarray:
     """A grid of the class's faces (the expression each student last showed; grey without a frame) with
     the teacher's belief over the eight states as bars (green positive, red negative) and the attention
     estimate as a blue bar under each face. Returns an RGB image (H, W, 3) uint8."""
-    from vclass.sim.faces import render_faces, sample_face_params
 
     room = lesson.room
     n = room.n_students

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
+from vclass.config import ConfigError
 from vclass.env.classroom_env import ClassroomEnv
 from vclass.sim.classroom import NO_CHECKIN, Action
 from vclass.sim.emotion import N_FACTORS
-from vclass.config import ConfigError
 
 
 class MotivationEnv(ClassroomEnv):

@@ -1,10 +1,11 @@
 """Recognition in the loop: the teacher sees the class through camera frames (SPEC §4; S3 Fig. 7).
 
 Every tick, each present, connected, camera-on student shows an expression
-drawn from ``B(state, ·)`` at an intensity that rises with arousal and the
-student's expressiveness, together with this tick's behaviour (eyes closed,
-yawning, looking away). The recognizer turns that into a recognized class
-and attribute probabilities:
+drawn by the world (:mod:`vclass.sim.expressions`: ``B(state, ·)`` at an
+intensity that rises with arousal and the student's expressiveness),
+together with this tick's behaviour (eyes closed, yawning, looking away).
+The recognizer turns that into a recognized class and attribute
+probabilities:
 
 * ``scn-cs`` renders the faces (``vclass.sim.faces``) and runs the real recognizer on
   the whole class in one batch through the chosen backend;
@@ -27,18 +28,22 @@ and the per-tick value is smoothed by an exponential moving average
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from vclass.config import ConfigError, bounded
 from vclass.models.hmm import BeliefFilter, compose_emission
-from vclass.models.recognizer import SHIPPED_CONFUSION, SHIPPED_MODEL
-from vclass.models.surrogate import SurrogateRecognizer, sample_cumulative
+from vclass.models.recognizer import SHIPPED_CONFUSION, SHIPPED_MODEL, load_recognizer
+from vclass.models.surrogate import SurrogateRecognizer
 from vclass.sim.attention import BEHAVIOUR_NAMES, ONE, ZERO
-from vclass.sim.classroom import Classroom
-from vclass.sim.emotion import HIGH_AROUSAL, base_transition_matrix, drift_matrix, stationary_distribution
+from vclass.sim.classroom import Classroom, LessonRecord, OracleObserver
+from vclass.sim.emotion import base_transition_matrix, drift_matrix, stationary_distribution
+from vclass.sim.faces import render_faces, sample_face_params, sample_identities
+from vclass.sim.measures import Measure
 
 RECOGNIZERS = ("oracle", "surrogate", "scn-cs")
 ATTENTION_SMOOTHING = 0.3
@@ -47,6 +52,64 @@ TRACKED_STUDENTS = 4  # students whose full belief is kept every tick, for the b
 
 _LOOK, _EYES, _YAWN = (BEHAVIOUR_NAMES.index(n) for n in ("looking_away", "eyes_closed", "yawning"))
 _ATTRIBUTE_COLUMNS = np.array([_EYES, _YAWN, _LOOK])  # behaviour columns in the recognizer's attribute order
+
+
+@dataclass(frozen=True)
+class RecognizerConfig:
+    """How the teacher sees the class (SPEC §4): the recognizer in the loop and its backend (the ``[recognizer]``
+    table of a run config).
+
+    ``model`` and ``confusion`` default (empty) to the shipped model and its measured confusion.
+    """
+
+    kind: Literal["oracle", "surrogate", "scn-cs"] = bounded("scn-cs")
+    backend: Literal["onnxruntime", "torch", "torch-cuda", "tensorrt"] = bounded("onnxruntime")
+    model: str = bounded("", doc="ONNX file or training folder; empty: the shipped model")
+    confusion: str = bounded("", doc="confusion.json for the surrogate and the filter; empty: the shipped one")
+
+
+# The in-loop measures of :func:`in_loop_accuracy`.
+IN_LOOP_MEASURES = (Measure("recognition_accuracy", "recognition accuracy in the loop", "{:.3f}"),
+                    Measure("belief_accuracy", "belief accuracy (argmax vs truth)", "{:.3f}"),
+                    Measure("frames_share", "share of present time with a frame", "{:.3f}"))
+
+
+@dataclass
+class RecognitionLog:
+    """What the recognizer and the belief filter made of one lesson, per tick (rows) and student (columns).
+
+    :ivar recognized: (T, N) int8 recognized expression class, -1 without a frame.
+    :ivar belief_state: (T, N) int8 argmax of the belief after the tick.
+    :ivar tracked: (T, k, 8) the whole belief of the first k students (``TRACKED_STUDENTS``).
+    :ivar samples: a few rendered frames with their shown and recognized class (``scn-cs`` only).
+    """
+
+    recognized: np.ndarray
+    belief_state: np.ndarray
+    tracked: np.ndarray
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def allocate(cls, n_ticks: int, n_students: int, n_states: int) -> RecognitionLog:
+        return cls(recognized=np.full((n_ticks, n_students), -1, dtype=np.int8),
+                   belief_state=np.full((n_ticks, n_students), -1, dtype=np.int8),
+                   tracked=np.zeros((n_ticks, min(TRACKED_STUDENTS, n_students), n_states)))
+
+
+def in_loop_accuracy(record: LessonRecord, log: RecognitionLog | None) -> dict[str, float | None]:
+    """Recognition accuracy (recognized vs shown expression, over frames) and belief accuracy (argmax belief
+    vs true state, over present student-ticks); both None without a log (the oracle recognizes nothing).
+    ``frames_share``: the share of present student-ticks with a frame."""
+    if log is None:
+        return {"recognition_accuracy": None, "belief_accuracy": None,
+                "frames_share": float(((record.expression >= 0)[record.present]).mean()) if record.present.any()
+                else 0.0}
+    framed = log.recognized >= 0
+    recognition = float((log.recognized[framed] == record.expression[framed]).mean()) if framed.any() else None
+    believed = (log.belief_state >= 0) & record.present
+    belief = float((log.belief_state[believed] == record.state[believed]).mean()) if believed.any() else None
+    return {"recognition_accuracy": recognition, "belief_accuracy": belief,
+            "frames_share": float(framed[record.present].mean()) if record.present.any() else 0.0}
 
 
 class RecognitionObserver:
@@ -63,13 +126,12 @@ class RecognitionObserver:
         if recognizer not in ("surrogate", "scn-cs"):
             raise ValueError(f"recognizer must be 'surrogate' or 'scn-cs', got {recognizer!r}")
         self.kind = recognizer
+        self.watches = "faces" if recognizer == "scn-cs" else "expressions"
         self.surrogate = SurrogateRecognizer.from_file(confusion_path or SHIPPED_CONFUSION)
         self._config = None  # the config last prepared for (see _prepare)
         self.model = None
         self.service = service  # a RecognitionService batching frames across classrooms, or None
         if recognizer == "scn-cs" and service is None:
-            from vclass.models.recognizer import load_recognizer
-
             self.model = load_recognizer(model_path or SHIPPED_MODEL, backend=backend)
 
     # -- Observer protocol ------------------------------------------------------------------------------------------
@@ -83,23 +145,13 @@ class RecognitionObserver:
         self.filter = BeliefFilter(transitions, self._emission_model, initial, n)
         self._attention = np.full(n, initial @ self.attention_targets)
         self._lesson_constants(room)
-        self.identities = None
-        if self.kind == "scn-cs":
-            from vclass.sim.faces import sample_identities
-
-            self.identities = sample_identities(n, rng)
-        self.samples: list[dict[str, Any]] = []
-        self.tracked = np.zeros((room.plan.n_ticks, min(TRACKED_STUDENTS, n), transitions.shape[0]))
+        self.identities = sample_identities(n, rng) if self.kind == "scn-cs" else None
+        self.log = RecognitionLog.allocate(room.plan.n_ticks, n, transitions.shape[0])
 
     def observe(self, room: Classroom, tick: int) -> None:
-        n, rec, rng = room.n_students, room.record, self.rng
-        visible = room.online & room.camera_on
-        behaviour = rec.behaviour[tick]
-        # The face the student shows (world draws: a fixed count per tick, whatever is visible).
-        uniforms = rng.random(out=self._uniforms)  # drawn into a scratch array, read only here
-        expression = sample_cumulative(self._emission_cumulative.take(room.state, axis=0), uniforms)
-        intensity = self._draw_intensity(HIGH_AROUSAL.take(room.state), rng, needed=self.kind != "surrogate")
-        attributes = behaviour.take(_ATTRIBUTE_COLUMNS, axis=1)
+        rng = self.rng
+        visible, expression, intensity = room.visible, room.shown_expression, room.shown_intensity
+        attributes = room.record.behaviour[tick].take(_ATTRIBUTE_COLUMNS, axis=1)
         self._pending = (tick, visible, expression)
         if self.kind == "surrogate":
             self.complete(*self.surrogate.recognize(expression, attributes, rng))
@@ -127,15 +179,13 @@ class RecognitionObserver:
 
     def complete(self, recognized: np.ndarray, attribute_probs: np.ndarray) -> None:
         """Second half of a tick: filter the recognized classes into beliefs and update attention estimates."""
-        tick, visible, expression = self._pending
-        room, rec = self.room, self.room.record
-        no_frame = self._no_frame
-        rec.expression[tick] = np.where(visible, expression, no_frame)
-        rec.recognized[tick] = shown = np.where(visible, recognized, no_frame)
-        belief = self.filter.update(shown, visible, self._teacher_transitions(room, tick))
+        tick, visible, _ = self._pending
+        log = self.log
+        log.recognized[tick] = shown = np.where(visible, recognized, self._no_frame)
+        belief = self.filter.update(shown, visible, self._teacher_transitions(self.room, tick))
         self._update_attention(belief, attribute_probs, visible)
-        rec.belief_state[tick] = belief.argmax(axis=1)
-        self.tracked[tick] = belief[: self.tracked.shape[1]]
+        log.belief_state[tick] = belief.argmax(axis=1)
+        log.tracked[tick] = belief[: log.tracked.shape[1]]
 
     def belief(self) -> np.ndarray:
         return self.filter.belief.copy()
@@ -146,8 +196,6 @@ class RecognitionObserver:
     # -- helpers ----------------------------------------------------------------------------------------------------
     def _render(self, students: np.ndarray, expression: np.ndarray, intensity: np.ndarray,
                 attributes: np.ndarray) -> np.ndarray:
-        from vclass.sim.faces import render_faces, sample_face_params
-
         params = sample_face_params(students.size, self.rng, identity=self.identities.take(students),
                                     expression=expression, intensity=intensity, eyes_closed=attributes[:, 0],
                                     yawning=attributes[:, 1], looking_away=attributes[:, 2])
@@ -169,8 +217,6 @@ class RecognitionObserver:
         self._constants = SimpleNamespace(
             look_away_scale=np.asarray(self.look_away_scale), eyes_closed_weight=np.asarray(0.9), half=np.asarray(0.5),
             smoothing=np.asarray(ATTENTION_SMOOTHING), active_threshold=np.asarray(cfg.incentives.active_threshold))
-        # Expression sampling: cumulative rows of B, one row looked up per student.
-        self._emission_cumulative = np.cumsum(self.emission, axis=1)
         # The teacher's chain, per tick: the average student's difficulty gap without and with reduce-difficulty
         # (D lowered, floored at 0; entry `active` is looked up by each student's flag), the fatigue drive
         # eta_F(t) * mean f * t / T, and whether the tick is an online test.
@@ -182,22 +228,8 @@ class RecognitionObserver:
 
     def _lesson_constants(self, room: Classroom) -> None:
         """Per-lesson tables, so that a tick looks up what does not change from tick to tick."""
-        cfg, n = room.cfg, room.n_students
-        self._no_frame = np.full(n, -1)  # what the record shows (and the filter reads) for a student without a frame
-        self._uniforms = np.empty(n)
-        # Beta parameters of expression intensity for each student, (high-arousal, low-arousal) states:
-        # mean = expressiveness * level, a = max(mean c, 1e-3), b = max((1 - mean) c, 1e-3).
-        frames = cfg.frames
-        c = frames.intensity_concentration
-        means = [room.population.expressiveness * level
-                 for level in (frames.intensity_high_arousal, frames.intensity_low_arousal)]
-        self._intensity_a = [np.maximum(mean * c, 1e-3) for mean in means]
-        self._intensity_b = [np.maximum((1 - mean) * c, 1e-3) for mean in means]
-        # The same draws as chi-square pairs (N, 2), df = 2a and 2b, when every Beta takes that route (see
-        # _draw_intensity).
-        by_gamma = all((np.maximum(a, b) > 1.0).all() for a, b in zip(self._intensity_a, self._intensity_b))
-        self._intensity_dfs = ([2.0 * np.column_stack([a, b]) for a, b in zip(self._intensity_a, self._intensity_b)]
-                               if by_gamma and _beta_is_chisquare_ratio() else None)
+        n = room.n_students
+        self._no_frame = np.full(n, -1)  # what the log shows (and the filter reads) for a student without a frame
         self._teacher_features = np.empty((n, self.drift.shape[0]))
         # The base chain stacked once per student, (N*8, 8), to multiply by each student's column tilt row by row,
         # into a buffer of the chains' rows (row k*8 + i: student k, state i); its columns for the row sums.
@@ -206,23 +238,6 @@ class RecognitionObserver:
         self._chains_shape = (n, states, states)
         self._teacher_rows = np.empty_like(self._base_stacked)
         self._teacher_row_columns = (list(self._teacher_rows.T) if states == 8 and _sums_eight_pairwise() else None)
-
-    def _draw_intensity(self, high: np.ndarray, rng: np.random.Generator, needed: bool = True) -> np.ndarray | None:
-        """Expression intensities ~ Beta(a_k, b_k) (a fixed count of world draws per tick, used or not).
-
-        When every Beta has ``max(a, b) > 1``, numpy draws it as ``Ga / (Ga + Gb)`` from two standard gammas in
-        a row, and a chi-square with ``2a`` degrees of freedom is ``2 Ga`` from the same gamma draw: one
-        chi-square call on the (2a, 2b) pairs makes the same draws as ``beta`` and gives the same ratio, at a
-        third of the per-call overhead (numpy checks its arguments in Python). The ratio is skipped when the
-        intensities are not needed (the surrogate renders no faces).
-
-        :param high: whether each student's state is high-arousal.
-        :return: the intensities, or None when not ``needed``.
-        """
-        if self._intensity_dfs is None:
-            return rng.beta(np.where(high, *self._intensity_a), np.where(high, *self._intensity_b))
-        doubled = rng.chisquare(np.where(high[:, None], *self._intensity_dfs))  # 2 Ga, 2 Gb per student
-        return doubled[:, 0] / (doubled[:, 0] + doubled[:, 1]) if needed else None
 
     def _teacher_transitions(self, room: Classroom, tick: int) -> np.ndarray:
         """The chain the teacher believes moved the class at ``tick``: (N, 8, 8)."""
@@ -255,10 +270,11 @@ class RecognitionObserver:
 
     def _keep_samples(self, tick: int, students: np.ndarray, frames: np.ndarray, expression: np.ndarray,
                       recognized: np.ndarray, state: np.ndarray) -> None:
-        if len(self.samples) >= SAMPLE_FRAMES or tick % 30:
+        samples = self.log.samples
+        if len(samples) >= SAMPLE_FRAMES or tick % 30:
             return
-        for i in range(min(3, students.size, SAMPLE_FRAMES - len(self.samples))):
-            self.samples.append({"tick": tick, "student": int(students[i]), "frame": frames[i],
+        for i in range(min(3, students.size, SAMPLE_FRAMES - len(samples))):
+            samples.append({"tick": tick, "student": int(students[i]), "frame": frames[i],
                                  "expression": int(expression[i]), "recognized": int(recognized[i]),
                                  "state": int(state[i])})
 
@@ -280,18 +296,6 @@ def _sums_eight_pairwise() -> bool:
     return bool(np.array_equal(np.add.reduce(x, axis=1), _pairwise_sum_eight(list(x.T))))
 
 
-@functools.cache
-def _beta_is_chisquare_ratio() -> bool:
-    """Whether this numpy draws ``Beta(a, b)`` with ``max(a, b) > 1`` as ``Ga / (Ga + Gb)`` from two standard gamma
-    draws in a row, and ``chisquare(2a)`` as ``2 Ga`` from one (its algorithms), so that chi-square pairs use the
-    generator exactly as ``beta`` does and give the same ratios; checked once."""
-    a, b = np.array([0.5, 2.0, 5.5, 1.5, 3.0, 1e-3]), np.array([3.0, 0.2, 0.5, 4.5, 3.0, 5.999])
-    one, two = np.random.default_rng(12345), np.random.default_rng(12345)
-    beta = one.beta(a, b)
-    doubled = two.chisquare(2.0 * np.column_stack([a, b]))
-    return bool(np.array_equal(beta, doubled[:, 0] / (doubled[:, 0] + doubled[:, 1])) and one.random() == two.random())
-
-
 def make_observer(recognizer: str, backend: str = "onnxruntime", model_path: str | Path | None = None,
                   confusion_path: str | Path | None = None, service=None):
     """The observer for a ``--recognizer`` choice: ``oracle``, ``surrogate`` or ``scn-cs``.
@@ -299,8 +303,17 @@ def make_observer(recognizer: str, backend: str = "onnxruntime", model_path: str
     :param service: a :class:`vclass.env.batch.RecognitionService` that batches this observer's frames with other
         classrooms' (scn-cs only).
     """
-    from vclass.sim.classroom import OracleObserver
-
     if recognizer == "oracle":
         return OracleObserver()
     return RecognitionObserver(recognizer, backend, model_path, confusion_path, service)
+
+
+def observer_from_config(config: RecognizerConfig, service=None):
+    """A fresh observer for one lesson, as a run config's ``[recognizer]`` table says.
+
+    :raises ConfigError: naming ``recognizer`` when the model cannot load or the backend cannot run here.
+    """
+    try:
+        return make_observer(config.kind, config.backend, config.model or None, config.confusion or None, service)
+    except (ValueError, RuntimeError, OSError) as err:  # unreadable model, missing backend or GPU
+        raise ConfigError("recognizer", str(err)) from None

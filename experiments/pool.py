@@ -21,9 +21,15 @@ stopped after it. Ray is optional: ``pip install -e .[cluster]``.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
 from typing import Any
+
+from tqdm import tqdm
 
 from vclass.config import ConfigError
 
@@ -56,15 +62,11 @@ class LocalExecutor:
         self._pool = None
 
     def _new_pool(self):
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
 
         return ProcessPoolExecutor(max_workers=1 if self.in_flight == 1 else self.workers,
                                    mp_context=get_context("spawn"), initializer=_single_threaded)
 
     def imap_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
-        from concurrent.futures import FIRST_COMPLETED, wait
-        from concurrent.futures.process import BrokenProcessPool
 
         queue = iter(tasks)
         running: dict[Any, Any] = {}
@@ -129,7 +131,6 @@ class RayExecutor:
         self.ray = ray
         self.started_here = not ray.is_initialized()
         if self.started_here:
-            import logging
 
             kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
                                       "log_to_driver": False}
@@ -169,7 +170,7 @@ class RayExecutor:
                 task = running.pop(ref)
                 try:
                     yield task, ray.get(ref)
-                except Exception as err:  # noqa: BLE001 - a dead worker, or an error Ray itself raised
+                except Exception as err:
                     yield task, WorkerLost(f"ray task failed: {type(err).__name__}: {str(err)[:500]}")
 
     def close(self) -> None:
@@ -195,6 +196,35 @@ class SerialExecutor:
 
 
 _END = object()
+
+
+def run_jobs(fn: Callable[[Any], Any], jobs: list[Any], workers: int = 1, desc: str = "lessons") -> list[Any]:
+    """``fn`` on every job, in ``workers`` processes (in this one when 1), with a progress bar; results in job order.
+
+    :raises RuntimeError: when a worker process died (a job that kills its process cannot return a result).
+    """
+    executor = make_executor("serial" if workers == 1 else "local", workers)
+    results: dict[int, Any] = {}
+    try:
+        with tqdm(total=len(jobs), desc=desc, unit=desc.rstrip("s") or "job") as bar:
+            for (index, _), result in executor.imap_unordered(_indexed(fn), list(enumerate(jobs))):
+                if isinstance(result, WorkerLost):
+                    raise RuntimeError(f"job {index}: {result}")
+                results[index] = result
+                bar.update()
+    finally:
+        executor.close()
+    return [results[i] for i in range(len(jobs))]
+
+
+class _indexed:
+    """``fn`` on the job of an ``(index, job)`` task (picklable, for the process pool)."""
+
+    def __init__(self, fn: Callable[[Any], Any]):
+        self.fn = fn
+
+    def __call__(self, task: tuple[int, Any]) -> Any:
+        return self.fn(task[1])
 
 
 def make_executor(kind: str, workers: int | None = 2, address: str = "", isolated: bool = False):

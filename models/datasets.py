@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from vclass.io import atomic_write_bytes, write_json
+from vclass.sim.faces import sample_face_batch
 
 RENDER_BATCH = 2048   # faces per render call; part of the random stream, so fixed
 
@@ -362,7 +363,6 @@ def render_split(n: int, rng: np.random.Generator, size: int, progress=None,
                  batch: int = RENDER_BATCH) -> dict[str, np.ndarray]:
     """Render n labelled faces (:func:`vclass.sim.faces.sample_face_batch`) in calls of ``batch`` faces, advancing
     ``progress`` (a tqdm bar, or None) as it goes: ``images``, ``clean_labels``, ``attributes``, ``intensity``."""
-    from vclass.sim.faces import sample_face_batch
 
     parts = []
     for start in range(0, n, batch):

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from vclass.io import pyplot, save_figure, write_json
 from vclass.models.datasets import ATTRIBUTE_NAMES as ATTRIBUTES
 from vclass.models.datasets import CLASS_NAMES as EXPRESSIONS
 
@@ -173,7 +174,6 @@ def confusion_record(result: dict[str, Any], source: str = "") -> dict[str, Any]
 
 def write_confusion_json(result: dict[str, Any], path: str | Path, source: str = "") -> Path:
     """Write :func:`confusion_record` atomically."""
-    from vclass.io import write_json
 
     write_json(path, confusion_record(result, source))
     return Path(path)
@@ -181,12 +181,8 @@ def write_confusion_json(result: dict[str, Any], path: str | Path, source: str =
 
 def plot_confusion(result: dict[str, Any], path: str | Path, title: str = "") -> Path:
     """Row-normalized confusion heat map with counts, saved as PNG."""
-    import matplotlib
+    plt = pyplot()
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from vclass.io import save_figure
 
     counts = np.asarray(result["confusion"])
     share = row_normalize(counts)

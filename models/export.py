@@ -27,6 +27,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from vclass.io import atomic_write_bytes
+from vclass.models.modelfile import INPUT_NAME, OUTPUT_NAMES, load_torch_model
+
 OPSET = 17
 
 
@@ -36,7 +39,6 @@ def onnx_bytes(model: Any, input_size: tuple[int, int] | None = None) -> bytes:
     import torch
 
     from vclass.models.nets import InferenceWrapper
-    from vclass.models.recognizer import INPUT_NAME, OUTPUT_NAMES
 
     height, width = input_size or getattr(model, "input_size", (64, 64))
     wrapper = InferenceWrapper(model).eval()
@@ -68,10 +70,8 @@ def export_onnx(source: Any, out_path: str | Path) -> Path:
 
     :param source: training folder, ``.pt`` path, or an :class:`vclass.models.nets.ExpressionNet`.
     :param out_path: where the ``.onnx`` file goes (written atomically).
-    :raises vclass.models.recognizer.RecognizerLoadError: if ``source`` is a bad or missing file.
+    :raises vclass.models.modelfile.RecognizerLoadError: if ``source`` is a bad or missing file.
     """
-    from vclass.models.recognizer import load_torch_model
-    from vclass.io import atomic_write_bytes
 
     model = load_torch_model(source) if isinstance(source, (str, Path)) else source
     out_path = Path(out_path)

@@ -46,22 +46,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 
+from vclass.io import atomic_write_bytes
 from vclass.models.datasets import ATTRIBUTE_NAMES, CLASS_NAMES
+from vclass.models.export import onnx_bytes
+from vclass.models.modelfile import INPUT_NAME, OUTPUT_NAMES, RecognizerLoadError, load_torch_model, read_model_bytes
 
 BACKENDS = ("onnxruntime", "torch", "torch-cuda", "tensorrt")
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"  # the shipped recognizer, its confusion and card
 SHIPPED_MODEL = SHIPPED_DIR / "scn-cs.onnx"
 SHIPPED_CONFUSION = SHIPPED_DIR / "confusion.json"
-INPUT_NAME = "frames"
-OUTPUT_NAMES = ("expression_probs", "attribute_probs")
 NUM_EXPRESSIONS = len(CLASS_NAMES)
 NUM_ATTRIBUTES = len(ATTRIBUTE_NAMES)
 TENSORRT_MAX_BATCH = 256
-
-
-class RecognizerLoadError(ValueError):
-    """A model file is missing, corrupted, truncated or of the wrong kind."""
 
 
 class BackendUnavailable(RuntimeError):
@@ -129,13 +127,11 @@ def _resolve_onnx(path: Path) -> tuple[Path, bytes]:
     """ONNX bytes for a path: the file itself, ``model.onnx`` in a folder, or an in-memory export of a ``.pt``."""
     if path.is_dir():
         if (path / "model.onnx").is_file():
-            return path / "model.onnx", _read_bytes(path / "model.onnx")
+            return path / "model.onnx", read_model_bytes(path / "model.onnx")
         path = path / "model.pt"
     if path.suffix == ".pt":
-        from vclass.models.export import onnx_bytes
-
         return path, onnx_bytes(load_torch_model(path))
-    return path, _read_bytes(path)
+    return path, read_model_bytes(path)
 
 
 def _resolve_pt(path: Path) -> Path:
@@ -150,45 +146,6 @@ def _resolve_pt(path: Path) -> Path:
     return path
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise RecognizerLoadError(f"{path}: model file not found") from None
-    except OSError as err:
-        raise RecognizerLoadError(f"{path}: cannot read model file ({err})") from None
-
-
-def load_torch_model(path: str | Path):
-    """The :class:`vclass.models.nets.ExpressionNet` saved in a ``model.pt`` (or a training folder), in eval mode.
-
-    :raises RecognizerLoadError: if the file is missing, not a torch file, truncated or not a vclass model.
-    """
-    import torch
-
-    from vclass.models.nets import model_from_build_args
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.pt"
-    if not path.is_file():
-        raise RecognizerLoadError(f"{path}: model file not found")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for bad zips / pickles
-        raise RecognizerLoadError(f"{path}: not a readable torch model file (corrupted or truncated?): "
-                                  f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
-    if not isinstance(payload, dict) or "build_args" not in payload or "state_dict" not in payload:
-        raise RecognizerLoadError(f"{path}: not a vclass recognizer file (expected keys build_args, state_dict)")
-    try:
-        model = model_from_build_args(payload["build_args"])
-        model.load_state_dict(payload["state_dict"])
-    except (ValueError, TypeError, KeyError, RuntimeError) as err:
-        raise RecognizerLoadError(f"{path}: weights do not fit the saved architecture: {err}") from None
-    model.input_size = tuple(payload.get("input_size", (64, 64)))
-    return model.eval()
-
-
 # ---------------------------------------------------------------- backends
 
 class OnnxRuntimeRecognizer(Recognizer):
@@ -197,7 +154,6 @@ class OnnxRuntimeRecognizer(Recognizer):
     backend = "onnxruntime"
 
     def __init__(self, path: Path, threads: int | None = None):
-        import onnxruntime as ort
 
         source, data = _resolve_onnx(path)
         options = ort.SessionOptions()
@@ -410,7 +366,6 @@ class TensorRTRecognizer(Recognizer):
             self.engine = self.runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
         if self.engine is None:  # no cache, or a stale/corrupt one
             serialized = self._build(data, source)
-            from vclass.io import atomic_write_bytes
 
             atomic_write_bytes(self.engine_path, serialized)
             self.engine = self.runtime.deserialize_cuda_engine(serialized)

@@ -14,23 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def sample_rows(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
-    """Draw one index per row of ``probabilities`` (n, k) with the given U(0,1) draws (n,)."""
-    cumulative = np.cumsum(probabilities, axis=1)
-    return np.minimum((uniforms[:, None] * cumulative[:, -1:] > cumulative).sum(axis=1), probabilities.shape[1] - 1)
-
-
-def sample_cumulative(cumulative: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
-    """:func:`sample_rows` from the rows' cumulative sums ``np.cumsum(probabilities, axis=1)``, for rows of
-    non-negative probabilities (the same draws, faster).
-
-    Callers sampling rows of a fixed table keep the table's cumulative sum (the cumulative sum of picked
-    rows is the picked rows of the cumulative sum). With non-negative probabilities the cumulative rows do
-    not decrease, so the entries below ``u * total`` are a prefix of the row, and ``u < 1`` keeps the last
-    entry out of it: the index :func:`sample_rows` counts is the first entry not below.
-    """
-    return (uniforms[:, None] * cumulative[:, -1:] > cumulative).argmin(axis=1)
+from vclass.sim.expressions import sample_cumulative
 
 
 class SurrogateRecognizer:

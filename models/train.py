@@ -51,8 +51,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from vclass.config import ConfigError, bounded, from_dict, to_dict
+from vclass.io import atomic_write_bytes, atomic_write_text, write_json
+from vclass.models.datasets import (
+    FaceSplit,
+    inject_label_noise,
+    load_dataset,
+    load_meta,
+    parse_noise_spec,
+    render_split,
+)
+from vclass.models.evaluate import evaluate, plot_confusion, predict_in_batches, write_confusion_json
+from vclass.models.recognizer import frames_to_input
 
 CHECKPOINT_FORMAT = "vclass-train-checkpoint-1"
 MODEL_FORMAT = "vclass-recognizer-1"
@@ -109,7 +121,6 @@ class TrainConfig:
 
 def parse_noise(spec: str) -> tuple[str, float] | None:
     """``"none"`` -> None; ``"KIND:RATE"`` -> (kind, rate) (see :func:`vclass.models.datasets.parse_noise_spec`)."""
-    from vclass.models.datasets import parse_noise_spec
 
     if spec == "none":
         return None
@@ -142,7 +153,6 @@ class _Labels:
 
 
 def _load_data(config: TrainConfig) -> dict[str, Any]:
-    from vclass.models.datasets import load_dataset
 
     if not config.data:
         raise ConfigError("data", "a dataset folder is required")
@@ -152,7 +162,6 @@ def _load_data(config: TrainConfig) -> dict[str, Any]:
         raise ConfigError("data", f"no dataset at {config.data}: {err}") from None
     noise = parse_noise(config.noise)
     if noise is not None:
-        from vclass.models.datasets import inject_label_noise
 
         kind, rate = noise
         for offset, name in enumerate(("train", "val")):
@@ -168,7 +177,6 @@ def fresh_train_split(n: int, size: int, seed: int, epoch: int):
 
     Seeded by (``seed``, ``epoch``) alone, so a resumed run renders the same faces again.
     """
-    from vclass.models.datasets import FaceSplit, render_split
 
     arrays = render_split(n, np.random.default_rng([seed, 0xFACE, epoch]), size, batch=FRESH_RENDER_BATCH)
     return FaceSplit(labels=arrays["clean_labels"].astype(np.int64), **arrays)
@@ -190,7 +198,6 @@ def _augment(images: np.ndarray, rng: np.random.Generator, shift: int = 2) -> np
 def _batch_tensor(images: np.ndarray, rng: np.random.Generator | None):
     import torch
 
-    from vclass.models.recognizer import frames_to_input
 
     if rng is not None:
         images = _augment(images, rng)
@@ -229,7 +236,6 @@ def torch_predictor(model) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarra
     import torch
 
     from vclass.models.nets import InferenceWrapper
-    from vclass.models.recognizer import frames_to_input
 
     wrapper = InferenceWrapper(model)
 
@@ -246,7 +252,6 @@ def save_model_file(model, config: TrainConfig, path: Path, input_size: tuple[in
     """``model.pt``: weights, build arguments and input size (what :func:`vclass.models.recognizer.load_torch_model` reads)."""
     import torch
 
-    from vclass.io import atomic_write_bytes
 
     buffer = io.BytesIO()
     torch.save({"format": MODEL_FORMAT, "build_args": model.build_args, "state_dict": model.state_dict(),
@@ -269,12 +274,9 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
     import torch
     import torch.nn.functional as F
     from torch.utils.tensorboard import SummaryWriter
-    from tqdm import tqdm
 
     from vclass.models import losses
-    from vclass.models.evaluate import evaluate, predict_in_batches
     from vclass.models.nets import create_model
-    from vclass.io import atomic_write_bytes, atomic_write_text, write_json
 
     # --- setup
     out = Path(config.out)
@@ -287,7 +289,6 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
     splits = _load_data(config)
     train, val = splits["train"], splits["val"]
     if config.fresh_train:
-        from vclass.models.datasets import load_meta
 
         source = load_meta(config.data).get("source")
         if source != "synthetic":
@@ -474,7 +475,6 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
 
     # --- final outputs
     writer.close()
-    from vclass.models.evaluate import plot_confusion, write_confusion_json
 
     save_model_file(model, config, out / "model.pt", input_size)
     test = splits["test"]

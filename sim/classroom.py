@@ -29,10 +29,21 @@ from typing import Protocol
 import numpy as np
 import simpy
 
-from vclass.sim.attention import (N_BEHAVIOURS, ONE, as_arrays, attention_step, behaviour_events, behaviour_scales,
-                           difficulty_match, learning_gain, learning_rate_by_state, zero_d)
+from vclass.sim.attention import (
+    N_BEHAVIOURS,
+    ONE,
+    as_arrays,
+    attention_step,
+    behaviour_events,
+    behaviour_scales,
+    difficulty_match,
+    learning_gain,
+    learning_rate_by_state,
+    zero_d,
+)
 from vclass.sim.config import SimConfig
 from vclass.sim.emotion import N_FACTORS, N_STATES, IncentiveLedger, drift_features, drift_matrix
+from vclass.sim.expressions import ExpressionDraws
 from vclass.sim.lesson import SEGMENT_KINDS, LessonPlan, build_lesson
 from vclass.sim.students import Population, sample_population
 
@@ -97,8 +108,19 @@ class Policy(Protocol):
         """Decide incentives and a check-in from an observation."""
 
 
+WATCHES = ("nothing", "expressions", "faces")
+
+
 class Observer(Protocol):
-    """Turns what the classroom shows into beliefs (oracle here; recognizers later)."""
+    """Turns what the classroom shows into beliefs (the oracle here; recognizers in ``vclass.env``).
+
+    ``watches`` says what the world must draw for it every tick (:data:`WATCHES`): ``nothing`` (it reads the
+    truth), ``expressions`` (each visible student's expression class) or ``faces`` (class and intensity, to
+    render). The classroom draws them before :meth:`observe` as :attr:`Classroom.shown_expression` and
+    :attr:`Classroom.shown_intensity`, for the students in :attr:`Classroom.visible`.
+    """
+
+    watches: str
 
     def reset(self, room: Classroom, rng: np.random.Generator) -> None: ...
 
@@ -112,6 +134,8 @@ class Observer(Protocol):
 
 class OracleObserver:
     """Sees the true state and attention: belief is one-hot on the true state."""
+
+    watches = "nothing"
 
     def reset(self, room: Classroom, rng: np.random.Generator) -> None:
         self._room = room
@@ -142,9 +166,7 @@ class LessonRecord:
     camera_on: np.ndarray      # (T, N) bool
     behaviour: np.ndarray      # (T, N, 4) bool, BEHAVIOUR_NAMES order
     learning: np.ndarray       # (T, N) knowledge gained in the tick
-    expression: np.ndarray | None = None    # (T, N) int8 expression shown on the frame, -1 without a frame
-    recognized: np.ndarray | None = None    # (T, N) int8 recognized expression, -1 without a frame
-    belief_state: np.ndarray | None = None  # (T, N) int8 argmax of the observer's belief, -1 for the oracle
+    expression: np.ndarray     # (T, N) int8 expression shown to the camera, -1 without a frame or a watcher
     decision_beliefs: list[tuple[int, np.ndarray]] = field(default_factory=list)  # (tick, (N, 8) belief)
     applications: list[tuple[int, int, int, float]] = field(default_factory=list)  # (tick, student, factor 1..4, I0)
     checkins: list[tuple[int, int]] = field(default_factory=list)                 # (tick, student)
@@ -158,8 +180,7 @@ class LessonRecord:
                    state=np.zeros((t, n), dtype=np.int8), attention=np.zeros((t, n)),
                    present=np.zeros((t, n), dtype=bool), connected=np.zeros((t, n), dtype=bool),
                    camera_on=np.zeros((t, n), dtype=bool), behaviour=np.zeros((t, n, N_BEHAVIOURS), dtype=bool),
-                   learning=np.zeros((t, n)), expression=np.full((t, n), -1, dtype=np.int8),
-                   recognized=np.full((t, n), -1, dtype=np.int8), belief_state=np.full((t, n), -1, dtype=np.int8))
+                   learning=np.zeros((t, n)), expression=np.full((t, n), -1, dtype=np.int8))
 
 
 class DifficultyTerms:
@@ -277,6 +298,17 @@ class Classroom:
         self._no_students = np.zeros(0, dtype=np.int64)
         self.policy = policy
         self.observer = observer if observer is not None else OracleObserver()
+        watches = getattr(self.observer, "watches", "faces")
+        if watches not in WATCHES:
+            raise ValueError(f"observer.watches must be one of {', '.join(WATCHES)}, got {watches!r}")
+        # What each face shows is the world's draw, made on the observer's stream just before it looks (the
+        # observer then draws its own recognition noise from the same stream).
+        self._expressions = ExpressionDraws(cfg.frames, pop.expressiveness) if watches != "nothing" else None
+        self._shows_intensity = watches == "faces"
+        self._camera_rng = observer_rng
+        self.visible = np.zeros(n, dtype=bool)
+        self.shown_expression = np.full(n, -1, dtype=np.int64)
+        self.shown_intensity: np.ndarray | None = None
         if policy is not None:
             policy.reset(n, policy_rng)
         self.observer.reset(self, observer_rng)
@@ -319,6 +351,11 @@ class Classroom:
         if self._boosted:
             self.boost *= self.ledger.decay_per_tick
         self.tick_index = tick + 1
+        if self._expressions is not None:
+            self.visible = visible = online & self.camera_on
+            self.shown_expression, self.shown_intensity = self._expressions.draw(state, self._camera_rng,
+                                                                                 self._shows_intensity)
+            rec.expression[tick] = np.where(visible, self.shown_expression, -1)
         self.observer.observe(self, tick)
 
     # -- decisions ------------------------------------------------------------------------------------------------

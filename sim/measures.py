@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -21,6 +21,33 @@ from vclass.sim.attention import BEHAVIOUR_NAMES
 from vclass.sim.classroom import LessonRecord
 from vclass.sim.emotion import FACTOR_NAMES, N_FACTORS, STATE_NAMES, axis_values
 from vclass.sim.lesson import SEGMENT_KINDS
+
+
+class Measure(NamedTuple):
+    """A scalar lesson measure: its key in a summary, how tables name it, and how they format a value."""
+
+    key: str
+    label: str
+    fmt: str
+
+
+# The class measures of :func:`class_summary` that are single numbers, in the order tables show them.
+CLASS_MEASURES = (
+    Measure("tea_share", "share of student-time in the TEA", "{:.3f}"),
+    Measure("mean_attention", "mean attention", "{:.3f}"),
+    Measure("participation", "participation", "{:.3f}"),
+    Measure("effective_participation_min", "effective participation (min/student)", "{:.1f}"),
+    Measure("mean_axis", "mean emotion axis", "{:+.3f}"),
+    Measure("learning_gain", "learning gain (per student)", "{:.3f}"),
+    Measure("interventions", "incentives applied", "{:d}"),
+    Measure("checkins", "check-ins", "{:d}"),
+    Measure("intervention_cost", "intervention cost", "{:.1f}"),
+    Measure("hand_raises_per_student", "hand raises per student", "{:.2f}"),
+    Measure("connected_share", "share of present time connected", "{:.3f}"),
+    Measure("camera_on_share", "share of present time with the camera on", "{:.3f}"),
+    Measure("fun_decisions", "decisions with a fun break", "{:d}"),
+    Measure("refused_teaching_quality", "teaching-quality uses refused (budget spent)", "{:d}"),
+)
 
 
 @dataclass(frozen=True)
@@ -93,7 +120,6 @@ def class_summary(record: LessonRecord) -> dict[str, Any]:
         "checkins": len(record.checkins),
         "hand_raises_per_student": float(m.hand_raises.sum() / n),
         "connected_share": float(_safe_mean(record.connected, record.present)),
-        **in_loop_accuracy(record),
         "camera_on_share": float(_safe_mean(record.camera_on, record.present)),
     }
 
@@ -164,15 +190,3 @@ def student_table(record: LessonRecord) -> dict[str, np.ndarray]:
         columns[f"incentive_{name}"] = received[:, i]
     return columns
 
-
-
-
-def in_loop_accuracy(record: LessonRecord) -> dict[str, float | None]:
-    """Recognition accuracy (recognized vs shown expression, over frames) and belief accuracy (argmax belief
-    vs true state, over present student-ticks). None under the oracle observer, which recognizes nothing."""
-    framed = record.recognized >= 0
-    recognition = float((record.recognized[framed] == record.expression[framed]).mean()) if framed.any() else None
-    believed = (record.belief_state >= 0) & record.present
-    belief = float((record.belief_state[believed] == record.state[believed]).mean()) if believed.any() else None
-    return {"recognition_accuracy": recognition, "belief_accuracy": belief,
-            "frames_share": float(framed[record.present].mean()) if record.present.any() else 0.0}

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from vclass.sim.config import SimConfig
 from vclass.config import replace_nested
+from vclass.sim.config import SimConfig
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
+import vclass.experiments.recognizer.ablation
 import vclass.models.train
 from vclass.cli import main as cli
 
@@ -106,7 +107,7 @@ def _count_trainings(monkeypatch) -> list[tuple[str, bool]]:
         calls.append((config.out, resume))
         return real_train(config, resume=resume, callback=callback)
 
-    monkeypatch.setattr(vclass.models.train, "train_recognizer", counting_train)
+    monkeypatch.setattr(vclass.experiments.recognizer.ablation, "train_recognizer", counting_train)
     return calls
 
 

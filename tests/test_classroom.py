@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from vclass.agents.baselines import AlwaysFactor, NoIntervention
+from vclass.config import replace_nested
 from vclass.sim.classroom import Action, Classroom, outage_schedule, simulate
 from vclass.sim.config import SegmentConfig, SimConfig
 from vclass.sim.emotion import NEGATIVE_HIGH_AROUSAL, POSITIVE
 from vclass.sim.measures import class_summary
-from vclass.config import replace_nested
 
 
 class FixedAction:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from vclass.config import ConfigError, parse_override
 from vclass.experiments.lesson.config import load_run_config, run_config_from_dict
 from vclass.sim.config import SimConfig
-from vclass.config import ConfigError, parse_override
 
 
 def test_defaults_hold_spec_constants():

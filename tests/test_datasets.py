@@ -7,9 +7,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vclass.models.datasets import (ANNOTATOR_PARTNER, ATTRIBUTE_NAMES, CLASS_NAMES, FER2013_TO_CLASS, N_CLASSES, SPLITS,
-                             FaceSplit, inject_label_noise, load_dataset, load_fer2013_csv, load_meta, load_split,
-                             noise_transition_matrix, parse_noise_spec, resize_images, save_split, split_bytes)
+from vclass.models.datasets import (
+    ANNOTATOR_PARTNER,
+    ATTRIBUTE_NAMES,
+    CLASS_NAMES,
+    FER2013_TO_CLASS,
+    N_CLASSES,
+    SPLITS,
+    FaceSplit,
+    inject_label_noise,
+    load_dataset,
+    load_fer2013_csv,
+    load_meta,
+    load_split,
+    noise_transition_matrix,
+    parse_noise_spec,
+    resize_images,
+    save_split,
+    split_bytes,
+)
 
 
 def make_split(n: int, seed: int = 0, side: int = 8) -> FaceSplit:

@@ -9,9 +9,19 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from vclass.sim.config import EmotionConfig, IncentiveConfig, SimConfig
-from vclass.sim.emotion import (N_FACTORS, N_STATES, POSITIVE, IncentiveLedger, axis_values, base_transition_matrix,
-                         drift_features, drift_matrix, stationary_distribution, student_transition_matrices,
-                         transition_rows)
+from vclass.sim.emotion import (
+    N_FACTORS,
+    N_STATES,
+    POSITIVE,
+    IncentiveLedger,
+    axis_values,
+    base_transition_matrix,
+    drift_features,
+    drift_matrix,
+    stationary_distribution,
+    student_transition_matrices,
+    transition_rows,
+)
 
 EMO, INC = EmotionConfig(), IncentiveConfig()
 DRIFT = drift_matrix(EMO, INC)

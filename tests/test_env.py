@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 import vclass  # noqa: F401  (registers the ids)
+from vclass.config import ConfigError
 from vclass.env.attention import AttentionEnv
 from vclass.env.classroom_env import GLOBAL_FEATURES, STUDENT_FEATURES, ObservationEncoder, reward_terms
 from vclass.env.motivation import MotivationEnv
 from vclass.sim.measures import class_summary, intervention_cost, timeline
-from vclass.config import ConfigError
 
 IDS = ("vclass/Motivation-v0", "vclass/Attention-v0")
 N = 6

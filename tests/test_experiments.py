@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from vclass.cli import main
 from vclass.experiments.lesson.fit_hmm import split_sequences
 from vclass.experiments.stats import mean_ci, paired_difference
-from vclass.cli import main
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from vclass.experiments.recognizer.face_ceiling import action_posterior, face_ceilings
 from vclass.cli import main as cli
+from vclass.experiments.recognizer.face_ceiling import action_posterior, face_ceilings
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vclass.sim.faces import (ATTRIBUTES, EXPRESSION_ACTIONS, EXPRESSIONS, FaceParams, render_faces, sample_face_batch,
-                       sample_face_params, sample_identities)
+from vclass.sim.faces import (
+    ATTRIBUTES,
+    EXPRESSION_ACTIONS,
+    EXPRESSIONS,
+    FaceParams,
+    render_faces,
+    sample_face_batch,
+    sample_face_params,
+    sample_identities,
+)
 
 SIZE = 64
 

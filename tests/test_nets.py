@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vclass.models.nets import (ATTRIBUTES, EXPRESSIONS, InferenceWrapper, ResNetBackbone, count_parameters, create_model,
-                         list_models, model_from_build_args)
+from vclass.models.nets import (
+    ATTRIBUTES,
+    EXPRESSIONS,
+    InferenceWrapper,
+    ResNetBackbone,
+    count_parameters,
+    create_model,
+    list_models,
+    model_from_build_args,
+)
 
 TINY = {"widths": (4, 8, 8, 16)}
 

@@ -5,14 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vclass.agents.baselines import AlwaysFactor, GreedyAttentionCheckin, NoIntervention, RandomPolicy, RoundRobinCheckin
+from vclass.agents.baselines import (
+    AlwaysFactor,
+    GreedyAttentionCheckin,
+    NoIntervention,
+    RandomPolicy,
+    RoundRobinCheckin,
+)
 from vclass.agents.ecem import ECEM, emotion_levels, level_of
 from vclass.agents.registry import list_policies, make_policy
+from vclass.config import ConfigError, replace_nested
 from vclass.sim.classroom import NO_CHECKIN, Observation, simulate
 from vclass.sim.config import EmotionConfig, IncentiveConfig, SimConfig
 from vclass.sim.emotion import N_STATES
 from vclass.sim.measures import class_summary
-from vclass.config import ConfigError, replace_nested
 
 
 def _obs(belief: np.ndarray, attention: np.ndarray | None = None, reachable: np.ndarray | None = None,

@@ -9,12 +9,17 @@ import onnx
 import pytest
 import torch
 
+from vclass.cli import main as cli
 from vclass.models.export import export_onnx
 from vclass.models.nets import create_model
-from vclass.models.recognizer import (BackendUnavailable, RecognizerLoadError, frames_to_input, load_recognizer,
-                               onnx_to_fp16)
+from vclass.models.recognizer import (
+    BackendUnavailable,
+    RecognizerLoadError,
+    frames_to_input,
+    load_recognizer,
+    onnx_to_fp16,
+)
 from vclass.models.train import TrainConfig, save_model_file
-from vclass.cli import main as cli
 
 WIDTHS = (4, 8, 8, 16)
 

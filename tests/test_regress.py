@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vclass.experiments.sweep.regress import compare, measure_table
 from vclass.cli import main
+from vclass.experiments.sweep.regress import compare, measure_table
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_SPEC = REPO / "experiments" / "specs" / "regress.toml"

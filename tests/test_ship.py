@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from vclass.cli import main as cli
 from vclass.models.nets import create_model
 from vclass.models.surrogate import SurrogateRecognizer
 from vclass.models.train import TrainConfig, save_model_file
-from vclass.cli import main as cli
 
 WIDTHS = (4, 8, 8, 16)
 

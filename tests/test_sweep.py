@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -13,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vclass.experiments.sweep.spec import expand, load_spec
-from vclass.experiments.stats import bootstrap_ci, paired_bootstrap
-from vclass.experiments.sweep.sweep import JOURNAL, read_journal, read_results
 from vclass.cli import main
 from vclass.config import ConfigError
+from vclass.experiments.stats import bootstrap_ci, paired_bootstrap
+from vclass.experiments.sweep.spec import expand, load_spec
+from vclass.experiments.sweep.store import JOURNAL, read_journal, read_results
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -137,24 +138,37 @@ def test_expansion_orders_runs_by_cell_policy_seed_with_stable_ids(workdir):
     assert entries[0].config["recognizer"]["confusion"] == str(workdir / "confusion.json")
 
 
-def test_shipped_specs_expand_and_s0_spec_reproduces_the_s0_experiment():
-    from vclass.experiments.lesson.config import load_run_config
-    from vclass.experiments.sweep.experiment import _lesson
-    from vclass.experiments.sweep.sweep import run_entry
-
+def test_shipped_specs_expand():
     for name, runs in (("s0-2x2.toml", 4 * 2 * 20), ("policies.toml", None), ("regress.toml", 2 * 3 * 12)):
         spec, folder = load_spec(REPO / "experiments" / "specs" / name)
         entries = expand(spec, folder, validate=False)
         assert runs is None or len(entries) == runs
-    spec, folder = load_spec(REPO / "experiments" / "specs" / "s0-2x2.toml")
-    small = [(["classroom", "students"], 6), (["classroom", "minutes"], 4.0), (["recognizer", "kind"], "oracle")]
-    entry = next(e for e in expand(spec, folder, validate=False, overrides=small)
-                 if e.policy == "ecem" and e.seed == 2 and e.cell == "presentation=slides, online_tests=false")
-    row = run_entry(entry)
-    base = load_run_config(None, small).as_dict()
-    expected = _lesson((base, "ecem", "slides", False, 2))
-    for key in ("tea_share", "mean_attention", "learning_gain"):
-        assert row[key] == expected[key]
+
+
+def test_the_s0_experiment_is_the_s0_spec_run_through_the_sweep(tmp_path):
+    from vclass.experiments.lesson.config import load_run_config
+    from vclass.experiments.lesson.runner import run_lesson
+
+    out = tmp_path / "s0"
+    assert main(["experiment", "s0-2x2", "--seeds", "2", "--students", "6", "--minutes", "4", "--recognizer",
+                 "oracle", "--workers", "1", "--out", str(out), "--quiet"]) == 0
+    assert (out / "journal.jsonl").is_file() and (out / "results.parquet").is_file()  # a sweep folder
+    lessons = list(csv.DictReader((out / "lessons.csv").open()))
+    assert len(lessons) == 4 * 2 * 2
+    for row in lessons[::5]:  # every lesson is the plain lesson of its cell, policy and seed
+        overrides = [(["classroom", "students"], 6), (["classroom", "minutes"], 4.0),
+                     (["recognizer", "kind"], "oracle"), (["classroom", "presentation"], row["presentation"]),
+                     (["classroom", "online_tests"], row["online_tests"] == "True"),
+                     (["policy", "name"], row["policy"]), (["seed"], int(row["seed"]))]
+        summary = run_lesson(load_run_config(None, overrides)).summary
+        assert float(row["tea_share"]) == summary["tea_share"]
+    table = json.loads((out / "table.json").read_text())
+    cell = next(e for e in table if (e["presentation"], e["online_tests"], e["policy"]) == ("slides", False, "ecem"))
+    shares = [float(r["tea_share"]) for r in lessons
+              if (r["presentation"], r["online_tests"], r["policy"]) == ("slides", "False", "ecem")]
+    assert cell["tea_share"][0] == pytest.approx(np.mean(shares)) and cell["n"] == 2
+    assert main(["experiment", "s0-2x2", "--seeds", "2", "--students", "6", "--minutes", "4", "--recognizer",
+                 "oracle", "--workers", "1", "--out", str(out), "--quiet"]) == 0  # resumes: nothing to run
 
 
 # -- sweeps --------------------------------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from vclass.models.train import TrainConfig, train_recognizer
 from vclass.cli import main as cli
 from vclass.config import ConfigError
+from vclass.models.train import TrainConfig, train_recognizer
 
 TINY = {"widths": (4, 8, 8, 16), "batch_size": 32, "epochs": 2, "threads": 1, "progress": False,
         "attribute_batches": 1, "lr": 1e-2}
@@ -137,7 +137,7 @@ def test_fresh_train_renders_new_faces_each_epoch_and_resumes_to_the_same_weight
 
     config = _config(tiny_data, tmp_path / "whole", model="scn-cs", fresh_train=True, relabel_start_epoch=2)
     whole = train_recognizer(config)
-    reused = train_recognizer(replace(config, out=str(tmp_path / "reused"), fresh_train=False))
+    train_recognizer(replace(config, out=str(tmp_path / "reused"), fresh_train=False))
     a, b = _weights(tmp_path / "whole"), _weights(tmp_path / "reused")
     assert any(not torch.equal(a[k], b[k]) for k in a)                  # other faces, other weights
     # label state is per epoch: what relabeling did in epoch 2 is all the training labels can differ by

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import json
 import os
 import platform
@@ -47,16 +48,24 @@ def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, to_json(obj))
 
 
+def pyplot() -> Any:
+    """matplotlib's ``pyplot`` on the non-interactive Agg backend, imported on first use (it takes half a second,
+    and only commands that draw need it)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> None:
     """Save a matplotlib figure atomically as PNG and close it."""
-    import io
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     atomic_write_bytes(path, buf.getvalue())
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    pyplot().close(fig)
 
 
 def git_commit(cwd: str | Path | None = None) -> str | None:
@@ -86,7 +95,7 @@ def provenance(config: dict[str, Any], seed: int) -> dict[str, Any]:
     """What a run folder records about how it was made (``run.json``)."""
     return {"config": config, "seed": seed, "versions": package_versions(), "git_commit": git_commit(),
             "command": sys.argv, "platform": platform.platform(),
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
 
 
 def new_run_dir(base: str | Path = "runs") -> Path:

@@ -7,6 +7,7 @@ the machine they ran on. Each suite is a module with ``run(quick) -> rows``.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib
 import os
 import platform
@@ -14,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from vclass.io import atomic_write_text, git_commit
 
 SUITES = {"sim": "vclass.experiments.bench.sim",
           "faces": "vclass.experiments.bench.faces",
@@ -56,7 +58,6 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def update_markdown(path: Path, suite: str, body: str) -> None:
     """Replace (or append) the block between this suite's markers in ``path``, atomically."""
-    from vclass.io import atomic_write_text
 
     start, end = f"<!-- bench:{suite}:start -->", f"<!-- bench:{suite}:end -->"
     block = f"{start}\n{body}\n{end}"
@@ -67,9 +68,7 @@ def update_markdown(path: Path, suite: str, body: str) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import datetime as dt
 
-    from vclass.io import git_commit
 
     suites = list(SUITES) if args.suite == "all" else [args.suite]
     for suite in suites:

@@ -16,6 +16,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from vclass.agents.registry import make_policy
+from vclass.config import replace_nested
+from vclass.env.batch import RecognitionService, run_classrooms
+from vclass.env.observers import RecognitionObserver
+from vclass.models.recognizer import SHIPPED_MODEL, load_recognizer
+from vclass.sim.config import SimConfig
+
 NOTES = ("Target (2-core CPU): a 30-student 45-minute lesson with the real recognizer in under 10 s, i.e. at "
          "least 0.1 lessons/s for one classroom. Larger groups run shorter lessons and are given in 45-minute "
          "lesson equivalents per second (cost is linear in ticks).")
@@ -27,12 +34,6 @@ FULL_LESSON_TICKS = 270
 
 def time_classrooms(classrooms: int, minutes: float, backend: str, students: int = 30) -> dict[str, Any]:
     """Run ``classrooms`` lessons together; wall seconds, ticks per lesson and recognized frames."""
-    from vclass.agents.registry import make_policy
-    from vclass.env.batch import RecognitionService, run_classrooms
-    from vclass.env.observers import RecognitionObserver
-    from vclass.models.recognizer import SHIPPED_MODEL, load_recognizer
-    from vclass.sim.config import SimConfig
-    from vclass.config import replace_nested
 
     cfg = replace_nested(SimConfig(), **{"classroom.students": students, "classroom.minutes": minutes})
     path = SHIPPED_MODEL if backend == "onnxruntime" else SHIPPED_MODEL.with_suffix(".pt")
@@ -47,7 +48,6 @@ def time_classrooms(classrooms: int, minutes: float, backend: str, students: int
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    from vclass.models.recognizer import SHIPPED_MODEL
 
     rows: list[dict[str, Any]] = []
     backends = ["onnxruntime"]

@@ -9,10 +9,17 @@ when the shipped model is present. Actions are random (seeded); 45-minute lesson
 
 from __future__ import annotations
 
+import json
+import tempfile
 import time
 from typing import Any
 
+import gymnasium
 import numpy as np
+
+from vclass.env.attention import AttentionEnv
+from vclass.env.motivation import MotivationEnv
+from vclass.env.observers import SHIPPED_CONFUSION, SHIPPED_MODEL
 
 NOTES = ("One env step = one 30 s decision = 3 ticks of 30 students with recognition in the loop and the HMM "
          "belief filter. The surrogate target is 2,000 steps/s in one process; on a shared 2-core machine "
@@ -48,8 +55,6 @@ def _time_vec(venv, seconds: float) -> float:
 
 def _placeholder_confusion() -> str:
     """A confusion file with 0.8 on the diagonal, for timing before a recognizer is shipped."""
-    import json
-    import tempfile
 
     matrix = np.full((7, 7), 0.2 / 6)
     np.fill_diagonal(matrix, 0.8)
@@ -59,12 +64,7 @@ def _placeholder_confusion() -> str:
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    import gymnasium
 
-    import vclass  # noqa: F401
-    from vclass.env.attention import AttentionEnv
-    from vclass.env.motivation import MotivationEnv
-    from vclass.env.observers import SHIPPED_CONFUSION, SHIPPED_MODEL
 
     seconds = 0.5 if quick else 8.0
     rows: list[dict[str, Any]] = []

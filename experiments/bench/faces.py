@@ -11,6 +11,10 @@ import statistics
 import time
 from typing import Any
 
+import numpy as np
+
+from vclass.sim.faces import render_faces, sample_face_params
+
 NOTES = ("The renderer target is 20,000 faces/s at 64x64 in one process; other work on a shared machine "
          "slows it, so the note gives the best call as well.")
 TARGET_FACES_PER_S = 20_000
@@ -18,9 +22,7 @@ CASES = ((64, 1024), (64, 256), (48, 1024))   # (image side, batch size)
 
 
 def _time_renders(size: int, batch: int, repeats: int) -> list[float]:
-    import numpy as np
 
-    from vclass.sim.faces import render_faces, sample_face_params
 
     rng = np.random.default_rng(0)
     batches = [sample_face_params(batch, rng) for _ in range(repeats + 1)]

@@ -16,10 +16,15 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from vclass.models.export import export_onnx
+from vclass.models.recognizer import SHIPPED_MODEL, BackendUnavailable, load_recognizer, load_torch_model
+from vclass.models.train import TrainConfig, save_model_file
 
 # S0 Table 1 (model, top-1, Paddle Fluid ms, TensorRT ms per image; GPU and batch not stated in the paper), for reference
 S0_TABLE1 = (("AlexNet", "56.72%", 3.083, 2.566), ("GoogLeNet", "70.70%", 6.528, 2.919),
@@ -55,11 +60,8 @@ TARGETS = {("onnxruntime", 256): ">= 2,000 faces/s", ("onnxruntime", 30): "< 20 
 
 def _untrained_model(workdir: Path, widths: tuple[int, ...] | None = None) -> tuple[Path, Path]:
     """(onnx, pt) of an untrained network (TrainConfig's, with ``widths`` when given) written to ``workdir``."""
-    from dataclasses import replace
 
-    from vclass.models.export import export_onnx
     from vclass.models.nets import create_model
-    from vclass.models.train import TrainConfig, save_model_file
 
     config = TrainConfig() if widths is None else replace(TrainConfig(), widths=widths)
     model = create_model(config.model, widths=tuple(config.widths), stem_stride=config.stem_stride).eval()
@@ -71,7 +73,6 @@ def _untrained_model(workdir: Path, widths: tuple[int, ...] | None = None) -> tu
 
 def _model_paths(workdir: Path) -> tuple[Path, Path]:
     """(onnx, pt) of the shipped model, or of an untrained default-size model written to ``workdir``."""
-    from vclass.models.recognizer import SHIPPED_MODEL
 
     if SHIPPED_MODEL.is_file() and SHIPPED_MODEL.with_suffix(".pt").is_file():
         return SHIPPED_MODEL, SHIPPED_MODEL.with_suffix(".pt")
@@ -117,7 +118,6 @@ def _gpu_name() -> str | None:
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
     from vclass.models.nets import count_flops
-    from vclass.models.recognizer import BackendUnavailable, load_recognizer, load_torch_model
 
     rng = np.random.default_rng(0)
     rows: list[dict[str, Any]] = []

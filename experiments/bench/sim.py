@@ -10,14 +10,15 @@ import statistics
 import time
 from typing import Any
 
+from vclass.agents.baselines import NoIntervention
+from vclass.sim.classroom import simulate
+from vclass.sim.config import ClassroomConfig, SimConfig
+
 NOTES = ("Cost per student-tick should stay flat or fall as the class grows (linear cost in students); "
          "the `note` column gives microseconds per student-tick.")
 
 
 def _time_lessons(students: int, min_seconds: float, min_lessons: int) -> list[float]:
-    from vclass.agents.baselines import NoIntervention
-    from vclass.sim.classroom import simulate
-    from vclass.sim.config import ClassroomConfig, SimConfig
 
     cfg = SimConfig(classroom=ClassroomConfig(students=students, minutes=45.0))
     simulate(cfg, 10_000, NoIntervention())  # warm-up
@@ -33,7 +34,6 @@ def _time_lessons(students: int, min_seconds: float, min_lessons: int) -> list[f
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    from vclass.sim.config import ClassroomConfig
 
     ticks = ClassroomConfig(minutes=45.0).n_ticks
     seconds = 0.3 if quick else 4.0

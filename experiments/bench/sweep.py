@@ -13,6 +13,7 @@ would do with a 1,000,000-lesson sweep; the arithmetic goes into the notes.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import statistics
@@ -20,6 +21,14 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+from vclass.env.observers import SHIPPED_CONFUSION
+from vclass.experiments.pool import RayExecutor, make_executor
+from vclass.experiments.sweep.runner import auto_chunk, run_sweep
+from vclass.experiments.sweep.spec import expand, load_spec
+from vclass.experiments.sweep.store import ResultStore, read_results
 
 NOTES = ""  # filled in by run() with the measured scaling and the cluster estimate
 
@@ -43,11 +52,9 @@ def _spec_text(seeds: int, confusion: str) -> str:
 
 def _confusion(folder: Path) -> tuple[str, str]:
     """The shipped confusion matrix, or (until it ships) a stand-in written here; and a note saying which."""
-    from vclass.env.observers import SHIPPED_CONFUSION
 
     if SHIPPED_CONFUSION.exists():
         return "", "shipped confusion.json"
-    import numpy as np
 
     path = folder / "confusion.json"
     path.write_text(json.dumps({"confusion": (np.full((7, 7), 0.03) + np.eye(7) * 0.79).tolist()}))
@@ -55,8 +62,6 @@ def _confusion(folder: Path) -> tuple[str, str]:
 
 
 def _sweep(folder: Path, name: str, executor: str, workers: int, seeds: int, confusion: str) -> dict[str, Any]:
-    from vclass.experiments.sweep.spec import expand, load_spec
-    from vclass.experiments.sweep.sweep import read_results, run_sweep
 
     spec_path = folder / "bench.toml"
     spec_path.write_text(_spec_text(seeds, confusion))
@@ -76,7 +81,6 @@ def _sweep(folder: Path, name: str, executor: str, workers: int, seeds: int, con
 
 def _task_cost(executor_kind: str, workers: int, tasks: int) -> float:
     """Seconds per no-op task through the executor (after its start-up)."""
-    from vclass.experiments.pool import make_executor
 
     executor = make_executor(executor_kind, workers)
     try:
@@ -89,7 +93,6 @@ def _task_cost(executor_kind: str, workers: int, tasks: int) -> float:
 
 
 def _ray_start_seconds() -> float:
-    from vclass.experiments.pool import RayExecutor
 
     start = time.perf_counter()
     executor = RayExecutor(2)
@@ -100,7 +103,6 @@ def _ray_start_seconds() -> float:
 
 def _recording_cost(folder: Path, rows_n: int) -> tuple[float, float, int]:
     """(seconds per row appended to the journal, seconds per row of a table rewrite, bytes per JSON row)."""
-    from vclass.experiments.sweep.sweep import ResultStore, read_results
 
     template = read_results(folder / "local-1")[0]
     rows = [{**template, "run_index": i, "run_id": f"{i:016x}"} for i in range(rows_n)]
@@ -121,7 +123,6 @@ def _recording_cost(folder: Path, rows_n: int) -> tuple[float, float, int]:
 def cluster_estimate(lesson_s: float, efficiency: float, ray_task_s: float, append_s: float, rewrite_s: float,
                      ray_start_s: float, row_bytes: int) -> dict[str, float]:
     """What 100 nodes x 16 cores would do with 1,000,000 lessons, from this machine's measurements."""
-    from vclass.experiments.sweep.sweep import auto_chunk
 
     workers = CLUSTER_NODES * CORES_PER_NODE
     chunk = auto_chunk(CLUSTER_LESSONS, workers)
@@ -201,12 +202,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     seeds = 10 if quick else 250
     lessons = seeds * len(POLICIES)
     rows: list[dict[str, Any]] = []
-    try:
-        import ray  # noqa: F401
-
-        have_ray = True
-    except ImportError:
-        have_ray = False
+    have_ray = importlib.util.find_spec("ray") is not None
     order = [("local", 1), ("ray", 1), ("local", 2), ("ray", 2)] if have_ray else [("local", 1), ("local", 2)]
     with tempfile.TemporaryDirectory(prefix="vclass-bench-sweep-") as tmp:
         folder = Path(tmp)
@@ -249,7 +245,6 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         rows.append({"benchmark": "sweep", "case": "record a row: table rewrite (Parquet + CSV)",
                      "value": rewrite * 1e6, "unit": "us/row", "note": f"{row_bytes} bytes a JSON row"})
     if have_ray:
-        from vclass.experiments.sweep.sweep import auto_chunk
 
         chunk_s = auto_chunk(CLUSTER_LESSONS, CLUSTER_NODES * CORES_PER_NODE) * lesson_cpu
         efficiency_high = 1.0 - ray_task / chunk_s

@@ -1,4 +1,4 @@
-"""The run config: seed, policy and the simulator sections, loaded from TOML and CLI overrides.
+"""The run config: seed, policy, recognizer and the simulator sections, loaded from TOML and CLI overrides.
 
 TOML layout (every key optional; defaults are SPEC's)::
 
@@ -6,10 +6,16 @@ TOML layout (every key optional; defaults are SPEC's)::
     [policy]
     name = "ecem"
     params = { phi = 0 }
+    [recognizer]
+    kind = "surrogate"
     [classroom]
     students = 30
     minutes = 45
     presentation = "slides"
+
+The sections live with the layer that uses them: ``[policy]`` is :class:`vclass.agents.registry.PolicyConfig`,
+``[recognizer]`` :class:`vclass.env.observers.RecognizerConfig`, the simulator sections
+:class:`vclass.sim.config.SimConfig`.
 """
 
 from __future__ import annotations
@@ -17,33 +23,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from vclass.sim.config import SimConfig
+from vclass.agents.registry import PolicyConfig
 from vclass.config import ConfigError, bounded, from_dict, load_toml, set_path, to_dict
-
-DEFAULT_POLICY = "ecem"
-
-
-@dataclass(frozen=True)
-class PolicyConfig:
-    """Which policy acts, and its keyword parameters."""
-
-    name: str = bounded(DEFAULT_POLICY, doc="a built-in name or module:Class")
-    params: dict = bounded(factory=dict, doc="keyword arguments of the policy")
-
-
-@dataclass(frozen=True)
-class RecognizerConfig:
-    """How the teacher sees the class (SPEC §4): the recognizer in the loop and its backend.
-
-    ``model`` and ``confusion`` default (empty) to the shipped model and its measured confusion.
-    """
-
-    kind: Literal["oracle", "surrogate", "scn-cs"] = bounded("scn-cs")
-    backend: Literal["onnxruntime", "torch", "torch-cuda", "tensorrt"] = bounded("onnxruntime")
-    model: str = bounded("", doc="ONNX file or training folder; empty: the shipped model")
-    confusion: str = bounded("", doc="confusion.json for the surrogate and the filter; empty: the shipped one")
+from vclass.env.observers import RecognizerConfig
+from vclass.sim.config import SimConfig
 
 
 @dataclass(frozen=True)
@@ -59,16 +44,6 @@ class RunConfig:
         """Flat TOML-shaped view: seed, policy, recognizer, then the simulator sections at top level."""
         return {"seed": self.seed, "policy": to_dict(self.policy), "recognizer": to_dict(self.recognizer),
                 **to_dict(self.sim)}
-
-    def make_observer(self):
-        """A fresh observer for one lesson, as the recognizer section says."""
-        from vclass.env.observers import make_observer
-
-        r = self.recognizer
-        try:
-            return make_observer(r.kind, r.backend, r.model or None, r.confusion or None)
-        except (ValueError, RuntimeError, OSError) as err:  # unreadable model, missing backend or GPU
-            raise ConfigError("recognizer", str(err)) from None
 
 
 _RUN_KEYS = ("seed", "policy", "recognizer")

@@ -12,10 +12,18 @@ the recognizer actually produced per true state.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
 
+from vclass.config import ConfigError
+from vclass.env.observers import SHIPPED_CONFUSION
+from vclass.experiments.lesson.config import run_config_from_dict
+from vclass.io import write_json
+from vclass.models.hmm import compose_emission, fit_baum_welch
+from vclass.models.surrogate import SurrogateRecognizer
+from vclass.sim.emotion import N_STATES, STATE_NAMES, base_transition_matrix, stationary_distribution
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,15 +61,8 @@ def empirical_emissions(state: np.ndarray, recognized: np.ndarray, n_states: int
 
 
 def main(args: argparse.Namespace) -> int:
-    import json
 
     from vclass.experiments.lesson import plots
-    from vclass.experiments.lesson.config import run_config_from_dict
-    from vclass.models.hmm import compose_emission, fit_baum_welch
-    from vclass.models.surrogate import SurrogateRecognizer
-    from vclass.sim.emotion import N_STATES, STATE_NAMES, base_transition_matrix, stationary_distribution
-    from vclass.config import ConfigError
-    from vclass.io import write_json
 
     run_dir = Path(args.run_dir)
     try:
@@ -74,7 +75,6 @@ def main(args: argparse.Namespace) -> int:
     run_cfg = run_config_from_dict(summary["config"])
     if run_cfg.recognizer.kind == "oracle":
         raise ConfigError("RUN_DIR", "that run used the oracle observer: it recognized nothing to refit from")
-    from vclass.env.observers import SHIPPED_CONFUSION
 
     confusion = SurrogateRecognizer.from_file(run_cfg.recognizer.confusion or SHIPPED_CONFUSION).confusion
     emission_b = np.asarray(run_cfg.sim.frames.emission)

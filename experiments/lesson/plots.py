@@ -7,12 +7,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from vclass.sim.classroom import LessonRecord  # noqa: E402
-from vclass.sim.emotion import FACTOR_NAMES, STATE_NAMES  # noqa: E402
-from vclass.io import save_figure  # noqa: E402
+from vclass.env.observers import RecognitionLog
+from vclass.io import save_figure
+from vclass.sim.classroom import LessonRecord
+from vclass.sim.emotion import FACTOR_NAMES, STATE_NAMES
+from vclass.sim.faces import EXPRESSIONS
 
 STATE_COLOURS = ("#d62728", "#ff7f0e", "#ffbb33", "#bcbd22", "#7fa3c8", "#1f4e99", "#9467bd", "#5b1a1a")
 FACTOR_COLOURS = ("#2ca02c", "#17becf", "#e377c2", "#8c564b")
@@ -83,9 +85,9 @@ def plot_interventions(record: LessonRecord, path: Path) -> None:
     save_figure(fig, path)
 
 
-def plot_beliefs(record: LessonRecord, observer, path: Path) -> None:
+def plot_beliefs(record: LessonRecord, log: RecognitionLog, path: Path) -> None:
     """Belief over the eight states (shading) against the true state (line) for the tracked students."""
-    tracked = observer.tracked
+    tracked = log.tracked
     n_ticks, k, _ = tracked.shape
     minutes = np.arange(n_ticks) * record.cfg.classroom.tick_seconds / 60.0
     fig, axes = plt.subplots(k, 1, figsize=(9, 1.9 * k), sharex=True, squeeze=False)
@@ -95,7 +97,7 @@ def plot_beliefs(record: LessonRecord, observer, path: Path) -> None:
         absent = ~record.present[:, i]
         truth = np.where(absent, np.nan, record.state[:, i].astype(float))
         ax.step(minutes, truth, where="post", color="#d62728", lw=1.2, label="true state")
-        no_frame = record.recognized[:, i] < 0
+        no_frame = log.recognized[:, i] < 0
         if no_frame.any():
             ax.scatter(minutes[no_frame], np.full(no_frame.sum(), 7.8), marker="|", color="#1f77b4", s=12,
                        label="no frame", clip_on=False)
@@ -110,7 +112,6 @@ def plot_beliefs(record: LessonRecord, observer, path: Path) -> None:
 
 def plot_frames(samples: list[dict], path: Path) -> None:
     """A grid of rendered frames with the shown and the recognized expression."""
-    from vclass.sim.faces import EXPRESSIONS
 
     cols = 6
     rows = int(np.ceil(len(samples) / cols))
@@ -130,7 +131,6 @@ def plot_frames(samples: list[dict], path: Path) -> None:
 def plot_hmm_fit(fitted_a: np.ndarray, run_a: np.ndarray, fitted_e: np.ndarray, run_e: np.ndarray,
                  path: Path) -> None:
     """Heatmaps of fitted against measured transitions and emissions."""
-    from vclass.sim.faces import EXPRESSIONS
 
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8))
     panels = ((fitted_a, "transitions, Baum-Welch", STATE_NAMES), (run_a, "transitions, true states", STATE_NAMES),

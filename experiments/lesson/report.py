@@ -6,6 +6,10 @@ import html
 from pathlib import Path
 from typing import Any
 
+from vclass.experiments.lesson.config import RunConfig
+from vclass.experiments.lesson.runner import MEASURES, SUMMARY_KEYS
+from vclass.io import atomic_write_text
+
 FIGURES = (("emotions.png", "Emotional states over the lesson"),
            ("attention_tea.png", "Attention, participation and TEA share"),
            ("interventions.png", "Interventions"),
@@ -21,17 +25,15 @@ def _cell(value: Any) -> str:
     return html.escape(str(value))
 
 
-def write_report(out: Path, summaries: dict[str, dict[str, Any]], run_cfg, compare: str | None) -> None:
+def write_report(out: Path, summaries: dict[str, dict[str, Any]], run_cfg: RunConfig, compare: str | None) -> None:
     """Write ``out/report.html``; images are linked by relative path and only when their file exists."""
-    from vclass.experiments.lesson.run import SUMMARY_ROWS
-    from vclass.io import atomic_write_text
-
     names = list(summaries)
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
     if len(names) == 2:
         head += f"<th>{html.escape(names[0])} &minus; {html.escape(names[1])}</th>"
     rows = []
-    for key, label, _ in SUMMARY_ROWS:
+    for key in SUMMARY_KEYS:
+        label = MEASURES[key].label
         values = [summaries[n].get(key) for n in names]
         cells = "".join(f"<td>{_cell(v)}</td>" for v in values)
         if len(values) == 2:

@@ -18,12 +18,21 @@ and ``comparison.png``.
 from __future__ import annotations
 
 import argparse
-from multiprocessing import get_context
+import csv
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vclass.config import ConfigError, parse_override, to_dict
+from vclass.env.classroom_env import lesson_steps, reward_terms
+from vclass.env.motivation import motivation_reward
+from vclass.env.observers import observer_from_config
+from vclass.experiments.lesson.config import load_run_config, run_config_from_dict
+from vclass.experiments.lesson.runner import build_policy, run_lesson
+from vclass.experiments.pool import run_jobs
+from vclass.io import atomic_write_text, provenance, pyplot, save_figure, write_json
 
 BASELINES = {"motivation": ("none", "random", "always-reduce-difficulty", "always-remove-problems", "always-fun",
                             "always-teaching-quality", "ecem"),
@@ -74,22 +83,15 @@ def expand_policies(task: str, text: str) -> list[str]:
     return names
 
 
-def build_policy(name: str, task: str, sim_cfg):
-    """A policy by name, or a trained model zip."""
-    from vclass.agents.registry import make_policy
-
+def policy_config(name: str, task: str) -> dict[str, Any]:
+    """The ``[policy]`` table of a policy given by name or as a trained model zip (the task's PPO slot)."""
     if name.endswith(".zip"):
-        from vclass.agents.drl import SB3Policy
-
-        return SB3Policy(name, sim_cfg)
-    params = RANDOM_PARAMS[task] if name == "random" else {}
-    return make_policy(name, params, sim_cfg)
+        return {"name": f"ppo-{task}", "params": {"path": name}}
+    return {"name": name, "params": RANDOM_PARAMS[task] if name == "random" else {}}
 
 
 def episode_return(task: str, record, tea_weight: float, cost_weight: float) -> float:
     """The task environment's return for a whole lesson (its rewards are linear in the lesson's terms)."""
-    from vclass.env.classroom_env import lesson_steps, reward_terms
-    from vclass.env.motivation import motivation_reward
 
     cfg = record.cfg
     terms = reward_terms(record, 0, record.plan.n_ticks)
@@ -100,21 +102,13 @@ def episode_return(task: str, record, tea_weight: float, cost_weight: float) -> 
 
 
 def _lesson(job: tuple[dict[str, Any], str, str, int, float, float]) -> dict[str, Any]:
-    import torch
-
-    from vclass.experiments.lesson.config import run_config_from_dict
-    from vclass.sim.classroom import simulate
-    from vclass.sim.measures import class_summary
-
-    torch.set_num_threads(1)
     base, task, policy_name, seed, tea_weight, cost_weight = job
-    run_cfg = run_config_from_dict({**base, "seed": seed})
-    record = simulate(run_cfg.sim, seed, build_policy(policy_name, task, run_cfg.sim), run_cfg.make_observer())
-    summary = class_summary(record)
-    row = {"policy": policy_name, "seed": seed, "return": episode_return(task, record, tea_weight, cost_weight)}
+    result = run_lesson(run_config_from_dict({**base, "seed": seed, "policy": policy_config(policy_name, task)}))
+    row = {"policy": policy_name, "seed": seed,
+           "return": episode_return(task, result.record, tea_weight, cost_weight)}
     for key, _ in MEASURES[task][1:]:
-        row[key] = summary[key]
-    row["belief_accuracy"] = summary["belief_accuracy"]
+        row[key] = result.summary[key]
+    row["belief_accuracy"] = result.summary["belief_accuracy"]
     return row
 
 
@@ -163,12 +157,8 @@ def markdown(task: str, result: dict[str, Any]) -> str:
 
 
 def plot(task: str, result: dict[str, Any], path: Path) -> None:
-    import matplotlib
+    plt = pyplot()
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from vclass.io import save_figure
 
     shown = MEASURES[task][:3]
     policies = list(result["means"])
@@ -202,14 +192,8 @@ def plot(task: str, result: dict[str, Any], path: Path) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import csv
-    import io
 
-    from tqdm import tqdm
 
-    from vclass.experiments.lesson.config import load_run_config
-    from vclass.config import ConfigError, parse_override, to_dict
-    from vclass.io import atomic_write_text, provenance, write_json
 
     if args.task not in BASELINES:
         raise ConfigError("--task", f"must be motivation or attention, got {args.task!r}")
@@ -230,19 +214,17 @@ def main(args: argparse.Namespace) -> int:
             overrides.append((keys, getattr(args, flag)))
     overrides += [parse_override(text) for text in args.set]
     run_cfg = load_run_config(args.config, overrides)
-    run_cfg.make_observer()  # fail early if the recognizer cannot load
-    for name in policies:    # and if a policy cannot be built
-        build_policy(name, args.task, run_cfg.sim)
+    observer_from_config(run_cfg.recognizer)  # fail early if the recognizer cannot load
     base = run_cfg.as_dict()
+    for name in policies:                     # and if a policy cannot be built
+        build_policy(run_config_from_dict({**base, "policy": policy_config(name, args.task)}))
     jobs = [(base, args.task, p, args.first_seed + i, args.tea_weight, args.cost_weight)
             for p in policies for i in range(args.seeds)]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if args.workers == 1:
-        rows = [_lesson(job) for job in tqdm(jobs, desc="lessons", unit="lesson")]
-    else:
-        with get_context("spawn").Pool(args.workers) as pool:
-            rows = list(tqdm(pool.imap(_lesson, jobs), total=len(jobs), desc="lessons", unit="lesson"))
+    rows = run_jobs(_lesson, jobs, args.workers)
+    order = {name: i for i, name in enumerate(policies)}
+    rows.sort(key=lambda row: (order[row["policy"]], row["seed"]))
     result = summarize(args.task, rows, policies, against)
     result["recognizer"] = run_cfg.recognizer.kind
     result["students"] = run_cfg.sim.classroom.students

@@ -13,8 +13,10 @@ import argparse
 import json
 import shlex
 from pathlib import Path
-from vclass.agents import SHIPPED_DIR
 
+from vclass.agents import SHIPPED_DIR
+from vclass.config import ConfigError
+from vclass.io import atomic_write_bytes, atomic_write_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,8 +82,6 @@ vclass ship-policy {train.get('config', {}).get('out', 'RUN_DIR')} --evaluation 
 
 
 def main(args: argparse.Namespace) -> int:
-    from vclass.config import ConfigError
-    from vclass.io import atomic_write_bytes, atomic_write_text
 
     run, evaluation = Path(args.run_dir), Path(args.evaluation)
     if not (run / "model.zip").is_file() or not (run / "train.json").is_file():

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import argparse
 
+from vclass.config import ConfigError, parse_override, to_dict
+from vclass.experiments.lesson.config import load_run_config
+
 TASK_DEFAULTS_TEXT = ("task defaults: motivation learning rate 3e-4, gamma 0.95, GAE lambda 0.95, entropy 0; "
                       "attention learning rate 1e-3, gamma 0.9, GAE lambda 0.8, entropy 0")
 
@@ -50,8 +53,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def env_config(args: argparse.Namespace) -> dict | None:
     """The simulator sections from ``--config`` and ``--set`` as a dict (None when neither is given)."""
-    from vclass.experiments.lesson.config import load_run_config
-    from vclass.config import parse_override, to_dict
 
     if not args.config and not args.set:
         return None
@@ -60,7 +61,6 @@ def env_config(args: argparse.Namespace) -> dict | None:
 
 def main(args: argparse.Namespace) -> int:
     from vclass.agents.drl import TrainConfig, train
-    from vclass.config import ConfigError, parse_override
 
     env_kwargs = {}
     config = env_config(args)

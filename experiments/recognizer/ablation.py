@@ -54,13 +54,21 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
 
-from vclass.config import ConfigError
-
+from vclass.config import ConfigError, to_dict
+from vclass.experiments.pool import LocalExecutor, WorkerLost
+from vclass.experiments.recognizer.train import _parse_widths, flag_name, render_dataset
+from vclass.io import atomic_write_text, provenance, pyplot, save_figure, write_json
+from vclass.models.datasets import MAX_NOISE_RATE, load_dataset, load_meta
+from vclass.models.train import config_from_dict, normalized_config, train_recognizer
 
 DEFAULT_MODELS = "baseline,scn,scn-cs"
 DEFAULT_NOISE = "0,0.1,0.2,0.3"
@@ -130,7 +138,6 @@ def parse_models(text: str) -> list[str]:
 
 def parse_noise_rates(text: str) -> list[float]:
     """``"0,0.1"`` -> [0.0, 0.1]; rates outside [0, MAX_NOISE_RATE] or repeated raise :class:`ConfigError`."""
-    from vclass.models.datasets import MAX_NOISE_RATE
 
     allowed = f"must be comma-separated rates in [0, {MAX_NOISE_RATE:g}]"
     rates = []
@@ -154,8 +161,6 @@ def run_name(model: str, rate: float, seed: int) -> str:
 
 def build_configs(args: argparse.Namespace, data: Path) -> list[tuple[tuple[str, float, int], Any]]:
     """Every run's TrainConfig, keyed by (model, noise rate, seed), in run order; errors name the flag."""
-    from vclass.experiments.recognizer.train import _parse_widths, flag_name
-    from vclass.models.train import config_from_dict
 
     models = parse_models(args.models)
     rates = parse_noise_rates(args.noise)
@@ -183,8 +188,6 @@ def build_configs(args: argparse.Namespace, data: Path) -> list[tuple[tuple[str,
 
 def prepare_data(args: argparse.Namespace) -> Path:
     """The dataset folder every run uses: ``--data``, or ``OUT/data`` rendered once (clean) and checked on reruns."""
-    from vclass.experiments.recognizer.train import render_dataset
-    from vclass.models.datasets import load_meta
 
     if args.data is not None:
         if not (args.data / "meta.json").is_file():
@@ -217,7 +220,6 @@ def _settings_differ(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str
     ``progress`` never counts, nor where the ablation folder lies (it may have been moved): ``out`` and
     ``data`` count only when the data is not the ablation's own ``OUT/data``.
     """
-    from vclass.models.train import normalized_config
 
     stored, wanted = normalized_config(stored), normalized_config(wanted)
     location_free = {"progress", "out", "data"}
@@ -235,10 +237,7 @@ def folder_state(config):
     or finished run whose folder (or data) was moved since.
     :raises ConfigError: the folder holds a run made with other settings.
     """
-    from dataclasses import replace
 
-    from vclass.experiments.recognizer.train import flag_name
-    from vclass.config import to_dict
 
     out = Path(config.out)
     stored_path = out / "config.json"
@@ -264,7 +263,6 @@ def run_one(config) -> str:
         its checkpoint names the old place, so it trains again from scratch, to the same result).
     :raises ConfigError: the folder holds a run made with other settings.
     """
-    from vclass.models.train import train_recognizer
 
     finished, started, moved, config = folder_state(config)
     if finished:
@@ -280,7 +278,7 @@ def _run_task(config) -> tuple[str, str]:
         return "ok", run_one(config)
     except ConfigError as err:
         return err.field, err.message
-    except Exception as err:  # noqa: BLE001 - reported by the parent, which stops the ablation
+    except Exception as err:
         return "--out", f"{config.out} failed: {type(err).__name__}: {err}"
 
 
@@ -291,9 +289,7 @@ def train_all(configs: list, jobs: int, quiet: bool) -> dict[str, int]:
     their own progress bars off; each run is seeded on its own, so its result does not depend on ``jobs``.
     :raises ConfigError: a run failed or its folder holds other settings (the other runs in flight finish).
     """
-    from dataclasses import replace
 
-    from tqdm import tqdm
 
     for _, config in configs:   # refuse a folder with other settings before anything trains
         folder_state(config)
@@ -305,7 +301,6 @@ def train_all(configs: list, jobs: int, quiet: bool) -> dict[str, int]:
                 counts[run_one(config)] += 1
                 bar.update()
             return counts
-        from vclass.experiments.pool import LocalExecutor, WorkerLost
 
         executor = LocalExecutor(workers=jobs)
         errors: list[tuple[str, str]] = []
@@ -376,13 +371,10 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def logistic_regression_floor(data: Path, seed: int, threads: int) -> dict[str, Any]:
     """Multinomial LR on raw pixels / 255, fit on the clean labels of (a subsample of) train; clean test top-1."""
-    import warnings
 
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits
 
-    from vclass.models.datasets import load_dataset
 
     splits = load_dataset(data)
     train, test = splits["train"], splits["test"]
@@ -410,7 +402,6 @@ def logistic_regression_floor(data: Path, seed: int, threads: int) -> dict[str, 
 
 def cached_logistic_regression(out: Path, data: Path, seed: int, threads: int) -> dict[str, Any]:
     """The LR result from ``OUT/logistic_regression.json``, computed and written the first time."""
-    from vclass.io import write_json
 
     path = out / "logistic_regression.json"
     source = "OUT/data" if data == out / "data" else str(data)   # the ablation folder may move
@@ -466,12 +457,8 @@ def markdown_report(summary: list[dict[str, Any]], logreg: dict[str, Any], model
 
 def plot_accuracy(summary: list[dict[str, Any]], logreg: dict[str, Any], models: list[str], path: Path) -> None:
     """Clean test accuracy against noise rate, one line per model with std error bars; LR as a dashed line."""
-    import matplotlib
+    plt = pyplot()
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from vclass.io import save_figure
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for model in models:
@@ -492,8 +479,6 @@ def plot_accuracy(summary: list[dict[str, Any]], logreg: dict[str, Any], models:
 # ------------------------------------------------------------------ main
 
 def main(args: argparse.Namespace) -> int:
-    from vclass.config import to_dict
-    from vclass.io import atomic_write_text, provenance, write_json
 
     out: Path = args.out
     models, rates = parse_models(args.models), parse_noise_rates(args.noise)

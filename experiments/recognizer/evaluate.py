@@ -20,6 +20,12 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
+from vclass.config import ConfigError
+from vclass.models.datasets import FaceSplit, load_dataset, render_split
+from vclass.models.evaluate import evaluate, format_table, plot_confusion, write_confusion_json
+from vclass.models.recognizer import BACKENDS, SHIPPED_MODEL, BackendUnavailable, RecognizerLoadError, load_recognizer
 
 EVAL_SEED = 20_240_917   # the fixed seed of the default clean test set
 DEFAULT_FACES = 2000
@@ -41,16 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def render_clean_split(faces: int, seed: int, size: int = 64):
     """A clean :class:`vclass.models.datasets.FaceSplit` rendered from ``seed`` (no label noise)."""
-    import numpy as np
 
-    from vclass.models.datasets import FaceSplit, render_split
 
     arrays = render_split(faces, np.random.default_rng(seed), size)
     return FaceSplit(labels=arrays["clean_labels"].copy(), **arrays)
 
 
 def output_folder(model_path: Path, out: str | None) -> Path:
-    from vclass.models.recognizer import SHIPPED_MODEL
 
     if out:
         return Path(out)
@@ -60,10 +63,6 @@ def output_folder(model_path: Path, out: str | None) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
-    from vclass.models.datasets import load_dataset
-    from vclass.models.evaluate import evaluate, format_table, plot_confusion, write_confusion_json
-    from vclass.models.recognizer import BACKENDS, SHIPPED_MODEL, BackendUnavailable, RecognizerLoadError, load_recognizer
-    from vclass.config import ConfigError
 
     if args.backend not in BACKENDS:
         raise ConfigError("--backend", f"must be one of {', '.join(BACKENDS)}, got {args.backend!r}")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vclass.config import ConfigError
+from vclass.models.export import export_onnx
+from vclass.models.recognizer import RecognizerLoadError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,9 +16,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from vclass.models.export import export_onnx
-    from vclass.models.recognizer import RecognizerLoadError
-    from vclass.config import ConfigError
 
     source = Path(args.source)
     if not source.exists():

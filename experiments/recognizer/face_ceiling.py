@@ -43,7 +43,16 @@ from typing import Any
 import numpy as np
 
 from vclass.config import ConfigError
-
+from vclass.io import write_json
+from vclass.models.evaluate import accuracy_by_intensity
+from vclass.sim.faces import (
+    DEFAULT_SAMPLING,
+    EXPRESSION_ACTIONS,
+    N_EXPRESSIONS,
+    RESTING_FACE_SD,
+    render_faces,
+    sample_face_params,
+)
 
 DEFAULT_N = 20_000
 DEFAULT_SEED = 7
@@ -68,7 +77,6 @@ def action_posterior(actions: np.ndarray, grid: int = INTENSITY_GRID) -> np.ndar
     uniform. Per class, ``log N(a; t E_c, sd^2 I)`` is ``(2 t a.E_c - t^2 |E_c|^2) / (2 sd^2)`` plus a
     term shared by all classes, integrated over ``t`` by the midpoint rule on ``grid`` points.
     """
-    from vclass.sim.faces import DEFAULT_SAMPLING, EXPRESSION_ACTIONS, RESTING_FACE_SD
 
     a_shape, b_shape = DEFAULT_SAMPLING.intensity_beta
     t = (np.arange(grid) + 0.5) / grid
@@ -98,8 +106,6 @@ def face_ceilings(n: int, seed: int, size: int = 64, oracle: bool = True,
         "resting_face_bound": {"top1", "expected_top1", "top1_by_intensity"}}`` (no ``template_oracle``
         when ``oracle`` is False).
     """
-    from vclass.models.evaluate import accuracy_by_intensity
-    from vclass.sim.faces import EXPRESSION_ACTIONS, N_EXPRESSIONS, render_faces, sample_face_params
 
     params_rng, noise_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     nearest = np.empty(n, np.int64)
@@ -137,7 +143,6 @@ def face_ceilings(n: int, seed: int, size: int = 64, oracle: bool = True,
 
 
 def main(args: argparse.Namespace) -> int:
-    from vclass.io import write_json
 
     if not 1 <= args.n <= MAX_N:
         raise ConfigError("--n", f"must be an integer in [1, {MAX_N:,}], got {args.n}")

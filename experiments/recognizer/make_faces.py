@@ -16,9 +16,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from vclass.config import ConfigError
-
+from vclass.io import provenance, pyplot, save_figure
+from vclass.models.datasets import (
+    CLASS_NAMES,
+    SPLITS,
+    FaceSplit,
+    dataset_meta,
+    inject_label_noise,
+    parse_noise_spec,
+    render_split,
+    save_dataset,
+)
 
 SIZE_RANGE = (16, 256)
 MAX_SPLIT_FRACTION = 0.5
@@ -56,7 +67,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> MakeFacesConfig:
     """Check the arguments; :class:`ConfigError` names the flag and its allowed range."""
-    from vclass.models.datasets import parse_noise_spec
 
     if not SIZE_RANGE[0] <= args.size <= SIZE_RANGE[1]:
         raise ConfigError("--size", f"must be in [{SIZE_RANGE[0]}, {SIZE_RANGE[1]}], got {args.size}")
@@ -80,10 +90,7 @@ def config_from_args(args: argparse.Namespace) -> MakeFacesConfig:
 
 def make_dataset(config: MakeFacesConfig, out: Path) -> dict:
     """Render, add label noise, write every file; return the meta record."""
-    from tqdm import tqdm
 
-    from vclass.models.datasets import SPLITS, FaceSplit, dataset_meta, inject_label_noise, render_split, save_dataset
-    from vclass.io import provenance
 
     render_streams = np.random.SeedSequence(config.seed).spawn(2)
     render_seeds, noise_seeds = (stream.spawn(len(SPLITS)) for stream in render_streams)
@@ -107,13 +114,8 @@ def make_dataset(config: MakeFacesConfig, out: Path) -> dict:
 
 def save_sample_grid(path: Path, split) -> None:
     """A grid of the first training faces titled with their labels (``clean>noisy`` where flipped) and intensity."""
-    import matplotlib
+    plt = pyplot()
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from vclass.models.datasets import CLASS_NAMES
-    from vclass.io import save_figure
 
     rows, cols = SAMPLE_GRID
     count = min(rows * cols, len(split))

@@ -31,8 +31,18 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
-from vclass.models.recognizer import SHIPPED_DIR
 
+import numpy as np
+
+from vclass.config import ConfigError, to_dict
+from vclass.experiments.recognizer.evaluate import EVAL_SEED, render_clean_split
+from vclass.experiments.recognizer.face_ceiling import DEFAULT_SEED, face_ceilings
+from vclass.experiments.recognizer.train import FLAGS
+from vclass.io import atomic_write_bytes, atomic_write_text
+from vclass.models.evaluate import INTENSITY_BINS, evaluate, plot_confusion, row_normalize, write_confusion_json
+from vclass.models.export import export_onnx
+from vclass.models.recognizer import SHIPPED_DIR, RecognizerLoadError, load_recognizer, load_torch_model
+from vclass.models.train import TrainConfig
 
 DEFAULT_FACES = 5000
 BOUND_FACES = 20_000   # draws for the card's resting-face bound (no rendering: about a second)
@@ -75,9 +85,6 @@ def commands(config: dict[str, Any], data_meta: dict[str, Any] | None) -> list[s
 
 def train_command(config: dict[str, Any]) -> str:
     """The ``vclass train-recognizer`` command line that reproduces a run from its ``config.json``."""
-    from vclass.experiments.recognizer.train import FLAGS
-    from vclass.models.train import TrainConfig
-    from vclass.config import to_dict
 
     defaults = to_dict(TrainConfig())
     parts = ["vclass train-recognizer"]
@@ -124,9 +131,7 @@ def _alternation(k: int | None) -> str:
 
 
 def _confusion_table(result: dict[str, Any]) -> str:
-    from vclass.models.evaluate import row_normalize
 
-    import numpy as np
 
     classes = result["classes"]
     share = row_normalize(np.asarray(result["confusion"]))
@@ -216,14 +221,7 @@ Reproduce the measurement: `vclass eval-recognizer --faces {faces} --seed {seed}
 
 
 def main(args: argparse.Namespace) -> int:
-    from vclass.experiments.recognizer.evaluate import EVAL_SEED, render_clean_split
-    from vclass.experiments.recognizer.face_ceiling import DEFAULT_SEED, face_ceilings
-    from vclass.models.evaluate import INTENSITY_BINS, evaluate, plot_confusion, write_confusion_json
-    from vclass.models.export import export_onnx
     from vclass.models.nets import count_parameters
-    from vclass.models.recognizer import RecognizerLoadError, load_recognizer, load_torch_model
-    from vclass.config import ConfigError
-    from vclass.io import atomic_write_bytes, atomic_write_text
 
     run = Path(args.run_dir)
     model_pt = run / "model.pt"

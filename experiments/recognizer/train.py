@@ -15,6 +15,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vclass.config import ConfigError
+from vclass.experiments.recognizer.make_faces import MakeFacesConfig, make_dataset
+from vclass.models.train import config_from_dict, normalized_config, train_recognizer
 
 DEFAULT_FACES = 12_500   # rendered when --data is missing: 10,000 train, 1,250 val, 1,250 test
 DEFAULT_DATA_SEED = 0
@@ -71,7 +74,6 @@ def flag_name(field: str) -> str:
 
 
 def _parse_widths(text: str) -> list[int]:
-    from vclass.config import ConfigError
 
     try:
         widths = [int(part) for part in text.split(",")]
@@ -92,8 +94,6 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_config(args: argparse.Namespace):
     """TrainConfig from the flags (on ``--resume``, on top of ``OUT/config.json``); errors name the flag."""
-    from vclass.models.train import config_from_dict, normalized_config
-    from vclass.config import ConfigError
 
     out = Path(args.out)
     settings: dict[str, Any] = {}
@@ -119,8 +119,6 @@ def build_config(args: argparse.Namespace):
 
 def render_dataset(out: Path, faces: int, seed: int) -> None:
     """A clean synthetic dataset in ``out`` through ``vclass make-faces``'s own code."""
-    from vclass.experiments.recognizer.make_faces import MakeFacesConfig, make_dataset
-    from vclass.config import ConfigError
 
     if faces < 10:
         raise ConfigError("--faces", f"must be >= 10, got {faces}")
@@ -131,8 +129,6 @@ def render_dataset(out: Path, faces: int, seed: int) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from vclass.models.train import train_recognizer
-    from vclass.config import ConfigError
 
     config = build_config(args)
     data = Path(config.data)

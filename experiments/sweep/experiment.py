@@ -1,57 +1,70 @@
-"""``vclass experiment s0-2x2``: S0's 2x2 design with and without ECEM.
+"""``vclass experiment s0-2x2``: S0's 2x2 design with and without ECEM, a thin front over the sweep.
 
-Presentation (video, slides) x online tests (yes, no), 30 students a cell,
-each cell run with ``none`` and with ``ecem`` on the same seeds (so the two
-policies meet the same students and noise, and cells share students too),
-with the recognizer in the loop. Reports per cell and policy the mean and
-95% t confidence interval of TEA share, attention and learning gain over
-seeds, and ECEM's paired difference against no intervention.
+It runs the spec ``experiments/specs/s0-2x2.toml`` (presentation: video, slides x online tests: yes, no; ``none``
+and ``ecem`` on the same seeds, so the two policies meet the same students and noise, and cells share students
+too) through the sweep machinery into ``--out``, which is a sweep folder (journal, results table, ``sweep.json``;
+running the command again resumes it), with this command's defaults: 5 seeds a cell, 30 students, the shipped
+recognizer (``scn-cs``) in the loop. It then reports per cell and policy the mean and 95% t confidence interval
+over seeds of TEA share, attention and learning gain, and ECEM's paired difference against no intervention:
+``table.md``, ``table.json``, ``s0_2x2.png`` and ``lessons.csv`` (one row per lesson).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import dataclasses
+import io
 import itertools
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vclass.config import ConfigError, load_toml, parse_override
+from vclass.experiments import SPECS_DIR
+from vclass.experiments.stats import mean_ci, paired_difference
+from vclass.experiments.sweep.runner import run_sweep
+from vclass.experiments.sweep.spec import expand, load_spec
+from vclass.experiments.sweep.store import read_results
+from vclass.io import atomic_write_text, pyplot, save_figure, write_json
 
+SPEC = SPECS_DIR / "s0-2x2.toml"
 MEASURES = (("tea_share", "TEA share"), ("mean_attention", "attention"), ("learning_gain", "learning gain"))
 POLICIES = ("none", "ecem")
+LESSON_COLUMNS = ("presentation", "online_tests", "policy", "seed", *(key for key, _ in MEASURES), "belief_accuracy")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", choices=["s0-2x2"], help="which experiment")
-    parser.add_argument("--config", help="TOML config the cells start from (defaults: SPEC's)")
+    parser.add_argument("--config", help="TOML config the cells start from (defaults: the spec's base, SPEC's)")
     parser.add_argument("--seeds", type=int, default=5, help="seeds per cell and policy (default 5)")
     parser.add_argument("--students", type=int, default=30, help="students a cell (default 30)")
     parser.add_argument("--minutes", type=float, help="lesson length (default 45)")
-    parser.add_argument("--recognizer", help="oracle, surrogate or scn-cs (default scn-cs)")
+    parser.add_argument("--recognizer", default="scn-cs", help="oracle, surrogate or scn-cs (default scn-cs)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     parser.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
-    parser.add_argument("--out", default="runs/s0-2x2", help="output folder (default runs/s0-2x2)")
+    parser.add_argument("--out", default="runs/s0-2x2", help="output folder, a sweep folder (default runs/s0-2x2)")
+    parser.add_argument("--fresh", action="store_true", help="discard the folder's earlier lessons and start over")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _lesson(job: tuple[dict[str, Any], str, str, bool, int]) -> dict[str, Any]:
-    from vclass.experiments.lesson.config import run_config_from_dict
-    from vclass.experiments.lesson.run import simulate_run
-
-    base, policy, presentation, tests, seed = job
-    data = {**base, "seed": seed, "classroom": {**base.get("classroom", {}), "presentation": presentation,
-                                                   "online_tests": tests}}
-    run_cfg = run_config_from_dict(data)
-    _, _, summary = simulate_run(run_cfg, policy, {})
-    return {"presentation": presentation, "online_tests": tests, "policy": policy, "seed": seed,
-            **{key: summary[key] for key, _ in MEASURES}, "belief_accuracy": summary["belief_accuracy"]}
+def config_overrides(data: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[list[str], Any]]:
+    """A run config's tables as ``(dotted keys, value)`` overrides of the spec's base (seed and policy left out:
+    the experiment sets them)."""
+    out: list[tuple[list[str], Any]] = []
+    for key, value in data.items():
+        if not prefix and key in ("seed", "policy"):
+            continue
+        if isinstance(value, dict):
+            out += config_overrides(value, (*prefix, key))
+        else:
+            out.append(([*prefix, key], value))
+    return out
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per cell and policy: mean and CI of each measure; for ECEM also the paired difference vs none."""
-    from vclass.experiments.stats import mean_ci, paired_difference
-
     table = []
     for presentation, tests in itertools.product(("video", "slides"), (True, False)):
         cell = [r for r in rows if r["presentation"] == presentation and r["online_tests"] == tests]
@@ -82,13 +95,7 @@ def markdown(table: list[dict[str, Any]]) -> str:
 
 
 def plot(table: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from vclass.io import save_figure
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(MEASURES), figsize=(13, 3.8))
     cells = [(p, t) for p, t in itertools.product(("video", "slides"), (True, False))]
     x = np.arange(len(cells))
@@ -107,37 +114,28 @@ def plot(table: list[dict[str, Any]], path: Path) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import csv
-    import io
-
-    from tqdm import tqdm
-
-    from vclass.experiments.lesson.config import load_run_config
-    from vclass.config import ConfigError, parse_override, to_dict
-    from vclass.io import atomic_write_text, provenance, write_json
-
     if not 2 <= args.seeds <= 1000:
         raise ConfigError("--seeds", f"must be an integer >= 2 and <= 1000, got {args.seeds}")
     if not 1 <= args.workers <= 64:
         raise ConfigError("--workers", f"must be an integer >= 1 and <= 64, got {args.workers}")
-    overrides = [(["classroom", "students"], args.students)]
+    spec, spec_dir = load_spec(SPEC)
+    spec = dataclasses.replace(spec, seeds=args.seeds)
+    overrides = config_overrides(load_toml(args.config)) if args.config else []
+    overrides += [(["classroom", "students"], args.students), (["recognizer", "kind"], args.recognizer)]
     if args.minutes is not None:
         overrides.append((["classroom", "minutes"], args.minutes))
-    if args.recognizer is not None:
-        overrides.append((["recognizer", "kind"], args.recognizer))
     overrides += [parse_override(text) for text in args.set]
-    run_cfg = load_run_config(args.config, overrides)
-    run_cfg.make_observer()  # fail early if the recognizer cannot load
-    base = run_cfg.as_dict()
-    jobs = [(base, policy, presentation, tests, seed) for presentation, tests in
-            itertools.product(("video", "slides"), (True, False)) for policy in POLICIES for seed in range(args.seeds)]
+    entries = expand(spec, spec_dir, validate=True, overrides=overrides)  # every lesson checked before any runs
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with get_context("spawn").Pool(args.workers) as pool:
-        rows = list(tqdm(pool.imap(_lesson, jobs), total=len(jobs), desc="lessons", unit="lesson"))
+    stats = run_sweep(spec, SPEC, entries, out, "local", args.workers, fresh=args.fresh, quiet=args.quiet,
+                      overrides=[f"{'.'.join(keys)}={value!r}" for keys, value in overrides])
+    if stats["failed_total"]:
+        print(f"{stats['failed_total']} lessons failed; their errors are in {out / 'results.csv'}")
+        return 1
+    rows = [{key: row[key] for key in LESSON_COLUMNS} for row in read_results(out)]
     table = summarize(rows)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=list(LESSON_COLUMNS), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out / "lessons.csv", buf.getvalue())
@@ -145,8 +143,7 @@ def main(args: argparse.Namespace) -> int:
     text = markdown(table)
     atomic_write_text(out / "table.md", text + "\n")
     plot(table, out / "s0_2x2.png")
-    write_json(out / "run.json", provenance(to_dict(base), 0))
-    print(f"S0 2x2, {args.students} students a cell, {args.seeds} seeds, recognizer {run_cfg.recognizer.kind}")
+    print(f"S0 2x2, {args.students} students a cell, {args.seeds} seeds, recognizer {args.recognizer}")
     print(text)
     print(f"written: {out}")
     return 0

@@ -29,6 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from vclass.config import ConfigError, parse_override
+from vclass.experiments.pool import make_executor
+from vclass.experiments.sweep.runner import execute
+from vclass.experiments.sweep.spec import as_dict, canonical_hash, expand, load_spec
+from vclass.io import git_commit, package_versions, write_json
 
 DEFAULT_SIGMAS = 3.0
 RELATIVE_FLOOR = 1e-9
@@ -48,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class MemoryStore:
-    """The part of :class:`vclass.experiments.sweep.sweep.ResultStore` that ``execute`` needs, kept in memory."""
+    """The part of :class:`vclass.experiments.sweep.store.ResultStore` that ``execute`` needs, kept in memory."""
 
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
@@ -63,7 +68,6 @@ class MemoryStore:
 
 def spec_fingerprint(spec) -> str:
     """Identity of the spec itself (not of the code it runs): a changed constant must not change it."""
-    from vclass.experiments.sweep.spec import as_dict, canonical_hash
 
     return canonical_hash(as_dict(spec))
 
@@ -132,7 +136,6 @@ def format_diff(lines: list[dict[str, Any]], only_moved: bool = True) -> str:
 
 
 def load_baseline(path: Path) -> dict[str, Any]:
-    from vclass.config import ConfigError
 
     if not path.exists():
         raise ConfigError("--baseline", f"not found: {path}; create it with --update")
@@ -146,11 +149,6 @@ def load_baseline(path: Path) -> dict[str, Any]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from vclass.experiments.pool import make_executor
-    from vclass.experiments.sweep.spec import expand, load_spec
-    from vclass.experiments.sweep.sweep import execute
-    from vclass.config import ConfigError, parse_override
-    from vclass.io import git_commit, package_versions, write_json
 
     if not 1 <= args.workers <= 4096:
         raise ConfigError("--workers", f"must be an integer >= 1 and <= 4096, got {args.workers}")

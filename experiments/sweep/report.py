@@ -17,13 +17,19 @@ the sweep's ``sweep.json`` when there is one.
 from __future__ import annotations
 
 import argparse
+import csv
 import html
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vclass.config import ConfigError
+from vclass.experiments.sweep.spec import DEFAULT_MEASURES, MEASURE_LABELS, MEASURES
+from vclass.experiments.sweep.store import SWEEP_META, read_results
+from vclass.io import atomic_write_text, pyplot, save_figure, write_json
 
 RANK_RESAMPLES = 2_000
 
@@ -57,7 +63,6 @@ def summarize(rows: list[dict[str, Any]], measures: list[str], reference: str, r
     cells = _ordered([r["cell"] for r in rows])
     policies = _ordered([r["policy"] for r in rows])
     if reference not in policies:
-        from vclass.config import ConfigError
 
         raise ConfigError("--reference", f"no policy {reference!r} in the results; policies: {', '.join(policies)}")
     groups = {(c, p): [r for r in ok if r["cell"] == c and r["policy"] == p] for c in cells for p in policies}
@@ -152,13 +157,8 @@ def _colours(n: int) -> list:
 
 def plot_measures(summary: dict[str, Any], path: Path) -> None:
     """Mean and 95% CI of each measure, per cell (x) and policy (colour)."""
-    import matplotlib
+    plt = pyplot()
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from vclass.experiments.sweep.spec import MEASURE_LABELS
-    from vclass.io import save_figure
 
     measures, cells, policies = summary["measures"], summary["cells"], summary["policies"]
     cols = min(3, len(measures))
@@ -189,13 +189,8 @@ def plot_measures(summary: dict[str, Any], path: Path) -> None:
 
 def plot_differences(summary: dict[str, Any], path: Path) -> None:
     """Paired difference against the reference, with its 95% CI, per cell and policy."""
-    import matplotlib
+    plt = pyplot()
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from vclass.experiments.sweep.spec import MEASURE_LABELS
-    from vclass.io import save_figure
 
     measures = summary["measures"]
     entries = [e for e in summary["by_cell"] if e["policy"] != summary["reference"]]
@@ -255,7 +250,6 @@ def _diff_cells(d: dict[str, Any] | None) -> str:
 
 
 def render_html(summary: dict[str, Any], meta: dict[str, Any], images: list[str]) -> str:
-    from vclass.experiments.sweep.spec import MEASURE_LABELS
 
     esc = html.escape
     ref = esc(summary["reference"])
@@ -312,8 +306,6 @@ def render_html(summary: dict[str, Any], meta: dict[str, Any], images: list[str]
 # -- entry points --------------------------------------------------------------------------------------------------
 
 def _flat_rows(summary: dict[str, Any]) -> str:
-    import csv
-    import io
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -330,7 +322,6 @@ def _flat_rows(summary: dict[str, Any]) -> str:
 
 def load_meta(results: Path) -> dict[str, Any]:
     """The sweep's ``sweep.json`` beside (or in) ``results``; empty when there is none."""
-    from vclass.experiments.sweep.sweep import SWEEP_META
 
     folder = results if results.is_dir() else results.parent
     path = folder / SWEEP_META
@@ -343,10 +334,6 @@ def load_meta(results: Path) -> dict[str, Any]:
 def write_report(results: str | Path, out: str | Path | None = None, reference: str | None = None,
                  measures: list[str] | None = None, rank_by: str | None = None) -> Path:
     """Compute the statistics of a results table and write the report folder; returns ``index.html``."""
-    from vclass.experiments.sweep.spec import DEFAULT_MEASURES, MEASURES
-    from vclass.experiments.sweep.sweep import read_results
-    from vclass.config import ConfigError
-    from vclass.io import atomic_write_text, write_json
 
     results = Path(results)
     rows = read_results(results)
@@ -355,7 +342,7 @@ def write_report(results: str | Path, out: str | Path | None = None, reference: 
     meta = load_meta(results)
     columns = set().union(*(r.keys() for r in rows))
     measures = measures or meta.get("measures") or [m for m in DEFAULT_MEASURES if m in columns]
-    for i, m in enumerate(measures):
+    for m in measures:
         if m not in MEASURES or m not in columns:
             raise ConfigError("--measures", f"{m!r} is not a measure of these results; known: "
                                             f"{', '.join(x for x in MEASURES if x in columns)}")

@@ -50,14 +50,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vclass.experiments.lesson.run import SUMMARY_ROWS
-from vclass.config import ConfigError, bounded, from_dict, load_toml, set_path
+from vclass.agents.registry import make_policy
+from vclass.config import ConfigError, bounded, from_dict, load_toml, set_path, to_dict
+from vclass.env.observers import observer_from_config
+from vclass.experiments.lesson import runner
+from vclass.experiments.lesson.config import RunConfig, run_config_from_dict
 
-# Scalar measures of a lesson summary (``vclass.sim.measures.class_summary`` and ``simulate_run``) that a spec can name.
-MEASURES = tuple(key for key, _, _ in SUMMARY_ROWS) + (
-    "hand_raises_per_student", "connected_share", "camera_on_share", "frames_share", "fun_decisions",
-    "refused_teaching_quality")
-MEASURE_LABELS = {key: label for key, label, _ in SUMMARY_ROWS}
+# Scalar measures of a lesson summary (:func:`vclass.experiments.lesson.runner.run_lesson`) that a spec can name.
+MEASURES = tuple(runner.MEASURES)
+MEASURE_LABELS = {key: measure.label for key, measure in runner.MEASURES.items()}
 DEFAULT_MEASURES = ("tea_share", "mean_attention", "participation", "learning_gain", "intervention_cost")
 # Columns of a sweep's results table besides the grid's conditions and the measures.
 RUN_COLUMNS = ("run_index", "run_id", "cell", "policy", "policy_name", "seed", "status", "error", "duration_s", "cpu_s")
@@ -240,8 +241,6 @@ def expand(spec: ExperimentSpec, spec_dir: Path, validate: bool = True,
     :param overrides: ``(dotted keys, value)`` applied to the base config of every entry (``--set``).
     :raises ConfigError: naming the spec key (``base.*``, ``grid.*``, ``policies[i].*``) of the first problem.
     """
-    from vclass.experiments.lesson.config import run_config_from_dict
-
     flat = flatten_grid(spec.grid)
     names = condition_names(flat)
     base = copy.deepcopy(spec.base)
@@ -252,7 +251,7 @@ def expand(spec: ExperimentSpec, spec_dir: Path, validate: bool = True,
         set_path(base, keys, value)
     import_paths = tuple(dict.fromkeys([os.getcwd(), str(spec_dir)]))
     if validate:
-        _validate_base(base, run_config_from_dict)
+        _validate_base(base)
     entries: list[RunEntry] = []
     recognizers: dict[str, Any] = {}
     for cell in cells(spec):
@@ -268,7 +267,7 @@ def expand(spec: ExperimentSpec, spec_dir: Path, validate: bool = True,
             entry_cfg = {**copy.deepcopy(config), "seed": spec.seed_start,
                          "policy": {"name": policy.name, "params": copy.deepcopy(policy.params)}}
             if validate:
-                _validate_entry(entry_cfg, cell, p_index, import_paths, recognizers, run_config_from_dict)
+                _validate_entry(entry_cfg, cell, p_index, import_paths, recognizers)
             for seed in spec.seed_list:
                 entry_cfg = {**entry_cfg, "seed": seed}
                 entries.append(RunEntry(index=len(entries), run_id=canonical_hash(entry_cfg), cell=label,
@@ -279,7 +278,7 @@ def expand(spec: ExperimentSpec, spec_dir: Path, validate: bool = True,
     return entries
 
 
-def _validate_base(base: dict[str, Any], run_config_from_dict) -> None:
+def _validate_base(base: dict[str, Any]) -> None:
     try:
         run_config_from_dict(base)
     except ConfigError as err:
@@ -287,9 +286,7 @@ def _validate_base(base: dict[str, Any], run_config_from_dict) -> None:
 
 
 def _validate_entry(entry_cfg: dict[str, Any], cell: dict[str, Any], p_index: int, import_paths: tuple,
-                    recognizers: dict[str, Any], run_config_from_dict) -> None:
-    from vclass.agents.registry import make_policy
-
+                    recognizers: dict[str, RunConfig]) -> None:
     try:
         run_cfg = run_config_from_dict(entry_cfg)
     except ConfigError as err:
@@ -307,11 +304,11 @@ def _validate_entry(entry_cfg: dict[str, Any], cell: dict[str, Any], p_index: in
     recognizers.setdefault(canonical_hash(entry_cfg.get("recognizer", {})), run_cfg)
 
 
-def _validate_observers(run_cfgs: dict[str, Any]) -> None:
+def _validate_observers(run_cfgs: dict[str, RunConfig]) -> None:
     """Load each distinct recognizer once (after every config and policy passed): a missing model fails here."""
     for run_cfg in run_cfgs.values():
         try:
-            run_cfg.make_observer()
+            observer_from_config(run_cfg.recognizer)
         except ConfigError as err:
             raise ConfigError(f"base.{err.field}", err.message) from None
 
@@ -335,7 +332,5 @@ def spec_fingerprint(spec: ExperimentSpec, entries: list[RunEntry]) -> str:
 
 
 def as_dict(spec: ExperimentSpec) -> dict[str, Any]:
-    from vclass.config import to_dict
-
     return to_dict(spec)
 

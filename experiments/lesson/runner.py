@@ -1,0 +1,79 @@
+"""One way to run a lesson: the policy and the observer built once, the lesson simulated, a typed result.
+
+``vclass run``, sweeps, ``vclass evaluate`` and ``vclass experiment`` all run their lessons here, so a lesson's
+summary means the same thing everywhere: SPEC §7's class measures (:func:`vclass.sim.measures.class_summary`),
+the in-loop measures of the recognizer and the filter (:func:`vclass.env.observers.in_loop_accuracy`) and the
+share of ECEM decisions the recognizer changed (:func:`vclass.agents.ecem.decision_divergence`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tqdm import tqdm
+
+from vclass.agents.ecem import DIVERGENCE_MEASURE, ECEM, decision_divergence
+from vclass.agents.registry import make_policy
+from vclass.env.observers import IN_LOOP_MEASURES, RecognitionLog, in_loop_accuracy, observer_from_config
+from vclass.experiments.lesson.config import RunConfig
+from vclass.sim.classroom import LessonRecord, Observer, Policy, simulate
+from vclass.sim.measures import CLASS_MEASURES, Measure, class_summary
+
+# The measures of the summary table ``vclass run`` prints and its report shows, in that order.
+SUMMARY_KEYS = ("tea_share", "mean_attention", "participation", "effective_participation_min", "mean_axis",
+                "learning_gain", "interventions", "checkins", "intervention_cost", "recognition_accuracy",
+                "belief_accuracy", "ecem_divergence")
+_OTHER_KEYS = ("hand_raises_per_student", "connected_share", "camera_on_share", "frames_share", "fun_decisions",
+               "refused_teaching_quality")
+_BY_KEY = {m.key: m for m in (*CLASS_MEASURES, *IN_LOOP_MEASURES, DIVERGENCE_MEASURE)}
+# Every scalar measure of a lesson summary (the ones a spec can name), by key: the summary table's first.
+MEASURES: dict[str, Measure] = {key: _BY_KEY[key] for key in (*SUMMARY_KEYS, *_OTHER_KEYS)}
+
+
+@dataclass(frozen=True)
+class LessonResult:
+    """What one lesson produced.
+
+    :ivar record: the simulator's record (true states, attention, presence, behaviour, incentives, ...).
+    :ivar recognition: the observer's recognition log; None under the oracle, which recognizes nothing.
+    :ivar summary: the measures (:data:`MEASURES` and the class summary's tables), with the seed, the policy's
+        name, the recognizer kind and the resolved config.
+    """
+
+    record: LessonRecord
+    recognition: RecognitionLog | None
+    summary: dict[str, Any]
+
+
+def build_policy(run_cfg: RunConfig) -> Policy:
+    """The policy ``run_cfg.policy`` names, built with its parameters (raises ConfigError naming ``policy.*``)."""
+    return make_policy(run_cfg.policy.name, run_cfg.policy.params, run_cfg.sim)
+
+
+def run_lesson(run_cfg: RunConfig, policy: Policy | None = None, observer: Observer | None = None,
+               progress: bool = False) -> LessonResult:
+    """Run the lesson of ``run_cfg`` (its seed, policy, recognizer and simulator config).
+
+    :param policy: ``run_cfg.policy`` already built (:func:`build_policy`), to build it once for several uses;
+        default: built here.
+    :param observer: the observer of ``run_cfg.recognizer`` already built
+        (:func:`vclass.env.observers.observer_from_config`), which loads the recognizer; it may serve several
+        lessons one after another; default: built here.
+    :param progress: show a progress bar over the lesson's ticks.
+    """
+    policy = policy if policy is not None else build_policy(run_cfg)
+    observer = observer if observer is not None else observer_from_config(run_cfg.recognizer)
+    with tqdm(total=run_cfg.sim.classroom.n_ticks, desc=f"lesson ({run_cfg.policy.name})", unit="tick",
+              disable=not progress, leave=False) as bar:
+        record = simulate(run_cfg.sim, run_cfg.seed, policy, observer, on_tick=lambda _: bar.update())
+    log: RecognitionLog | None = getattr(observer, "log", None)
+    summary = {**class_summary(record), **in_loop_accuracy(record, log)}
+    if log is None:
+        divergence = None
+    else:
+        ecem = policy if isinstance(policy, ECEM) else ECEM(run_cfg.sim.emotion, run_cfg.sim.incentives)
+        divergence = decision_divergence(ecem, record)
+    summary.update(seed=run_cfg.seed, policy=run_cfg.policy.name, recognizer=run_cfg.recognizer.kind,
+                   ecem_divergence=divergence, config=run_cfg.as_dict())
+    return LessonResult(record, log, summary)

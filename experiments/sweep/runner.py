@@ -1,0 +1,192 @@
+"""Running a sweep's lessons: each lesson in a worker, its row into the folder's journal, resumable.
+
+Every lesson of a validated spec (:func:`vclass.experiments.sweep.spec.expand`) runs on an executor of
+:mod:`vclass.experiments.pool` through :func:`vclass.experiments.lesson.runner.run_lesson`; each finished one is
+appended at once to the folder's journal (:class:`vclass.experiments.sweep.store.ResultStore`). A lesson that raises
+is recorded with ``status = "error"`` and the error text; a lesson that kills its worker process is retried alone,
+and recorded as an error if it kills that one too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from vclass.config import ConfigError
+from vclass.experiments.lesson.config import run_config_from_dict
+from vclass.experiments.lesson.runner import run_lesson
+from vclass.experiments.pool import LocalExecutor, WorkerLost, make_executor
+from vclass.experiments.sweep.spec import (
+    MEASURES,
+    as_dict,
+    condition_names,
+    flatten_grid,
+    import_path,
+    spec_fingerprint,
+)
+from vclass.experiments.sweep.store import JOURNAL, RESULTS, RESULTS_CSV, SWEEP_META, ResultStore
+from vclass.io import git_commit, package_versions, write_json
+
+# -- one lesson (runs in a worker) --------------------------------------------------------------------------------
+
+def run_entry(entry) -> dict[str, Any]:
+    """Run one lesson of a sweep and return its results row (never raises for the lesson's own errors)."""
+    start, cpu_start = time.perf_counter(), time.process_time()
+    row: dict[str, Any] = {"run_index": entry.index, "run_id": entry.run_id, "cell": entry.cell,
+                           **{k: _cell_value(v) for k, v in entry.conditions.items()},
+                           "policy": entry.policy, "policy_name": entry.config["policy"]["name"], "seed": entry.seed}
+    try:
+        with import_path(entry.import_paths):
+            summary = run_lesson(run_config_from_dict(entry.config)).summary
+        row.update(status="ok", error="")
+        row.update({k: _number(summary.get(k)) for k in MEASURES})
+    except Exception as err:
+        where = traceback.extract_tb(err.__traceback__)[-1]
+        row.update(status="error", error=f"{type(err).__name__}: {err} (at {Path(where.filename).name}:{where.lineno})"
+                   [:2000])
+    row.update(duration_s=time.perf_counter() - start, cpu_s=time.process_time() - cpu_start)
+    return row
+
+
+def run_chunk(entries: list) -> list[dict[str, Any]]:
+    """Run several lessons in one task (less scheduling per lesson)."""
+    return [run_entry(e) for e in entries]
+
+
+def _cell_value(value: Any) -> Any:
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    return value if isinstance(value, (int, float)) else None
+
+
+def error_row(entry, message: str) -> dict[str, Any]:
+    """The row of a lesson that returned nothing (its worker died)."""
+    return {"run_index": entry.index, "run_id": entry.run_id, "cell": entry.cell,
+            **{k: _cell_value(v) for k, v in entry.conditions.items()}, "policy": entry.policy,
+            "policy_name": entry.config["policy"]["name"], "seed": entry.seed, "status": "error",
+            "error": message[:2000], "duration_s": float("nan"), "cpu_s": float("nan")}
+
+
+# -- running a sweep -----------------------------------------------------------------------------------------------
+
+def auto_chunk(pending: int, workers: int) -> int:
+    """Lessons per task: large enough to hide the scheduling cost, small enough that every worker gets >= 16."""
+    return max(1, min(32, pending // max(1, workers * 16)))
+
+
+def prepare_out(out: Path, meta: dict[str, Any], fresh: bool) -> None:
+    """Create the sweep folder, or check that it holds this sweep; ``fresh`` discards what it holds."""
+
+    meta_path = out / SWEEP_META
+    if fresh:
+        for name in (JOURNAL, RESULTS, RESULTS_CSV, SWEEP_META):
+            (out / name).unlink(missing_ok=True)
+    elif meta_path.exists():
+        try:
+            old = json.loads(meta_path.read_text())
+        except ValueError:
+            old = {}
+        if old.get("fingerprint") != meta["fingerprint"]:
+            raise ConfigError("--out", f"{out} holds another sweep ({old.get('name', '?')}, {old.get('runs', '?')} "
+                                       f"runs, fingerprint {old.get('fingerprint', '?')}); use another --out, "
+                                       "or --fresh to discard it")
+        return
+    elif (out / JOURNAL).exists():
+        raise ConfigError("--out", f"{out} has a journal but no {SWEEP_META}; use another --out, or --fresh")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(meta_path, meta)
+
+
+def sweep_meta(spec, spec_path: str, entries: list, overrides: list[str]) -> dict[str, Any]:
+
+    return {"name": spec.name, "description": spec.description, "spec_file": str(spec_path), "spec": as_dict(spec),
+            "overrides": list(overrides), "fingerprint": spec_fingerprint(spec, entries), "runs": len(entries),
+            "measures": list(spec.measures), "reference": spec.reference_label,
+            "rank_by": spec.rank_by or spec.measures[0], "policies": [p.shown for p in spec.policies],
+            "seeds": [spec.seed_start, spec.seed_start + spec.seeds - 1],
+            "conditions": {v: k for k, v in condition_names(flatten_grid(spec.grid)).items()},
+            "git_commit": git_commit(), "versions": package_versions()}
+
+
+def execute(entries: list, store: ResultStore, executor, chunk: int = 0, progress=None) -> dict[str, float]:
+    """Run the entries not yet in ``store`` on ``executor``; lessons whose worker died are retried alone.
+
+    :returns: counts and timing of this session: ``ran``, ``failed``, ``seconds``.
+    """
+
+    pending = [e for e in entries if e.run_id not in store.done]
+    size = chunk or auto_chunk(len(pending), executor.workers)
+    chunks = [pending[i:i + size] for i in range(0, len(pending), size)]
+    start = time.perf_counter()
+    ran = failed = 0
+    suspects: list = []
+
+    def record(rows: list[dict[str, Any]]) -> None:
+        nonlocal ran, failed
+        fresh = store.add(rows)
+        ran += len(fresh)
+        failed += sum(r["status"] != "ok" for r in fresh)
+        if progress is not None:
+            progress.update(len(fresh))
+            progress.set_postfix(failed=failed, refresh=False)
+
+    for task, result in executor.imap_unordered(run_chunk, chunks):
+        if isinstance(result, WorkerLost):
+            suspects.extend(task)
+        else:
+            record(result)
+    if suspects:  # a worker died: run each of its lessons alone, so only the culprit is recorded as failed
+        isolated = executor if executor.name == "ray" else LocalExecutor(1, isolated=True)
+        try:
+            for task, result in isolated.imap_unordered(run_chunk, [[e] for e in suspects]):
+                record([error_row(task[0], f"WorkerLost: {result}")] if isinstance(result, WorkerLost) else result)
+        finally:
+            if isolated is not executor:
+                isolated.close()
+    return {"ran": ran, "failed": failed, "seconds": time.perf_counter() - start}
+
+
+def run_sweep(spec, spec_path: Path, entries: list, out: Path, executor_kind: str = "local", workers: int | None = None,
+              address: str = "", chunk: int = 0, fresh: bool = False, retry_failed: bool = False, quiet: bool = False,
+              overrides: list[str] = ()) -> dict[str, Any]:
+    """Run (or resume) a validated sweep into ``out``; returns this session's stats and the final counts."""
+
+
+    if not (executor_kind == "ray" and address):  # on a cluster, the default is all of its CPUs
+        workers = workers or os.cpu_count() or 1
+    executor = make_executor(executor_kind, workers, address)
+    try:
+        prepare_out(out, sweep_meta(spec, str(spec_path), entries, overrides), fresh)
+        store = ResultStore(out)
+        if retry_failed:
+            store.drop_failed()
+        done_before = sum(e.run_id in store.done for e in entries)
+        if done_before and not quiet:
+            print(f"resuming: {done_before} of {len(entries)} lessons already done in {out}", file=sys.stderr)
+        try:
+            with tqdm(total=len(entries), initial=done_before, desc=f"{spec.name} [{executor.name}]", unit="lesson",
+                      disable=quiet, file=sys.stderr, smoothing=0.05) as bar:
+                stats = execute(entries, store, executor, chunk, bar)
+        finally:
+            store.close()
+    finally:
+        executor.close()
+    stats.update(done_before=done_before, total=len(entries),
+                 failed_total=sum(r.get("status") != "ok" for r in store.rows),
+                 workers=executor.workers, executor=executor.name)
+    return stats
+
+
