@@ -27,7 +27,7 @@ import time
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gymnasium
 import gymnasium as gym
@@ -53,8 +53,10 @@ TASKS = {"motivation": "vclass/Motivation-v0", "attention": "vclass/Attention-v0
 # The shipped policies' settings. Motivation: incentive effects fade within minutes, so a short horizon;
 # attention: a check-in's boost fades within a few decisions, and the class reward is a noisy signal for one
 # student's choice, so a shorter horizon, less GAE variance and a larger step learn in our budget.
-TASK_DEFAULTS = {"motivation": {"learning_rate": 3e-4, "gamma": 0.95, "gae_lambda": 0.95, "ent_coef": 0.0},
-                 "attention": {"learning_rate": 1e-3, "gamma": 0.9, "gae_lambda": 0.8, "ent_coef": 0.0}}
+TASK_DEFAULTS = {
+    "motivation": {"learning_rate": 3e-4, "gamma": 0.95, "gae_lambda": 0.95, "ent_coef": 0.0},
+    "attention": {"learning_rate": 1e-3, "gamma": 0.9, "gae_lambda": 0.8, "ent_coef": 0.0},
+}
 ALGOS = ("ppo", "a2c", "dqn")
 NETS = ("students", "mlp")
 META_NAME = "vclass.json"  # our entry inside an SB3 zip: task, algo, env options
@@ -79,12 +81,13 @@ class StudentNetwork(nn.Module):
         self.nobody_head = nn.Linear(hidden + g, 1) if choices == 0 else None
         self.critic = nn.Sequential(nn.Linear(hidden + g, hidden), nn.Tanh())
         self.latent_dim_vf = hidden
+        self.latent_dim_pi = 0  # set by StudentPolicy once the class size is known
 
     def embed(self, obs: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         """(global (B, G), student embeddings (B, N, H), class context (B, H)) of a batch of observations."""
         batch = obs.shape[0]
-        glob = obs[:, :self.n_global]
-        students = obs[:, self.n_global:].reshape(batch, -1, self.n_student)
+        glob = obs[:, : self.n_global]
+        students = obs[:, self.n_global :].reshape(batch, -1, self.n_student)
         n = students.shape[1]
         h = self.encode(th.cat([students, glob[:, None, :].expand(batch, n, self.n_global)], dim=2))
         context = h.mean(dim=1)
@@ -92,7 +95,7 @@ class StudentNetwork(nn.Module):
         return glob, h, h.mean(dim=1)
 
     def actor_logits(self, glob: th.Tensor, h: th.Tensor, context: th.Tensor) -> th.Tensor:
-        per_student = self.student_head(h)                          # (B, N, choices or 1)
+        per_student = self.student_head(h)  # (B, N, choices or 1)
         if self.nobody_head is None:
             return per_student.reshape(h.shape[0], -1)
         nobody = self.nobody_head(th.cat([context, glob], dim=1))
@@ -114,13 +117,16 @@ class SharedCategorical(MultiCategoricalDistribution):
     """A MultiDiscrete distribution whose dimensions all have the same number of choices, held as one
     batched ``Categorical`` (B, N, choices) instead of N separate ones (SB3's, much slower at N = 30)."""
 
+    distribution: Categorical  # type: ignore[assignment]  # one batched Categorical, not SB3's list of them
+
     def __init__(self, n_students: int, choices: int):
         super().__init__([choices] * n_students)
         self.choices = choices
 
     def proba_distribution(self, action_logits: th.Tensor) -> SharedCategorical:
-        self.distribution = Categorical(logits=action_logits.reshape(action_logits.shape[0], -1, self.choices),
-                                        validate_args=False)
+        self.distribution = Categorical(
+            logits=action_logits.reshape(action_logits.shape[0], -1, self.choices), validate_args=False
+        )
         return self
 
     def log_prob(self, actions: th.Tensor) -> th.Tensor:
@@ -144,8 +150,9 @@ class StudentPolicy(ActorCriticPolicy):
         near a quiet teacher instead of giving 80% of students an incentive at every decision.
     """
 
-    def __init__(self, observation_space, action_space, lr_schedule, hidden: int = 32, none_prior: float = 0.8,
-                 **kwargs: Any):
+    def __init__(
+        self, observation_space, action_space, lr_schedule, hidden: int = 32, none_prior: float = 0.8, **kwargs: Any
+    ):
         self.hidden, self.none_prior = hidden, none_prior
         kwargs.pop("net_arch", None)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
@@ -161,9 +168,14 @@ class StudentPolicy(ActorCriticPolicy):
 
     def _build_mlp_extractor(self) -> None:
         net = StudentNetwork(self._choices(), self.hidden)
-        n_students = (self.observation_space.shape[0] - net.n_global) // net.n_student
+        n_students = (int(np.prod(self.observation_space.shape or (0,))) - net.n_global) // net.n_student
         net.latent_dim_pi = n_students * self._choices() if net.choices else n_students + 1
-        self.mlp_extractor = net
+        self.mlp_extractor = net  # type: ignore[assignment]  # SB3 calls it through the same two methods
+
+    @property
+    def network(self) -> StudentNetwork:
+        """The :class:`StudentNetwork` SB3 holds as ``mlp_extractor``."""
+        return cast(StudentNetwork, self.mlp_extractor)
 
     def _build(self, lr_schedule) -> None:
         nvec = getattr(self.action_space, "nvec", None)
@@ -171,17 +183,20 @@ class StudentPolicy(ActorCriticPolicy):
             self.action_dist = SharedCategorical(len(nvec), int(nvec[0]))
         super()._build(lr_schedule)
         self.action_net = nn.Identity()  # the network's actor already gives the logits
-        head = self.mlp_extractor.student_head
+        net = self.network
+        head = net.student_head
         nn.init.orthogonal_(head.weight, gain=0.01)
         nn.init.zeros_(head.bias)
-        if self.mlp_extractor.choices > 1:
-            others = self.mlp_extractor.choices - 1
+        if net.choices > 1:
+            others = net.choices - 1
             with th.no_grad():
                 head.bias[0] = float(np.log(self.none_prior * others / (1.0 - self.none_prior)))
-        if self.mlp_extractor.nobody_head is not None:
-            nn.init.orthogonal_(self.mlp_extractor.nobody_head.weight, gain=0.01)
-            nn.init.zeros_(self.mlp_extractor.nobody_head.bias)
-        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+        if net.nobody_head is not None:
+            nn.init.orthogonal_(net.nobody_head.weight, gain=0.01)
+            nn.init.zeros_(net.nobody_head.bias)
+        self.optimizer = self.optimizer_class(  # type: ignore[call-arg]  # SB3's optimizers take lr
+            self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+        )
 
 
 # -- motivation lessons as per-student agents --------------------------------------------------------------------------
@@ -201,16 +216,19 @@ class StudentVecEnv(VecEnv):
     """
 
     def __init__(self, options: dict[str, Any], n_lessons: int):
-
         self.lessons = [MotivationEnv(**options) for _ in range(n_lessons)]
         self.n_students = n = self.lessons[0].n_students
         g = len(GLOBAL_FEATURES)
         space = self.lessons[0].observation_space
-        own_low, own_high = space.low[g:g + len(STUDENT_FEATURES)], space.high[g:g + len(STUDENT_FEATURES)]
+        assert isinstance(space, gym.spaces.Box)
+        own_low, own_high = space.low[g : g + len(STUDENT_FEATURES)], space.high[g : g + len(STUDENT_FEATURES)]
         low = np.concatenate([space.low[:g], own_low, own_low])
         high = np.concatenate([space.high[:g], own_high, own_high])
-        super().__init__(n_lessons * n, gym.spaces.Box(low, high, dtype=np.float32),
-                         gym.spaces.Discrete(int(self.lessons[0].action_space.nvec[0])))
+        super().__init__(
+            n_lessons * n,
+            gym.spaces.Box(low, high, dtype=np.float32),
+            gym.spaces.Discrete(int(self.lessons[0].action_space.nvec[0])),  # type: ignore[attr-defined]
+        )
         self._actions = np.zeros(self.num_envs, dtype=np.int64)
 
     def reset(self) -> np.ndarray:
@@ -234,8 +252,10 @@ class StudentVecEnv(VecEnv):
             if terminated or truncated:
                 final = student_views(obs)
                 for k in range(n):
-                    infos[i * n + k] = {"terminal_observation": final[k],
-                                        "TimeLimit.truncated": bool(truncated and not terminated)}
+                    infos[i * n + k] = {
+                        "terminal_observation": final[k],
+                        "TimeLimit.truncated": bool(truncated and not terminated),
+                    }
                 obs, _ = lesson.reset()
                 dones[part] = True
             views.append(student_views(obs))
@@ -278,7 +298,7 @@ class TrainConfig:
     confusion: str | None = None
     net: str = "students"
     n_envs: int = 8
-    n_steps: int | None = None     # steps per env per rollout; None: 2048 in all for PPO, 8 for A2C
+    n_steps: int | None = None  # steps per env per rollout; None: 2048 in all for PPO, 8 for A2C
     learning_rate: float | None = None  # None for these four: the task's default (TASK_DEFAULTS)
     gamma: float | None = None
     gae_lambda: float | None = None
@@ -296,24 +316,30 @@ class TrainConfig:
         if self.algo not in ALGOS:
             raise ConfigError("--algo", f"must be one of {', '.join(ALGOS)}, got {self.algo!r}")
         if self.algo == "dqn" and self.task == "motivation":
-            raise ConfigError("--algo", "dqn needs a Discrete action space; the motivation task's is "
-                                        "MultiDiscrete (5 choices per student): use ppo or a2c")
+            raise ConfigError(
+                "--algo",
+                "dqn needs a Discrete action space; the motivation task's is "
+                "MultiDiscrete (5 choices per student): use ppo or a2c",
+            )
         if self.net not in NETS:
             raise ConfigError("--net", f"must be one of {', '.join(NETS)}, got {self.net!r}")
-        for name, value, low, high in (("--timesteps", self.timesteps, 1, 10**9), ("--seed", self.seed, 0, 2**31 - 1),
-                                       ("--n-envs", self.n_envs, 1, 256),
-                                       ("--n-steps", self.n_steps or 2, 2, 10**6),
-                                       ("--checkpoint-every", self.checkpoint_every, 1, 10**9),
-                                       ("--eval-every", self.eval_every, 1, 10**9),
-                                       ("--eval-episodes", self.eval_episodes, 1, 10_000)):
+        for name, value, low, high in (
+            ("--timesteps", self.timesteps, 1, 10**9),
+            ("--seed", self.seed, 0, 2**31 - 1),
+            ("--n-envs", self.n_envs, 1, 256),
+            ("--n-steps", self.n_steps or 2, 2, 10**6),
+            ("--checkpoint-every", self.checkpoint_every, 1, 10**9),
+            ("--eval-every", self.eval_every, 1, 10**9),
+            ("--eval-episodes", self.eval_episodes, 1, 10_000),
+        ):
             if not low <= value <= high:
                 raise ConfigError(name, f"must be an integer >= {low} and <= {high}, got {value}")
-        for flag, value, low in (("--learning-rate", self.learning_rate, 0.0), ("--gamma", self.gamma, 0.0)):
-            if value is not None and not low < value <= 1:
-                raise ConfigError(flag, f"must be a number > 0 and <= 1, got {value}")
-        for flag, value in (("--gae-lambda", self.gae_lambda), ("--ent-coef", self.ent_coef)):
-            if value is not None and not 0 <= value <= 1:
-                raise ConfigError(flag, f"must be a number >= 0 and <= 1, got {value}")
+        for flag, rate in (("--learning-rate", self.learning_rate), ("--gamma", self.gamma)):
+            if rate is not None and not 0.0 < rate <= 1:
+                raise ConfigError(flag, f"must be a number > 0 and <= 1, got {rate}")
+        for flag, share in (("--gae-lambda", self.gae_lambda), ("--ent-coef", self.ent_coef)):
+            if share is not None and not 0 <= share <= 1:
+                raise ConfigError(flag, f"must be a number >= 0 and <= 1, got {share}")
 
     def hyperparameter(self, name: str) -> float:
         """``name`` as given, or the task's default from :data:`TASK_DEFAULTS`."""
@@ -321,8 +347,7 @@ class TrainConfig:
         return TASK_DEFAULTS[self.task][name] if value is None else value
 
     def env_options(self) -> dict[str, Any]:
-        options = {"students": self.students, "minutes": self.minutes, "recognizer": self.recognizer,
-                   **self.env_kwargs}
+        options = {"students": self.students, "minutes": self.minutes, "recognizer": self.recognizer, **self.env_kwargs}
         if self.confusion:
             options["confusion_path"] = self.confusion
         return options
@@ -331,7 +356,6 @@ class TrainConfig:
 def make_env(task: str, options: dict[str, Any], seed: int | None = None):
     """One monitored environment of ``task`` (``gymnasium.make`` of the registered id)."""
     from stable_baselines3.common.monitor import Monitor
-
 
     made = Monitor(gymnasium.make(TASKS[task], **options))
     if seed is not None:
@@ -344,10 +368,15 @@ def make_vec_env(task: str, options: dict[str, Any], n_envs: int, seed: int, sub
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-
-    # "vclass:" makes gymnasium import vclass first (it registers the ids), also in SubprocVecEnv's fresh worker processes.
-    return sb3_make_vec_env(f"vclass:{TASKS[task]}", n_envs=n_envs, seed=seed, env_kwargs=options,
-                            vec_env_cls=SubprocVecEnv if subprocess else DummyVecEnv)
+    # "vclass:" makes gymnasium import vclass first (it registers the ids), also in SubprocVecEnv's fresh
+    # worker processes.
+    return sb3_make_vec_env(
+        f"vclass:{TASKS[task]}",
+        n_envs=n_envs,
+        seed=seed,
+        env_kwargs=options,
+        vec_env_cls=SubprocVecEnv if subprocess else DummyVecEnv,
+    )
 
 
 class TqdmCallback(BaseCallback):
@@ -358,7 +387,6 @@ class TqdmCallback(BaseCallback):
         self.total, self.initial, self.per_call = total, initial, per_call
 
     def _on_training_start(self) -> None:
-
         self.bar = tqdm(total=self.total, initial=self.initial, unit="step", desc="training", dynamic_ncols=True)
 
     def _on_step(self) -> bool:
@@ -392,16 +420,24 @@ def _training_envs(cfg: TrainConfig, options: dict[str, Any]):
         # Every student of the evaluation lesson ends its episode at once: N episodes per lesson, whose
         # mean return is the lesson's return.
         return VecMonitor(venv), VecMonitor(eval_env), cfg.eval_episodes * venv.n_students
-    return (make_vec_env(cfg.task, options, cfg.n_envs, cfg.seed),
-            make_vec_env(cfg.task, options, 1, cfg.seed + 10_000), cfg.eval_episodes)
+    return (
+        make_vec_env(cfg.task, options, cfg.n_envs, cfg.seed),
+        make_vec_env(cfg.task, options, 1, cfg.seed + 10_000),
+        cfg.eval_episodes,
+    )
 
 
 def _new_model(cfg: TrainConfig, venv, out: Path):
     algo = _algo_class(cfg.algo)
     ent_coef, gae_lambda = cfg.hyperparameter("ent_coef"), cfg.hyperparameter("gae_lambda")
-    common: dict[str, Any] = {"learning_rate": cfg.hyperparameter("learning_rate"),
-                              "gamma": cfg.hyperparameter("gamma"), "seed": cfg.seed, "verbose": 0,
-                              "tensorboard_log": str(out / "tb"), "device": "cpu"}
+    common: dict[str, Any] = {
+        "learning_rate": cfg.hyperparameter("learning_rate"),
+        "gamma": cfg.hyperparameter("gamma"),
+        "seed": cfg.seed,
+        "verbose": 0,
+        "tensorboard_log": str(out / "tb"),
+        "device": "cpu",
+    }
     if per_student_training(cfg):
         policy: Any = "MlpPolicy"
         common["policy_kwargs"] = {"net_arch": [64, 64]}
@@ -412,12 +448,28 @@ def _new_model(cfg: TrainConfig, venv, out: Path):
         policy, default_steps = "MlpPolicy", max(2048 // cfg.n_envs, 16)
     if cfg.algo == "ppo":
         n_steps = cfg.n_steps or default_steps
-        return algo(policy, venv, n_steps=n_steps, batch_size=min(2048, n_steps * venv.num_envs), n_epochs=5,
-                    gae_lambda=gae_lambda, ent_coef=ent_coef, **common)
+        return algo(
+            policy,
+            venv,
+            n_steps=n_steps,
+            batch_size=min(2048, n_steps * venv.num_envs),
+            n_epochs=5,
+            gae_lambda=gae_lambda,
+            ent_coef=ent_coef,
+            **common,
+        )
     if cfg.algo == "a2c":
         return algo(policy, venv, n_steps=cfg.n_steps or 8, gae_lambda=gae_lambda, ent_coef=ent_coef, **common)
-    return algo(policy, venv, buffer_size=min(100_000, cfg.timesteps), learning_starts=min(1_000, cfg.timesteps // 10),
-                train_freq=4, target_update_interval=2_000, exploration_fraction=0.2, **common)
+    return algo(
+        policy,
+        venv,
+        buffer_size=min(100_000, cfg.timesteps),
+        learning_starts=min(1_000, cfg.timesteps // 10),
+        train_freq=4,
+        target_update_interval=2_000,
+        exploration_fraction=0.2,
+        **common,
+    )
 
 
 def latest_checkpoint(out: Path) -> Path | None:
@@ -479,13 +531,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
     from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback, EvalCallback
 
-
     cfg.check()
     th.set_num_threads(1)  # leave a core for others; the envs are the cost, not the network
     out = Path(cfg.out)
     options = cfg.env_options()
     venv, eval_env, eval_episodes = _training_envs(cfg, options)
-    agents = venv.num_envs // cfg.n_envs   # SB3 timesteps per environment step
+    agents = venv.num_envs // cfg.n_envs  # SB3 timesteps per environment step
     start_steps = 0
     if cfg.resume:
         checkpoint = latest_checkpoint(out)
@@ -498,25 +549,48 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     remaining = max(cfg.timesteps - start_steps, 0)
     callbacks: list[BaseCallback] = [
         CheckpointCallback(max(cfg.checkpoint_every // cfg.n_envs, 1), str(out / "checkpoints"), name_prefix="model"),
-        EvalCallback(eval_env, n_eval_episodes=eval_episodes, eval_freq=max(cfg.eval_every // cfg.n_envs, 1),
-                     best_model_save_path=str(out / "best"), log_path=str(out / "eval"), deterministic=True,
-                     verbose=0)]
+        EvalCallback(
+            eval_env,
+            n_eval_episodes=eval_episodes,
+            eval_freq=max(cfg.eval_every // cfg.n_envs, 1),
+            best_model_save_path=str(out / "best"),
+            log_path=str(out / "eval"),
+            deterministic=True,
+            verbose=0,
+        ),
+    ]
     if cfg.progress_bar:
         callbacks.append(TqdmCallback(cfg.timesteps, start_steps, cfg.n_envs))
     t0 = time.perf_counter()
     if remaining:
-        model.learn(total_timesteps=remaining * agents, callback=CallbackList(callbacks), tb_log_name=cfg.algo,
-                    reset_num_timesteps=not cfg.resume)
+        model.learn(
+            total_timesteps=remaining * agents,
+            callback=CallbackList(callbacks),
+            tb_log_name=cfg.algo,
+            reset_num_timesteps=not cfg.resume,
+        )
     wall = time.perf_counter() - t0
     steps = model.num_timesteps // agents
-    meta = {"task": cfg.task, "algo": cfg.algo, "net": cfg.net, "per_student": per_student_training(cfg),
-            "env_options": options, "seed": cfg.seed, "timesteps": int(steps)}
+    meta = {
+        "task": cfg.task,
+        "algo": cfg.algo,
+        "net": cfg.net,
+        "per_student": per_student_training(cfg),
+        "env_options": options,
+        "seed": cfg.seed,
+        "timesteps": int(steps),
+    }
     save_policy(model, out / "model.zip", meta)
     venv.close()
     eval_env.close()
-    summary = {"timesteps": int(steps), "trained_now": int(steps - start_steps), "wall_seconds": wall,
-               "steps_per_second": (steps - start_steps) / wall if wall else None,
-               "model": str(out / "model.zip"), "resumed_from": int(start_steps)}
+    summary = {
+        "timesteps": int(steps),
+        "trained_now": int(steps - start_steps),
+        "wall_seconds": wall,
+        "steps_per_second": (steps - start_steps) / wall if wall else None,
+        "model": str(out / "model.zip"),
+        "resumed_from": int(start_steps),
+    }
     write_json(out / "train.json", {**provenance(asdict(cfg), cfg.seed), "summary": summary, "meta": meta})
     return summary
 
@@ -551,9 +625,12 @@ class SB3Policy:
 
     def reset(self, n_students: int, rng: np.random.Generator) -> None:
         if not self.students_net and n_students != self.trained_students:
-            raise ConfigError("classroom.students", f"this {self.algo} policy was trained for "
-                                                    f"{self.trained_students} students and acts only on that size, "
-                                                    f"got {n_students}")
+            raise ConfigError(
+                "classroom.students",
+                f"this {self.algo} policy was trained for "
+                f"{self.trained_students} students and acts only on that size, "
+                f"got {n_students}",
+            )
         self.encoder = ObservationEncoder(self.sim_config, n_students)
         self.rng = rng
 

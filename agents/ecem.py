@@ -37,7 +37,7 @@ def emotion_levels(cfg: EmotionConfig) -> np.ndarray:
     return np.sort(axis_values(cfg))
 
 
-def level_of(x: np.ndarray, levels: np.ndarray) -> np.ndarray:
+def level_of(x: np.ndarray | float, levels: np.ndarray) -> np.ndarray:
     """Index of the nearest level to each axis value."""
     return np.abs(np.asarray(x)[..., None] - levels).argmin(axis=-1)
 
@@ -91,7 +91,7 @@ class ECEM:
         choice = np.zeros(belief.shape[0], dtype=np.int64)
         undecided = np.ones(belief.shape[0], dtype=bool)
         for h in range(self.max_lookahead):
-            x_next = belief @ self.predicted_axis[h].T                       # (S, 4)
+            x_next = belief @ self.predicted_axis[h].T  # (S, 4)
             reaches = level_of(x_next, self.levels) + self.phi >= self.target_level
             for m in order:
                 take = undecided & reaches[:, m]

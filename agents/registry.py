@@ -39,6 +39,7 @@ class PolicyConfig:
     name: str = bounded(DEFAULT_POLICY, doc="a built-in name or module:Class")
     params: dict = bounded(factory=dict, doc="keyword arguments of the policy")
 
+
 _BUILDERS: dict[str, Callable[..., Policy]] = {
     "none": lambda cfg, **kw: NoIntervention(**kw),
     "random": lambda cfg, **kw: RandomPolicy(**kw),
@@ -84,8 +85,10 @@ def make_policy(name: str, params: dict[str, Any] | None = None, sim_cfg: SimCon
     elif name in _BUILDERS:
         builder = _BUILDERS[name]
     else:
-        raise ConfigError("policy.name", f"unknown policy {name!r}; built-ins: {', '.join(list_policies())}, "
-                                         "or a designer's class as module:Class")
+        raise ConfigError(
+            "policy.name",
+            f"unknown policy {name!r}; built-ins: {', '.join(list_policies())}, or a designer's class as module:Class",
+        )
     try:
         policy = builder(sim_cfg, **params)
     except TypeError as err:

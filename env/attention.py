@@ -86,9 +86,17 @@ class AttentionEnv(ClassroomEnv):
     ```
     """
 
-    def __init__(self, students: int | None = None, minutes: float | None = None, recognizer: str = "surrogate",
-                 backend: str = "onnxruntime", model_path: str | None = None, confusion_path: str | None = None,
-                 config=None, render_mode: str | None = None):
+    def __init__(
+        self,
+        students: int | None = None,
+        minutes: float | None = None,
+        recognizer: str = "surrogate",
+        backend: str = "onnxruntime",
+        model_path: str | None = None,
+        confusion_path: str | None = None,
+        config=None,
+        render_mode: str | None = None,
+    ):
         super().__init__(students, minutes, recognizer, backend, model_path, confusion_path, config, render_mode)
         self.action_space = spaces.Discrete(self.n_students + 1)
         self._nothing = np.zeros(self.n_students, dtype=np.int64)

@@ -45,14 +45,14 @@ class RecognitionService:
         probs, attrs = np.zeros((0, 7)), np.zeros((0, 3))
         if total:
             batch = np.concatenate([f for _, f in pending if f is not None])
-            parts = [self.model.predict(batch[i:i + self.max_batch]) for i in range(0, total, self.max_batch)]
+            parts = [self.model.predict(batch[i : i + self.max_batch]) for i in range(0, total, self.max_batch)]
             probs = np.concatenate([p for p, _ in parts])
             attrs = np.concatenate([a for _, a in parts])
             self.batches += len(parts)
             self.frames += total
         start = 0
         for (observer, _), size in zip(pending, sizes):
-            observer.recognized(probs[start:start + size], attrs[start:start + size])
+            observer.recognized(probs[start : start + size], attrs[start : start + size])
             start += size
 
 
@@ -63,15 +63,21 @@ def recognition(env: simpy.Environment, service: RecognitionService, tick_second
         yield env.timeout(tick_seconds)
 
 
-def run_classrooms(cfg: SimConfig, seeds: Sequence[int], policies: Sequence[Policy], observers: Sequence[Any],
-                   service: RecognitionService | None = None) -> list[LessonRecord]:
+def run_classrooms(
+    cfg: SimConfig,
+    seeds: Sequence[int],
+    policies: Sequence[Policy],
+    observers: Sequence[Any],
+    service: RecognitionService | None = None,
+) -> list[LessonRecord]:
     """Run one lesson per seed together in one SimPy environment; frames go through ``service``.
 
     :param observers: one per lesson; with a service, ``RecognitionObserver(..., service=service)``.
     """
     env = simpy.Environment()
-    lessons = [Lesson(cfg, seed, policy, observer, env=env) for seed, policy, observer in
-               zip(seeds, policies, observers)]
+    lessons = [
+        Lesson(cfg, seed, policy, observer, env=env) for seed, policy, observer in zip(seeds, policies, observers)
+    ]
     if service is not None:
         env.process(recognition(env, service, cfg.classroom.tick_seconds))
     env.run(until=lessons[0].end_seconds)

@@ -31,10 +31,16 @@ from vclass.sim.measures import class_summary
 
 ENV_RECOGNIZERS = ("surrogate", "scn-cs")  # never the oracle: observations come from the recognizer path
 
-GLOBAL_FEATURES = ("time_fraction", *(f"segment_{kind}" for kind in SEGMENT_KINDS), "difficulty",
-                   "teacher_budget_left")
-STUDENT_FEATURES = (*(f"belief_{i}" for i in range(N_STATES)), "belief_axis", "attention_estimate", "reachable",
-                    "camera_on", *(f"intensity_{m + 1}" for m in range(N_FACTORS)), "checkin_estimate")
+GLOBAL_FEATURES = ("time_fraction", *(f"segment_{kind}" for kind in SEGMENT_KINDS), "difficulty", "teacher_budget_left")
+STUDENT_FEATURES = (
+    *(f"belief_{i}" for i in range(N_STATES)),
+    "belief_axis",
+    "attention_estimate",
+    "reachable",
+    "camera_on",
+    *(f"intensity_{m + 1}" for m in range(N_FACTORS)),
+    "checkin_estimate",
+)
 INTENSITY_CAP = 10.0  # intensities and check-in estimates are clipped here (habituation keeps them near 3)
 
 
@@ -70,16 +76,22 @@ class ObservationEncoder:
         low = np.zeros((n_students, self.n_student), dtype=np.float32)
         high = np.ones((n_students, self.n_student), dtype=np.float32)
         low[:, N_STATES], high[:, N_STATES] = self.axis.min(), self.axis.max()
-        high[:, N_STATES + 4:] = INTENSITY_CAP
+        high[:, N_STATES + 4 :] = INTENSITY_CAP
         self.low = np.concatenate([np.zeros(self.n_global, np.float32), low.ravel()])
         self.high = np.concatenate([np.ones(self.n_global, np.float32), high.ravel()])
         self._buffer = np.zeros(self.size, dtype=np.float32)
-        self._students = s = self._buffer[self.n_global:].reshape(n_students, self.n_student)
+        self._students = s = self._buffer[self.n_global :].reshape(n_students, self.n_student)
         # The buffer's per-student columns, kept as views (writing through them skips slicing every step).
         self._columns = SimpleNamespace(
-            belief=s[:, :N_STATES], axis=s[:, N_STATES], attention=s[:, N_STATES + 1], reachable=s[:, N_STATES + 2],
-            camera_on=s[:, N_STATES + 3], intensity=s[:, N_STATES + 4:N_STATES + 4 + N_FACTORS], checkins=s[:, -1],
-            capped=s[:, N_STATES + 4:])
+            belief=s[:, :N_STATES],
+            axis=s[:, N_STATES],
+            attention=s[:, N_STATES + 1],
+            reachable=s[:, N_STATES + 2],
+            camera_on=s[:, N_STATES + 3],
+            intensity=s[:, N_STATES + 4 : N_STATES + 4 + N_FACTORS],
+            checkins=s[:, -1],
+            capped=s[:, N_STATES + 4 :],
+        )
         self._cap = np.array(INTENSITY_CAP, dtype=np.float32)  # 0-d (see vclass.sim.attention.ONE)
         self.reset()
 
@@ -104,7 +116,7 @@ class ObservationEncoder:
             self.checkins *= self.checkin_decay_per_tick ** (obs.tick - self._tick)
             self._tick = obs.tick
         g, c = self._buffer, self._columns
-        g[:self.n_global] = 0.0
+        g[: self.n_global] = 0.0
         g[0] = min(obs.tick / self.n_ticks, 1.0)
         g[1 + SEGMENT_KINDS.index(obs.segment)] = 1.0
         g[5] = obs.difficulty
@@ -132,8 +144,7 @@ def student_views(vectors: np.ndarray) -> np.ndarray:
     return np.concatenate([glob, students, mean], axis=-1)
 
 
-def student_reward_terms(record, first_tick: int, end_tick: int,
-                         first_application: int = 0) -> dict[str, np.ndarray]:
+def student_reward_terms(record, first_tick: int, end_tick: int, first_application: int = 0) -> dict[str, np.ndarray]:
     """SPEC §7's measures over ticks ``[first_tick, end_tick)`` of a lesson record, one entry per student,
     split so that the class value is their mean (cost: their sum); see :func:`reward_terms`.
 
@@ -150,10 +161,14 @@ def student_reward_terms(record, first_tick: int, end_tick: int,
     in_region = c.tea_by_state.take(record.state[rows]) & present
     tea = np.add.reduce(in_region * (c.n / np.maximum(np.add.reduce(present, 1), c.one))[:, None], 0) / c.n_ticks
     attending = present & record.connected[rows] & (record.attention[rows] >= c.participation_threshold)
-    return {"learning_gain": np.add.reduce(record.learning[rows], 0), "tea_share": tea,
-            "effective_participation_min": np.add.reduce(attending, 0) * c.minutes_per_tick,
-            "intervention_cost": _student_costs(record.applications[first_application:], c.n_students,
-                                                record.cfg.incentives.cost_weights)}
+    return {
+        "learning_gain": np.add.reduce(record.learning[rows], 0),
+        "tea_share": tea,
+        "effective_participation_min": np.add.reduce(attending, 0) * c.minutes_per_tick,
+        "intervention_cost": _student_costs(
+            record.applications[first_application:], c.n_students, record.cfg.incentives.cost_weights
+        ),
+    }
 
 
 def _student_costs(applications, n: int, weights) -> np.ndarray:
@@ -196,8 +211,10 @@ def reward_terms(record, first_tick: int, end_tick: int, first_application: int 
 def class_terms(per_student: dict[str, np.ndarray]) -> dict[str, float]:
     """Class terms from :func:`student_reward_terms`: means, and the total intervention cost."""
     # np.add.reduce(values) / size is what values.sum() and values.mean() compute, without their wrappers.
-    return {key: float(np.add.reduce(values) if key == "intervention_cost" else np.add.reduce(values) / values.size)
-            for key, values in per_student.items()}
+    return {
+        key: float(np.add.reduce(values) if key == "intervention_cost" else np.add.reduce(values) / values.size)
+        for key, values in per_student.items()
+    }
 
 
 _constants_cache: dict[tuple[int, int], tuple[SimConfig, SimpleNamespace]] = {}
@@ -209,20 +226,25 @@ def _lesson_constants(record) -> SimpleNamespace:
     hashing a config for a cache lookup would cost more than the step's work that needs them."""
     cfg, n = record.cfg, record.population.size
     config, constants = _constants_cache.get((id(cfg), n), (None, None))
-    if config is not cfg:
+    if config is not cfg or constants is None:
         constants = SimpleNamespace(
-            n_students=n, n=np.asarray(n), one=np.asarray(1), n_ticks=np.asarray(record.plan.n_ticks),
+            n_students=n,
+            n=np.asarray(n),
+            one=np.asarray(1),
+            n_ticks=np.asarray(record.plan.n_ticks),
             tea_by_state=in_tea(axis_values(cfg.emotion), cfg.emotion),
             participation_threshold=np.asarray(cfg.attention.participation_threshold),
-            minutes_per_tick=np.asarray(cfg.classroom.tick_seconds / 60.0))
+            minutes_per_tick=np.asarray(cfg.classroom.tick_seconds / 60.0),
+        )
         if len(_constants_cache) >= 64:
             _constants_cache.clear()
         _constants_cache[(id(cfg), n)] = (cfg, constants)
     return constants
 
 
-def build_sim_config(config: SimConfig | dict | str | Path | None, students: int | None,
-                     minutes: float | None) -> SimConfig:
+def build_sim_config(
+    config: SimConfig | dict | str | Path | None, students: int | None, minutes: float | None
+) -> SimConfig:
     """The env's simulator config: ``config`` (a SimConfig, TOML-shaped dict of simulator sections or a
     TOML file) with ``students`` and ``minutes`` overriding.
 
@@ -237,8 +259,9 @@ def build_sim_config(config: SimConfig | dict | str | Path | None, students: int
     elif isinstance(config, (str, Path)):
         cfg = from_dict(SimConfig, load_toml(config))
     else:
-        raise ConfigError("config", f"must be a SimConfig, a dict of simulator sections or a TOML path, "
-                                    f"got {type(config).__name__}")
+        raise ConfigError(
+            "config", f"must be a SimConfig, a dict of simulator sections or a TOML path, got {type(config).__name__}"
+        )
     changes: dict[str, Any] = {}
     if students is not None:
         if isinstance(students, bool) or not isinstance(students, (int, np.integer)) or not 1 <= students <= 10_000:
@@ -266,14 +289,25 @@ class ClassroomEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
 
-    def __init__(self, students: int | None = None, minutes: float | None = None, recognizer: str = "surrogate",
-                 backend: str = "onnxruntime", model_path: str | None = None, confusion_path: str | None = None,
-                 config: SimConfig | dict | str | None = None, render_mode: str | None = None):
+    def __init__(
+        self,
+        students: int | None = None,
+        minutes: float | None = None,
+        recognizer: str = "surrogate",
+        backend: str = "onnxruntime",
+        model_path: str | None = None,
+        confusion_path: str | None = None,
+        config: SimConfig | dict | str | None = None,
+        render_mode: str | None = None,
+    ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ConfigError("render_mode", f"must be None or 'rgb_array', got {render_mode!r}")
         if recognizer not in ENV_RECOGNIZERS:
-            raise ConfigError("recognizer", f"must be one of {', '.join(ENV_RECOGNIZERS)} (observations come from "
-                                            f"the recognizer path, never the true state), got {recognizer!r}")
+            raise ConfigError(
+                "recognizer",
+                f"must be one of {', '.join(ENV_RECOGNIZERS)} (observations come from "
+                f"the recognizer path, never the true state), got {recognizer!r}",
+            )
         self.sim_config = cfg = build_sim_config(config, students, minutes)
         self.n_students = cfg.classroom.students
         self.recognizer = recognizer
@@ -318,7 +352,7 @@ class ClassroomEnv(gym.Env):
         first_tick, first_application = room.tick_index, len(record.applications)
         act = self._to_action(action)
         room.apply(act)
-        if act.checkin >= 0:
+        if act.checkin >= 0 and self._obs is not None:
             self.encoder.note_checkin(act.checkin, self._obs)
         lesson.run_until(lesson.now + self.sim_config.classroom.decision_seconds)
         per_student = student_reward_terms(record, first_tick, room.tick_index, first_application)
@@ -328,12 +362,11 @@ class ClassroomEnv(gym.Env):
         self._obs = room.observation()
         info: dict[str, Any] = {"tick": room.tick_index, **terms, **self._step_info(per_student)}
         if terminated:
-
             info["summary"] = class_summary(record)
         return self.encoder.encode(self._obs), self._reward(terms), terminated, False, info
 
     def render(self):
-        if self.render_mode != "rgb_array" or self.lesson is None:
+        if self.render_mode != "rgb_array" or self.lesson is None or self._obs is None:
             return None
         return render_class(self.lesson, self._obs, self._render_identities())
 
@@ -349,7 +382,6 @@ class ClassroomEnv(gym.Env):
         return {}
 
     def _render_identities(self):
-
         identities = getattr(self.observer, "identities", None)
         if identities is None or len(identities) != self.n_students:
             if getattr(self, "_identities_seed", None) != self.lesson_seed:
@@ -380,9 +412,16 @@ def render_class(lesson: Lesson, obs: Observation, identities) -> np.ndarray:
     faces = np.full((n, FACE_PIXELS, FACE_PIXELS), 60, dtype=np.uint8)
     seen = np.flatnonzero(framed)
     if seen.size:
-        params = sample_face_params(seen.size, rng, identity=identities.take(seen), expression=expression[seen],
-                                    intensity=0.8, eyes_closed=behaviour[seen, 1], yawning=behaviour[seen, 2],
-                                    looking_away=behaviour[seen, 0])
+        params = sample_face_params(
+            seen.size,
+            rng,
+            identity=identities.take(seen),
+            expression=expression[seen],
+            intensity=0.8,
+            eyes_closed=behaviour[seen, 1],
+            yawning=behaviour[seen, 2],
+            looking_away=behaviour[seen, 0],
+        )
         params = params.replace(noise_sd=0.0, occluded=False)
         faces[seen] = render_faces(params, rng, size=FACE_PIXELS)
     columns = int(np.ceil(np.sqrt(n)))
@@ -395,12 +434,12 @@ def render_class(lesson: Lesson, obs: Observation, identities) -> np.ndarray:
         face = faces[k]
         if not obs.reachable[k]:
             face = face // 3
-        image[top:top + FACE_PIXELS, left:left + FACE_PIXELS] = face[..., None]
+        image[top : top + FACE_PIXELS, left : left + FACE_PIXELS] = face[..., None]
         base = top + FACE_PIXELS + BAR_PIXELS - 5
         for i in range(N_STATES):
             height = int(round(obs.belief[k, i] * (BAR_PIXELS - 6)))
             if height:
-                image[base - height:base, left + i * bar_w:left + (i + 1) * bar_w - 1] = STATE_COLOURS[i]
+                image[base - height : base, left + i * bar_w : left + (i + 1) * bar_w - 1] = STATE_COLOURS[i]
         width = int(round(np.clip(obs.attention[k], 0, 1) * FACE_PIXELS))
-        image[base + 1:base + 4, left:left + width] = (50, 100, 210)
+        image[base + 1 : base + 4, left : left + width] = (50, 100, 210)
     return image

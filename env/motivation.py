@@ -107,9 +107,19 @@ class MotivationEnv(ClassroomEnv):
     ```
     """
 
-    def __init__(self, students: int | None = None, minutes: float | None = None, recognizer: str = "surrogate",
-                 backend: str = "onnxruntime", model_path: str | None = None, confusion_path: str | None = None,
-                 config=None, tea_weight: float = 1.0, cost_weight: float = 1.0, render_mode: str | None = None):
+    def __init__(
+        self,
+        students: int | None = None,
+        minutes: float | None = None,
+        recognizer: str = "surrogate",
+        backend: str = "onnxruntime",
+        model_path: str | None = None,
+        confusion_path: str | None = None,
+        config=None,
+        tea_weight: float = 1.0,
+        cost_weight: float = 1.0,
+        render_mode: str | None = None,
+    ):
         for name, value in (("tea_weight", tea_weight), ("cost_weight", cost_weight)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
                 raise ConfigError(name, f"must be a number >= 0 and <= 1000, got {value!r}")
@@ -128,8 +138,9 @@ class MotivationEnv(ClassroomEnv):
         return Action(factors, NO_CHECKIN)
 
     def _reward(self, terms: dict[str, float]) -> float:
-        return float(motivation_reward(terms, self._learning_scale, self.tea_weight, self.cost_weight,
-                                       self._cost_scale))
+        return float(
+            motivation_reward(terms, self._learning_scale, self.tea_weight, self.cost_weight, self._cost_scale)
+        )
 
     def _step_info(self, per_student: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         # Each student's share: their mean is the reward (the cost is per student, so N x the class scale).
@@ -143,5 +154,8 @@ class MotivationEnv(ClassroomEnv):
 def motivation_reward(terms: dict, learning_scale: float, tea_weight: float, cost_weight: float, cost_scale: float):
     """The motivation reward of :class:`MotivationEnv` from :func:`vclass.env.classroom_env.reward_terms` (floats) or,
     per student, from :func:`vclass.env.classroom_env.student_reward_terms` (arrays)."""
-    return 100.0 * (terms["learning_gain"] * learning_scale + tea_weight * terms["tea_share"]
-                    - cost_weight * terms["intervention_cost"] * cost_scale)
+    return 100.0 * (
+        terms["learning_gain"] * learning_scale
+        + tea_weight * terms["tea_share"]
+        - cost_weight * terms["intervention_cost"] * cost_scale
+    )

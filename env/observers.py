@@ -19,9 +19,9 @@ by the lesson context for an average student (segment difficulty against the
 mean ability, the mean fatigue, online tests) and by the incentives the
 teacher applied (its own record, faded at the median dilution); emissions are
 SPEC's ``B`` composed with the recognizer's confusion matrix. It never uses a
-student's own chain, ability, fatigue or fading rate. Attention is estimated from the attribute outputs: the looking-away
-probability inverts SPEC's ``P(look away) = 0.3 (1 - a)``, closed eyes cap it,
-and the per-tick value is smoothed by an exponential moving average
+student's own chain, ability, fatigue or fading rate. Attention is estimated
+from the attribute outputs: the looking-away probability inverts SPEC's
+``P(look away) = 0.3 (1 - a)``, closed eyes cap it, and the per-tick value is smoothed by an exponential moving average
 (weight ``ATTENTION_SMOOTHING``) started at the belief's expected attention.
 """
 
@@ -42,7 +42,7 @@ from vclass.models.surrogate import SurrogateRecognizer
 from vclass.sim.attention import BEHAVIOUR_NAMES, ONE, ZERO
 from vclass.sim.classroom import Classroom, LessonRecord, OracleObserver
 from vclass.sim.emotion import base_transition_matrix, drift_matrix, stationary_distribution
-from vclass.sim.faces import render_faces, sample_face_params, sample_identities
+from vclass.sim.faces import FaceIdentity, render_faces, sample_face_params, sample_identities
 from vclass.sim.measures import Measure
 
 RECOGNIZERS = ("oracle", "surrogate", "scn-cs")
@@ -69,9 +69,11 @@ class RecognizerConfig:
 
 
 # The in-loop measures of :func:`in_loop_accuracy`.
-IN_LOOP_MEASURES = (Measure("recognition_accuracy", "recognition accuracy in the loop", "{:.3f}"),
-                    Measure("belief_accuracy", "belief accuracy (argmax vs truth)", "{:.3f}"),
-                    Measure("frames_share", "share of present time with a frame", "{:.3f}"))
+IN_LOOP_MEASURES = (
+    Measure("recognition_accuracy", "recognition accuracy in the loop", "{:.3f}"),
+    Measure("belief_accuracy", "belief accuracy (argmax vs truth)", "{:.3f}"),
+    Measure("frames_share", "share of present time with a frame", "{:.3f}"),
+)
 
 
 @dataclass
@@ -91,9 +93,11 @@ class RecognitionLog:
 
     @classmethod
     def allocate(cls, n_ticks: int, n_students: int, n_states: int) -> RecognitionLog:
-        return cls(recognized=np.full((n_ticks, n_students), -1, dtype=np.int8),
-                   belief_state=np.full((n_ticks, n_students), -1, dtype=np.int8),
-                   tracked=np.zeros((n_ticks, min(TRACKED_STUDENTS, n_students), n_states)))
+        return cls(
+            recognized=np.full((n_ticks, n_students), -1, dtype=np.int8),
+            belief_state=np.full((n_ticks, n_students), -1, dtype=np.int8),
+            tracked=np.zeros((n_ticks, min(TRACKED_STUDENTS, n_students), n_states)),
+        )
 
 
 def in_loop_accuracy(record: LessonRecord, log: RecognitionLog | None) -> dict[str, float | None]:
@@ -101,15 +105,20 @@ def in_loop_accuracy(record: LessonRecord, log: RecognitionLog | None) -> dict[s
     vs true state, over present student-ticks); both None without a log (the oracle recognizes nothing).
     ``frames_share``: the share of present student-ticks with a frame."""
     if log is None:
-        return {"recognition_accuracy": None, "belief_accuracy": None,
-                "frames_share": float(((record.expression >= 0)[record.present]).mean()) if record.present.any()
-                else 0.0}
+        return {
+            "recognition_accuracy": None,
+            "belief_accuracy": None,
+            "frames_share": float(((record.expression >= 0)[record.present]).mean()) if record.present.any() else 0.0,
+        }
     framed = log.recognized >= 0
     recognition = float((log.recognized[framed] == record.expression[framed]).mean()) if framed.any() else None
     believed = (log.belief_state >= 0) & record.present
     belief = float((log.belief_state[believed] == record.state[believed]).mean()) if believed.any() else None
-    return {"recognition_accuracy": recognition, "belief_accuracy": belief,
-            "frames_share": float(framed[record.present].mean()) if record.present.any() else 0.0}
+    return {
+        "recognition_accuracy": recognition,
+        "belief_accuracy": belief,
+        "frames_share": float(framed[record.present].mean()) if record.present.any() else 0.0,
+    }
 
 
 class RecognitionObserver:
@@ -121,8 +130,14 @@ class RecognitionObserver:
     :param confusion_path: measured confusion of that model; default the shipped one.
     """
 
-    def __init__(self, recognizer: str = "scn-cs", backend: str = "onnxruntime", model_path: str | Path | None = None,
-                 confusion_path: str | Path | None = None, service=None):
+    def __init__(
+        self,
+        recognizer: str = "scn-cs",
+        backend: str = "onnxruntime",
+        model_path: str | Path | None = None,
+        confusion_path: str | Path | None = None,
+        service=None,
+    ):
         if recognizer not in ("surrogate", "scn-cs"):
             raise ValueError(f"recognizer must be 'surrogate' or 'scn-cs', got {recognizer!r}")
         self.kind = recognizer
@@ -157,12 +172,14 @@ class RecognitionObserver:
             self.complete(*self.surrogate.recognize(expression, attributes, rng))
             return
         seen = np.flatnonzero(visible)
-        frames = self._render(seen, expression[seen], intensity[seen], attributes[seen]) if seen.size else None
+        if intensity is None or self.identities is None:
+            raise RuntimeError("scn-cs renders faces: the classroom must draw intensities (watches = 'faces')")
+        frames = self._render(seen, expression[seen], intensity[seen], attributes[seen], self.identities)
         self._pending_frames = (seen, frames)
         if self.service is not None:
             self.service.submit(self, frames)  # the service calls recognized() then complete() after its batch
-        else:
-            self.recognized(*(self.model.predict(frames) if seen.size else (np.zeros((0, 7)), np.zeros((0, 3)))))
+        elif self.model is not None:
+            self.recognized(*self.model.predict(frames))
 
     def recognized(self, probs: np.ndarray, attrs: np.ndarray) -> None:
         """Recognizer outputs for the frames rendered this tick (in the order of the visible students)."""
@@ -194,11 +211,28 @@ class RecognitionObserver:
         return self._attention.copy()
 
     # -- helpers ----------------------------------------------------------------------------------------------------
-    def _render(self, students: np.ndarray, expression: np.ndarray, intensity: np.ndarray,
-                attributes: np.ndarray) -> np.ndarray:
-        params = sample_face_params(students.size, self.rng, identity=self.identities.take(students),
-                                    expression=expression, intensity=intensity, eyes_closed=attributes[:, 0],
-                                    yawning=attributes[:, 1], looking_away=attributes[:, 2])
+    def _render(
+        self,
+        students: np.ndarray,
+        expression: np.ndarray,
+        intensity: np.ndarray,
+        attributes: np.ndarray,
+        identities: FaceIdentity,
+    ) -> np.ndarray:
+        """The faces of ``students`` this tick, uint8 (S, size, size) (none: an empty batch)."""
+        size = self.room.cfg.frames.size
+        if not students.size:
+            return np.zeros((0, size, size), dtype=np.uint8)
+        params = sample_face_params(
+            students.size,
+            self.rng,
+            identity=identities.take(students),
+            expression=expression,
+            intensity=intensity,
+            eyes_closed=attributes[:, 0],
+            yawning=attributes[:, 1],
+            looking_away=attributes[:, 2],
+        )
         return render_faces(params, self.rng, size=self.room.cfg.frames.size)
 
     def _prepare(self, cfg, plan) -> None:
@@ -215,8 +249,12 @@ class RecognitionObserver:
         self.look_away_scale = cfg.behaviour.look_away_scale
         # Numbers as 0-d arrays (see vclass.sim.attention.ONE).
         self._constants = SimpleNamespace(
-            look_away_scale=np.asarray(self.look_away_scale), eyes_closed_weight=np.asarray(0.9), half=np.asarray(0.5),
-            smoothing=np.asarray(ATTENTION_SMOOTHING), active_threshold=np.asarray(cfg.incentives.active_threshold))
+            look_away_scale=np.asarray(self.look_away_scale),
+            eyes_closed_weight=np.asarray(0.9),
+            half=np.asarray(0.5),
+            smoothing=np.asarray(ATTENTION_SMOOTHING),
+            active_threshold=np.asarray(cfg.incentives.active_threshold),
+        )
         # The teacher's chain, per tick: the average student's difficulty gap without and with reduce-difficulty
         # (D lowered, floored at 0; entry `active` is looked up by each student's flag), the fatigue drive
         # eta_F(t) * mean f * t / T, and whether the tick is an online test.
@@ -237,7 +275,7 @@ class RecognitionObserver:
         self._base_stacked = np.tile(self.base_transitions, (n, 1))
         self._chains_shape = (n, states, states)
         self._teacher_rows = np.empty_like(self._base_stacked)
-        self._teacher_row_columns = (list(self._teacher_rows.T) if states == 8 and _sums_eight_pairwise() else None)
+        self._teacher_row_columns = list(self._teacher_rows.T) if states == 8 and _sums_eight_pairwise() else None
 
     def _teacher_transitions(self, room: Classroom, tick: int) -> np.ndarray:
         """The chain the teacher believes moved the class at ``tick``: (N, 8, 8)."""
@@ -262,21 +300,37 @@ class RecognitionObserver:
         expected = belief @ self.attention_targets
         # clip(1 - p_look / scale, 0, 1), capped by closed eyes at 1 - 0.9 p_eyes <= 1 (probabilities are >= 0,
         # so the cap makes the upper clip redundant).
-        from_face = np.minimum(np.maximum(ONE - attribute_probs[:, 2] / c.look_away_scale, ZERO),
-                               ONE - c.eyes_closed_weight * attribute_probs[:, 0])
+        from_face = np.minimum(
+            np.maximum(ONE - attribute_probs[:, 2] / c.look_away_scale, ZERO),
+            ONE - c.eyes_closed_weight * attribute_probs[:, 0],
+        )
         observed = c.half * expected + c.half * from_face
         target = np.where(visible, observed, expected)
         self._attention += c.smoothing * (target - self._attention)
 
-    def _keep_samples(self, tick: int, students: np.ndarray, frames: np.ndarray, expression: np.ndarray,
-                      recognized: np.ndarray, state: np.ndarray) -> None:
+    def _keep_samples(
+        self,
+        tick: int,
+        students: np.ndarray,
+        frames: np.ndarray,
+        expression: np.ndarray,
+        recognized: np.ndarray,
+        state: np.ndarray,
+    ) -> None:
         samples = self.log.samples
         if len(samples) >= SAMPLE_FRAMES or tick % 30:
             return
         for i in range(min(3, students.size, SAMPLE_FRAMES - len(samples))):
-            samples.append({"tick": tick, "student": int(students[i]), "frame": frames[i],
-                                 "expression": int(expression[i]), "recognized": int(recognized[i]),
-                                 "state": int(state[i])})
+            samples.append(
+                {
+                    "tick": tick,
+                    "student": int(students[i]),
+                    "frame": frames[i],
+                    "expression": int(expression[i]),
+                    "recognized": int(recognized[i]),
+                    "state": int(state[i]),
+                }
+            )
 
 
 def _pairwise_sum_eight(terms: list[np.ndarray]) -> np.ndarray:
@@ -296,8 +350,13 @@ def _sums_eight_pairwise() -> bool:
     return bool(np.array_equal(np.add.reduce(x, axis=1), _pairwise_sum_eight(list(x.T))))
 
 
-def make_observer(recognizer: str, backend: str = "onnxruntime", model_path: str | Path | None = None,
-                  confusion_path: str | Path | None = None, service=None):
+def make_observer(
+    recognizer: str,
+    backend: str = "onnxruntime",
+    model_path: str | Path | None = None,
+    confusion_path: str | Path | None = None,
+    service=None,
+):
     """The observer for a ``--recognizer`` choice: ``oracle``, ``surrogate`` or ``scn-cs``.
 
     :param service: a :class:`vclass.env.batch.RecognitionService` that batches this observer's frames with other

@@ -59,19 +59,18 @@ class LocalExecutor:
     def __init__(self, workers: int = 2, isolated: bool = False):
         self.workers = workers
         self.in_flight = 1 if isolated else 2 * workers
-        self._pool = None
+        self._pool: ProcessPoolExecutor | None = None
 
-    def _new_pool(self):
-
-        return ProcessPoolExecutor(max_workers=1 if self.in_flight == 1 else self.workers,
-                                   mp_context=get_context("spawn"), initializer=_single_threaded)
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=1 if self.in_flight == 1 else self.workers,
+            mp_context=get_context("spawn"),
+            initializer=_single_threaded,
+        )
 
     def imap_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
-
         queue = iter(tasks)
         running: dict[Any, Any] = {}
-        if self._pool is None:
-            self._pool = self._new_pool()
         exhausted = False
         while True:
             while not exhausted and len(running) < self.in_flight:
@@ -80,10 +79,10 @@ class LocalExecutor:
                     exhausted = True
                     break
                 try:
-                    running[self._pool.submit(fn, task)] = task
+                    running[self._live_pool().submit(fn, task)] = task
                 except BrokenProcessPool:  # broke between two submissions: start again with a fresh pool
                     self._replace_pool()
-                    running[self._pool.submit(fn, task)] = task
+                    running[self._live_pool().submit(fn, task)] = task
             if not running:
                 return
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -101,8 +100,14 @@ class LocalExecutor:
                     yield task, WorkerLost("worker process died while another task ran in its pool")
                 self._replace_pool()
 
+    def _live_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = self._new_pool()
+        return self._pool
+
     def _replace_pool(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._new_pool()
 
     def close(self) -> None:
@@ -126,14 +131,17 @@ class RayExecutor:
         try:
             import ray
         except ImportError:
-            raise ConfigError("--executor", "ray is not installed; pip install -e .[cluster] "
-                                            "(or use --executor local)") from None
+            raise ConfigError(
+                "--executor", "ray is not installed; pip install -e .[cluster] (or use --executor local)"
+            ) from None
         self.ray = ray
         self.started_here = not ray.is_initialized()
         if self.started_here:
-
-            kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
-                                      "log_to_driver": False}
+            kwargs: dict[str, Any] = {
+                "include_dashboard": False,
+                "logging_level": logging.WARNING,
+                "log_to_driver": False,
+            }
             if address:
                 kwargs["address"] = address
             else:

@@ -28,8 +28,14 @@ def paired_difference(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> dict
     mean, low, high = mean_ci(diff, level)
     sd = diff.std(ddof=1) if diff.size > 1 else float("nan")
     p = float(stats.ttest_1samp(diff, 0.0).pvalue) if diff.size > 1 and sd > 0 else float("nan")
-    return {"mean": mean, "ci_low": low, "ci_high": high, "effect_size_dz": float(mean / sd) if sd else float("nan"),
-            "p_value": p, "n": int(diff.size)}
+    return {
+        "mean": mean,
+        "ci_low": low,
+        "ci_high": high,
+        "effect_size_dz": float(mean / sd) if sd else float("nan"),
+        "p_value": p,
+        "n": int(diff.size),
+    }
 
 
 BOOTSTRAP_RESAMPLES = 10_000
@@ -46,8 +52,9 @@ def _bootstrap_means(values: np.ndarray, resamples: int, seed: int) -> np.ndarra
     return means
 
 
-def bootstrap_ci(values: np.ndarray, level: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES,
-                 seed: int = 0) -> tuple[float, float, float]:
+def bootstrap_ci(
+    values: np.ndarray, level: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> tuple[float, float, float]:
     """Mean and its percentile-bootstrap confidence interval over the samples (seeds): (mean, low, high).
 
     Non-finite values are dropped; NaN bounds for n < 2. Deterministic for a given ``seed``.
@@ -60,8 +67,9 @@ def bootstrap_ci(values: np.ndarray, level: float = 0.95, resamples: int = BOOTS
     return mean, float(low), float(high)
 
 
-def paired_bootstrap(a: np.ndarray, b: np.ndarray, level: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES,
-                     seed: int = 0) -> dict[str, float]:
+def paired_bootstrap(
+    a: np.ndarray, b: np.ndarray, level: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> dict[str, float]:
     """Paired difference ``a - b`` (same seeds): mean, percentile-bootstrap CI, effect sizes and p-value.
 
     ``effect_size_dz`` is the mean difference over the sd of the differences (Cohen's d_z);
@@ -80,7 +88,12 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, level: float = 0.95, resample
     p = float(stats.ttest_1samp(diff, 0.0).pvalue) if n > 1 and sd_diff > 0 else float("nan")
     if n > 1 and sd_diff == 0:
         p = 1.0 if mean == 0 else 0.0
-    return {"mean": mean, "ci_low": low, "ci_high": high,
-            "effect_size_dz": mean / sd_diff if sd_diff and np.isfinite(sd_diff) else float("nan"),
-            "effect_size_dav": mean / sd_av if sd_av and np.isfinite(sd_av) else float("nan"),
-            "p_value": p, "n": n}
+    return {
+        "mean": mean,
+        "ci_low": low,
+        "ci_high": high,
+        "effect_size_dz": mean / sd_diff if sd_diff and np.isfinite(sd_diff) else float("nan"),
+        "effect_size_dav": mean / sd_av if sd_av and np.isfinite(sd_av) else float("nan"),
+        "p_value": p,
+        "n": n,
+    }

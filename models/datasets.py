@@ -37,7 +37,7 @@ import numpy as np
 from vclass.io import atomic_write_bytes, write_json
 from vclass.sim.faces import sample_face_batch
 
-RENDER_BATCH = 2048   # faces per render call; part of the random stream, so fixed
+RENDER_BATCH = 2048  # faces per render call; part of the random stream, so fixed
 
 CLASS_NAMES = ("neutral", "happy", "surprise", "sad", "anger", "disgust", "fear")
 ATTRIBUTE_NAMES = ("eyes_closed", "yawning", "looking_away")
@@ -161,18 +161,32 @@ def load_dataset(directory: str | Path) -> dict[str, FaceSplit]:
     return {split: load_split(directory / f"{split}.npz") for split in SPLITS}
 
 
-def dataset_meta(*, seed: int | None, splits: dict[str, FaceSplit], noise_kind: str | None, noise_rate: float,
-                 source: str, has_attributes: bool, **extra: Any) -> dict[str, Any]:
+def dataset_meta(
+    *,
+    seed: int | None,
+    splits: dict[str, FaceSplit],
+    noise_kind: str | None,
+    noise_rate: float,
+    source: str,
+    has_attributes: bool,
+    **extra: Any,
+) -> dict[str, Any]:
     """The ``meta.json`` record of a dataset."""
     first = next(iter(splits.values()))
     return {
-        "source": source, "seed": seed,
+        "source": source,
+        "seed": seed,
         "sizes": {name: len(split) for name, split in splits.items()},
         "image_size": list(first.image_size),
-        "noise": {"kind": noise_kind, "rate": noise_rate,
-                  "realized": {name: split.noise_rate() for name, split in splits.items()}},
-        "class_names": list(CLASS_NAMES), "attribute_names": list(ATTRIBUTE_NAMES),
-        "has_attributes": has_attributes, **extra,
+        "noise": {
+            "kind": noise_kind,
+            "rate": noise_rate,
+            "realized": {name: split.noise_rate() for name, split in splits.items()},
+        },
+        "class_names": list(CLASS_NAMES),
+        "attribute_names": list(ATTRIBUTE_NAMES),
+        "has_attributes": has_attributes,
+        **extra,
     }
 
 
@@ -197,7 +211,7 @@ def parse_noise_spec(spec: str) -> tuple[str, float]:
 
 
 def _check_rate(rate: float) -> None:
-    if not 0 <= rate <= MAX_NOISE_RATE:   # also rejects NaN
+    if not 0 <= rate <= MAX_NOISE_RATE:  # also rejects NaN
         raise ValueError(f"rate must be in [0, {MAX_NOISE_RATE}], got {rate:g}")
 
 
@@ -291,8 +305,9 @@ def load_fer2013_csv(path: str | Path, size: int | None = None) -> dict[str, Fac
             pixels = _parse_fer_pixels(row[pixels_col], path, line)
             usage = row[usage_col].strip()
             if usage not in FER2013_USAGE:
-                raise ValueError(f"{path}: line {line}, column 'Usage': expected one of "
-                                 f"{', '.join(FER2013_USAGE)}, got {usage!r}")
+                raise ValueError(
+                    f"{path}: line {line}, column 'Usage': expected one of {', '.join(FER2013_USAGE)}, got {usage!r}"
+                )
             columns[FER2013_USAGE[usage]].append((label, pixels))
     splits = {}
     for split, rows in columns.items():
@@ -305,9 +320,13 @@ def load_fer2013_csv(path: str | Path, size: int | None = None) -> dict[str, Fac
             if size is not None:
                 images = resize_images(images, size)
         n = labels.size
-        splits[split] = FaceSplit(images=images, labels=labels, clean_labels=labels.copy(),
-                                  attributes=np.zeros((n, len(ATTRIBUTE_NAMES)), dtype=np.uint8),
-                                  intensity=np.full(n, np.nan, dtype=np.float32))
+        splits[split] = FaceSplit(
+            images=images,
+            labels=labels,
+            clean_labels=labels.copy(),
+            attributes=np.zeros((n, len(ATTRIBUTE_NAMES)), dtype=np.uint8),
+            intensity=np.full(n, np.nan, dtype=np.float32),
+        )
     return splits
 
 
@@ -324,8 +343,10 @@ def _parse_fer_emotion(text: str, path: Path, line: int) -> int:
 def _parse_fer_pixels(text: str, path: Path, line: int) -> np.ndarray:
     fields = text.split()
     if len(fields) != FER2013_SIDE * FER2013_SIDE:
-        raise ValueError(f"{path}: line {line}, column 'pixels': expected {FER2013_SIDE * FER2013_SIDE} "
-                         f"space-separated integers, got {len(fields)}")
+        raise ValueError(
+            f"{path}: line {line}, column 'pixels': expected {FER2013_SIDE * FER2013_SIDE} "
+            f"space-separated integers, got {len(fields)}"
+        )
     try:
         values = np.array(fields, dtype=np.int64)
     except ValueError:
@@ -343,10 +364,10 @@ def resize_images(images: np.ndarray, size: int, batch: int = 4096) -> np.ndarra
     row0, row1, row_w = _bilinear_taps(height, size)
     col0, col1, col_w = _bilinear_taps(width, size)
     for start in range(0, n, batch):
-        block = images[start:start + batch].astype(np.float32)
+        block = images[start : start + batch].astype(np.float32)
         rows = block[:, row0] * (1 - row_w)[:, None] + block[:, row1] * row_w[:, None]
         cols = rows[:, :, col0] * (1 - col_w) + rows[:, :, col1] * col_w
-        out[start:start + batch] = np.clip(np.rint(cols), 0, 255)
+        out[start : start + batch] = np.clip(np.rint(cols), 0, 255)
     return out
 
 
@@ -359,8 +380,9 @@ def _bilinear_taps(source: int, target: int) -> tuple[np.ndarray, np.ndarray, np
     return low, high, (centre - low).astype(np.float32)
 
 
-def render_split(n: int, rng: np.random.Generator, size: int, progress=None,
-                 batch: int = RENDER_BATCH) -> dict[str, np.ndarray]:
+def render_split(
+    n: int, rng: np.random.Generator, size: int, progress=None, batch: int = RENDER_BATCH
+) -> dict[str, np.ndarray]:
     """Render n labelled faces (:func:`vclass.sim.faces.sample_face_batch`) in calls of ``batch`` faces, advancing
     ``progress`` (a tqdm bar, or None) as it goes: ``images``, ``clean_labels``, ``attributes``, ``intensity``."""
 
@@ -371,9 +393,15 @@ def render_split(n: int, rng: np.random.Generator, size: int, progress=None,
         if progress is not None:
             progress.update(len(part.images))
     if not parts:
-        return {"images": np.zeros((0, size, size), np.uint8), "clean_labels": np.zeros(0, np.int64),
-                "attributes": np.zeros((0, 3), np.uint8), "intensity": np.zeros(0, np.float32)}
-    return {"images": np.concatenate([p.images for p in parts]),
-            "clean_labels": np.concatenate([p.expressions for p in parts]),
-            "attributes": np.concatenate([p.attributes for p in parts]),
-            "intensity": np.concatenate([p.intensity for p in parts])}
+        return {
+            "images": np.zeros((0, size, size), np.uint8),
+            "clean_labels": np.zeros(0, np.int64),
+            "attributes": np.zeros((0, 3), np.uint8),
+            "intensity": np.zeros(0, np.float32),
+        }
+    return {
+        "images": np.concatenate([p.images for p in parts]),
+        "clean_labels": np.concatenate([p.expressions for p in parts]),
+        "attributes": np.concatenate([p.attributes for p in parts]),
+        "intensity": np.concatenate([p.intensity for p in parts]),
+    }

@@ -45,7 +45,7 @@ def predict_in_batches(predictor: Any, images: np.ndarray, batch_size: int = 256
     predict: PredictFn = predictor.predict if hasattr(predictor, "predict") else predictor
     expression, attributes = [], []
     for start in range(0, len(images), batch_size):
-        e, a = predict(images[start:start + batch_size])
+        e, a = predict(images[start : start + batch_size])
         expression.append(np.asarray(e, dtype=np.float32))
         attributes.append(np.asarray(a, dtype=np.float32))
     if not expression:
@@ -92,8 +92,9 @@ def attribute_aucs(attribute_probs: np.ndarray, attributes: np.ndarray | None) -
     return result
 
 
-def attribute_rates(attribute_probs: np.ndarray, attributes: np.ndarray | None,
-                    threshold: float = 0.5) -> dict[str, dict[str, float | None]]:
+def attribute_rates(
+    attribute_probs: np.ndarray, attributes: np.ndarray | None, threshold: float = 0.5
+) -> dict[str, dict[str, float | None]]:
     """Detection rates per attribute at ``threshold``: hit rate and false-alarm rate (None when undefined)."""
     result: dict[str, dict[str, float | None]] = {}
     for j, name in enumerate(ATTRIBUTES):
@@ -112,11 +113,14 @@ def attribute_rates(attribute_probs: np.ndarray, attributes: np.ndarray | None,
 def evaluate(predictor: Any, split: Any, batch_size: int = 256) -> dict[str, Any]:
     """Metrics of ``predictor`` on ``split`` against its clean labels (see the module docstring).
 
-    :param predictor: a :class:`vclass.models.recognizer.Recognizer` or ``frames -> (expression_probs, attribute_probs)``.
+    :param predictor: a :class:`vclass.models.recognizer.Recognizer` or
+        ``frames -> (expression_probs, attribute_probs)``.
     :param split: object with ``images`` (N, H, W), ``clean_labels`` or ``labels`` (N,), optional ``attributes``.
     """
-    truth = np.asarray(getattr(split, "clean_labels", None) if getattr(split, "clean_labels", None) is not None
-                       else split.labels, dtype=np.int64)
+    truth = np.asarray(
+        getattr(split, "clean_labels", None) if getattr(split, "clean_labels", None) is not None else split.labels,
+        dtype=np.int64,
+    )
     expression_probs, attribute_probs = predict_in_batches(predictor, split.images, batch_size)
     result = metrics_from_probs(expression_probs, attribute_probs, truth, getattr(split, "attributes", None))
     intensity = getattr(split, "intensity", None)
@@ -125,20 +129,24 @@ def evaluate(predictor: Any, split: Any, batch_size: int = 256) -> dict[str, Any
     return result
 
 
-def accuracy_by_intensity(predicted: np.ndarray, truth: np.ndarray, intensity: np.ndarray,
-                          edges: tuple[float, ...] = INTENSITY_BINS) -> dict[str, dict[str, float | int]]:
+def accuracy_by_intensity(
+    predicted: np.ndarray, truth: np.ndarray, intensity: np.ndarray, edges: tuple[float, ...] = INTENSITY_BINS
+) -> dict[str, dict[str, float | int]]:
     """Top-1 and face count per intensity bin ``[low, high)`` (the last bin includes 1)."""
     result = {}
     for low, high in zip(edges[:-1], edges[1:]):
         inside = (intensity >= low) & ((intensity < high) if high < edges[-1] else (intensity <= high))
         count = int(inside.sum())
-        result[f"{low:.2f}-{high:.2f}"] = {"n": count, "top1": float(np.mean(predicted[inside] == truth[inside]))
-                                           if count else float("nan")}
+        result[f"{low:.2f}-{high:.2f}"] = {
+            "n": count,
+            "top1": float(np.mean(predicted[inside] == truth[inside])) if count else float("nan"),
+        }
     return result
 
 
-def metrics_from_probs(expression_probs: np.ndarray, attribute_probs: np.ndarray, truth: np.ndarray,
-                       attributes: np.ndarray | None = None) -> dict[str, Any]:
+def metrics_from_probs(
+    expression_probs: np.ndarray, attribute_probs: np.ndarray, truth: np.ndarray, attributes: np.ndarray | None = None
+) -> dict[str, Any]:
     """The :func:`evaluate` dictionary from already computed probabilities."""
     n = len(truth)
     ranked = np.argsort(-expression_probs, axis=1, kind="stable")
@@ -164,12 +172,20 @@ def confusion_record(result: dict[str, Any], source: str = "") -> dict[str, Any]
     ``confusion[i][j]`` is P(recognized j | true i), the surrogate recognizer's table (SPEC §4).
     """
     counts = np.asarray(result["confusion"])
-    return {"classes": result["classes"], "rows": "true class", "columns": "recognized class",
-            "n": result["n"], "counts": counts.astype(int).tolist(),
-            "confusion": [[round(float(v), 6) for v in row] for row in row_normalize(counts)],
-            "attributes": {name: {k: v for k, v in rates.items() if v is not None}
-                           for name, rates in result.get("attribute_rates", {}).items()},
-            "top1": result["top1"], "source": source}
+    return {
+        "classes": result["classes"],
+        "rows": "true class",
+        "columns": "recognized class",
+        "n": result["n"],
+        "counts": counts.astype(int).tolist(),
+        "confusion": [[round(float(v), 6) for v in row] for row in row_normalize(counts)],
+        "attributes": {
+            name: {k: v for k, v in rates.items() if v is not None}
+            for name, rates in result.get("attribute_rates", {}).items()
+        },
+        "top1": result["top1"],
+        "source": source,
+    }
 
 
 def write_confusion_json(result: dict[str, Any], path: str | Path, source: str = "") -> Path:
@@ -183,7 +199,6 @@ def plot_confusion(result: dict[str, Any], path: str | Path, title: str = "") ->
     """Row-normalized confusion heat map with counts, saved as PNG."""
     plt = pyplot()
 
-
     counts = np.asarray(result["confusion"])
     share = row_normalize(counts)
     fig, ax = plt.subplots(figsize=(5.6, 4.8))
@@ -195,8 +210,15 @@ def plot_confusion(result: dict[str, Any], path: str | Path, title: str = "") ->
     ax.set_ylabel("true")
     for i in range(len(classes)):
         for j in range(len(classes)):
-            ax.text(j, i, f"{share[i, j]:.2f}\n({counts[i, j]})", ha="center", va="center", fontsize=6.5,
-                    color="white" if share[i, j] > 0.6 else "black")
+            ax.text(
+                j,
+                i,
+                f"{share[i, j]:.2f}\n({counts[i, j]})",
+                ha="center",
+                va="center",
+                fontsize=6.5,
+                color="white" if share[i, j] > 0.6 else "black",
+            )
     ax.set_title(title or f"top-1 {result['top1']:.3f} on {result['n']} clean frames", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046)
     save_figure(fig, path)
@@ -206,9 +228,12 @@ def plot_confusion(result: dict[str, Any], path: str | Path, title: str = "") ->
 def format_table(result: dict[str, Any]) -> str:
     """Readable plain-text summary: headline numbers, per-class F1, confusion counts, attribute AUCs."""
     classes = result["classes"]
-    lines = [f"frames {result['n']}   top-1 {result['top1']:.4f}   top-2 {result['top2']:.4f}   "
-             f"macro F1 {result['macro_f1']:.4f}", "",
-             "true \\ recognized " + " ".join(f"{c[:8]:>8}" for c in classes) + "       F1"]
+    lines = [
+        f"frames {result['n']}   top-1 {result['top1']:.4f}   top-2 {result['top2']:.4f}   "
+        f"macro F1 {result['macro_f1']:.4f}",
+        "",
+        "true \\ recognized " + " ".join(f"{c[:8]:>8}" for c in classes) + "       F1",
+    ]
     for i, name in enumerate(classes):
         row = " ".join(f"{v:8d}" for v in result["confusion"][i])
         lines.append(f"{name:>18} {row} {result['per_class_f1'][name]:8.3f}")

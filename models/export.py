@@ -40,24 +40,34 @@ def onnx_bytes(model: Any, input_size: tuple[int, int] | None = None) -> bytes:
 
     from vclass.models.nets import InferenceWrapper
 
-    height, width = input_size or getattr(model, "input_size", (64, 64))
+    height, width = input_size or getattr(model, "input_size", None) or (64, 64)
     wrapper = InferenceWrapper(model).eval()
     example = torch.rand(2, 1, height, width, generator=torch.Generator().manual_seed(0))
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the legacy exporter announces its own deprecation
         # dynamo=False: the TorchScript exporter (needs no onnxscript); torch < 2.5 has no such argument
-        legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
-        torch.onnx.export(wrapper, (example,), buffer, **legacy, opset_version=OPSET,
-                          input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
-                          dynamic_axes={name: {0: "batch"} for name in (INPUT_NAME, *OUTPUT_NAMES)},
-                          do_constant_folding=True)
+        takes_dynamo = "dynamo" in inspect.signature(torch.onnx.export).parameters
+        legacy: dict[str, Any] = {"dynamo": False} if takes_dynamo else {}
+        torch.onnx.export(
+            wrapper,
+            (example,),
+            buffer,  # type: ignore[arg-type]  # torch.onnx.export writes to any binary file object
+            **legacy,
+            opset_version=OPSET,
+            input_names=[INPUT_NAME],
+            output_names=list(OUTPUT_NAMES),
+            dynamic_axes={name: {0: "batch"} for name in (INPUT_NAME, *OUTPUT_NAMES)},
+            do_constant_folding=True,
+        )
     data = buffer.getvalue()
     proto = onnx.load_model_from_string(data)
-    proto.doc_string = ("vclass facial-expression recognizer. Input frames: float32 (N,1,H,W) in [0,1] "
-                        "(uint8/255). Outputs: expression_probs (N,7) softmax over neutral, happy, surprise, "
-                        "sad, anger, disgust, fear; attribute_probs (N,3) sigmoid over eyes_closed, yawning, "
-                        "looking_away (NaN without an attribute head).")
+    proto.doc_string = (
+        "vclass facial-expression recognizer. Input frames: float32 (N,1,H,W) in [0,1] "
+        "(uint8/255). Outputs: expression_probs (N,7) softmax over neutral, happy, surprise, "
+        "sad, anger, disgust, fear; attribute_probs (N,3) sigmoid over eyes_closed, yawning, "
+        "looking_away (NaN without an attribute head)."
+    )
     build_args = getattr(model, "build_args", None)
     if build_args is not None:
         onnx.helper.set_model_props(proto, {"vclass.build_args": json.dumps(build_args, sort_keys=True)})

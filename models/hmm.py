@@ -49,8 +49,9 @@ class BeliefFilter:
     def __init__(self, transitions: np.ndarray, emission: np.ndarray, initial: np.ndarray, n_students: int):
         self.transitions = np.asarray(transitions, dtype=np.float64)
         self.emission = np.asarray(emission, dtype=np.float64)
-        self.initial = np.broadcast_to(np.asarray(initial, dtype=np.float64),
-                                       (n_students, self.emission.shape[0])).copy()
+        self.initial = np.broadcast_to(
+            np.asarray(initial, dtype=np.float64), (n_students, self.emission.shape[0])
+        ).copy()
         self.n_students = n_students
         # Likelihood of each recognized class (rows of E transposed), and a last row of ones for "no frame".
         self._likelihoods = np.vstack([self.emission.T, np.ones(self.emission.shape[0])])
@@ -84,8 +85,9 @@ class BeliefFilter:
             return belief @ self.transitions
         return _einsum("ni,nij->nj", belief, self.transitions)
 
-    def step(self, recognized: np.ndarray, has_frame: np.ndarray | None = None,
-             transitions: np.ndarray | None = None) -> np.ndarray:
+    def step(
+        self, recognized: np.ndarray, has_frame: np.ndarray | None = None, transitions: np.ndarray | None = None
+    ) -> np.ndarray:
         """Advance one tick with the recognized classes (N,), each in ``0..K-1``; ``has_frame`` False means no
         observation (the class is then ignored).
 
@@ -98,8 +100,9 @@ class BeliefFilter:
         has_frame = np.array(has_frame, dtype=bool)  # a copy: kept for the log-likelihood
         return self.update(np.where(has_frame, recognized, -1), has_frame, transitions)
 
-    def update(self, symbols: np.ndarray, has_frame: np.ndarray | None,
-               transitions: np.ndarray | None = None) -> np.ndarray:
+    def update(
+        self, symbols: np.ndarray, has_frame: np.ndarray | None, transitions: np.ndarray | None = None
+    ) -> np.ndarray:
         """:meth:`step` with the recognized classes already -1 where there is no frame (as a lesson record
         keeps them); ``has_frame`` is ``symbols >= 0`` (None: every student has a frame) and is kept, unchanged,
         until :attr:`log_likelihood` is read."""
@@ -132,9 +135,16 @@ class FittedHMM:
     history_: list[float]
 
 
-def fit_baum_welch(sequences: list[np.ndarray], transitions: np.ndarray, emission: np.ndarray,
-                   initial: np.ndarray, epsilon: float = EPSILON, max_iter: int = 500,
-                   params: str = "ste", seed: int = 0) -> FittedHMM:
+def fit_baum_welch(
+    sequences: list[np.ndarray],
+    transitions: np.ndarray,
+    emission: np.ndarray,
+    initial: np.ndarray,
+    epsilon: float = EPSILON,
+    max_iter: int = 500,
+    params: str = "ste",
+    seed: int = 0,
+) -> FittedHMM:
     """Refit an HMM from recognized sequences by Baum-Welch (S3 eq 10), through hmmlearn.
 
     :param sequences: integer arrays of recognized classes (one per student), missing frames removed.
@@ -148,14 +158,27 @@ def fit_baum_welch(sequences: list[np.ndarray], transitions: np.ndarray, emissio
     if not sequences:
         raise ValueError("fit_baum_welch needs at least one non-empty sequence")
     n_states, n_symbols = np.asarray(emission).shape
-    model = CategoricalHMM(n_components=n_states, n_features=n_symbols, n_iter=max_iter, tol=epsilon,
-                           params=params, init_params="", random_state=seed)
+    model = CategoricalHMM(
+        n_components=n_states,
+        n_features=n_symbols,
+        n_iter=max_iter,
+        tol=epsilon,
+        params=params,
+        init_params="",
+        random_state=seed,
+    )
     model.startprob_ = np.asarray(initial, dtype=np.float64)
     model.transmat_ = np.asarray(transitions, dtype=np.float64)
     model.emissionprob_ = np.asarray(emission, dtype=np.float64)
     data = np.concatenate(sequences)[:, None]
     model.fit(data, lengths=[len(s) for s in sequences])
     history = list(model.monitor_.history)
-    return FittedHMM(startprob_=model.startprob_.copy(), transmat_=model.transmat_.copy(),
-                     emissionprob_=model.emissionprob_.copy(), log_likelihood_=float(history[-1]),
-                     n_iter_=int(model.monitor_.iter), converged_=bool(model.monitor_.converged), history_=history)
+    return FittedHMM(
+        startprob_=model.startprob_.copy(),
+        transmat_=model.transmat_.copy(),
+        emissionprob_=model.emissionprob_.copy(),
+        log_likelihood_=float(history[-1]),
+        n_iter_=int(model.monitor_.iter),
+        converged_=bool(model.monitor_.converged),
+        history_=history,
+    )

@@ -73,12 +73,13 @@ def low_importance_mask(alpha: torch.Tensor, beta: float = 0.7) -> torch.Tensor:
     if n < 2:
         return mask
     order = torch.argsort(alpha.detach(), descending=True, stable=True)
-    mask[order[high_group_size(n, beta):]] = True
+    mask[order[high_group_size(n, beta) :]] = True
     return mask
 
 
-def relabel(probs: torch.Tensor, labels: torch.Tensor, low_mask: torch.Tensor,
-            threshold: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def relabel(
+    probs: torch.Tensor, labels: torch.Tensor, low_mask: torch.Tensor, threshold: float | torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """S3 eq 3 (and eq 6 with a per-sample threshold): relabel uncertain, confidently-contradicted samples.
 
     A sample in the low-importance group whose ``P_max - P_label > threshold``
@@ -113,8 +114,9 @@ def update_calibration_ema(ema: torch.Tensor, batch_cw: torch.Tensor, momentum: 
     return (momentum * ema + (1.0 - momentum) * batch_cw).detach()
 
 
-def calibrated_cross_entropy(logits: torch.Tensor, labels: torch.Tensor,
-                             weights: torch.Tensor | None = None) -> torch.Tensor:
+def calibrated_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """S3 eq 4 classification loss ``mean_i(cw_i * CE_i)``; plain mean CE when ``weights`` is None."""
     per_sample = F.cross_entropy(logits, labels, reduction="none")
     if weights is None:
@@ -122,8 +124,14 @@ def calibrated_cross_entropy(logits: torch.Tensor, labels: torch.Tensor,
     return (weights.detach() * per_sample).mean()
 
 
-def cs_loss(alpha: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, beta: float = 0.7,
-            delta1: float = 0.15, gamma: float = 0.1) -> torch.Tensor:
+def cs_loss(
+    alpha: torch.Tensor,
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    beta: float = 0.7,
+    delta1: float = 0.15,
+    gamma: float = 0.1,
+) -> torch.Tensor:
     """S3 eq 5: ``L_CS = L_RR + gamma * (1/M) * sum_{i misclassified} alpha_i`` (0 extra when M = 0).
 
     Pushing misclassified samples' importance down keeps confidently wrong
@@ -150,8 +158,15 @@ def calibrated_threshold(delta2: float, weights: torch.Tensor, reading: str = "m
     raise ValueError(f"reading must be 'multiply' or 'divide', got {reading!r}")
 
 
-def adapt_delta2(delta2: float, val_acc: float, previous_val_acc: float | None, grow: float = 1.1,
-                 shrink: float = 0.95, low: float = 0.05, high: float = 0.5) -> float:
+def adapt_delta2(
+    delta2: float,
+    val_acc: float,
+    previous_val_acc: float | None,
+    grow: float = 1.1,
+    shrink: float = 0.95,
+    low: float = 0.05,
+    high: float = 0.5,
+) -> float:
     """S3 eq 6's adaptive ``delta2``, once per epoch on validation accuracy.
 
     Relabel more cautiously when accuracy fell (``x grow``), more freely when it

@@ -43,8 +43,10 @@ def load_torch_model(path: str | Path):
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for bad zips / pickles
-        raise RecognizerLoadError(f"{path}: not a readable torch model file (corrupted or truncated?): "
-                                  f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
+        raise RecognizerLoadError(
+            f"{path}: not a readable torch model file (corrupted or truncated?): "
+            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        ) from None
     if not isinstance(payload, dict) or "build_args" not in payload or "state_dict" not in payload:
         raise RecognizerLoadError(f"{path}: not a vclass recognizer file (expected keys build_args, state_dict)")
     try:
@@ -52,5 +54,5 @@ def load_torch_model(path: str | Path):
         model.load_state_dict(payload["state_dict"])
     except (ValueError, TypeError, KeyError, RuntimeError) as err:
         raise RecognizerLoadError(f"{path}: weights do not fit the saved architecture: {err}") from None
-    model.input_size = tuple(payload.get("input_size", (64, 64)))
+    model.input_size = tuple(payload.get("input_size", (64, 64)))  # type: ignore[assignment]  # an attribute
     return model.eval()

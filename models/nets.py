@@ -66,8 +66,9 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-                                          nn.BatchNorm2d(out_channels))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
@@ -84,15 +85,23 @@ class ResNetBackbone(nn.Module):
     :param in_channels: input channels (1 for grayscale).
     """
 
-    def __init__(self, widths: tuple[int, ...] = DEFAULT_WIDTHS, blocks: tuple[int, ...] = (2, 2, 2, 2),
-                 stem_stride: int = DEFAULT_STEM_STRIDE, in_channels: int = 1):
+    def __init__(
+        self,
+        widths: tuple[int, ...] = DEFAULT_WIDTHS,
+        blocks: tuple[int, ...] = (2, 2, 2, 2),
+        stem_stride: int = DEFAULT_STEM_STRIDE,
+        in_channels: int = 1,
+    ):
         super().__init__()
         if len(widths) != len(blocks):
             raise ValueError(f"widths {widths} and blocks {blocks} must have the same length")
         if stem_stride not in (1, 2):
             raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride}")
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, stem_stride, 1, bias=False),
-                                  nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, widths[0], 3, stem_stride, 1, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(inplace=True),
+        )
         stages = []
         channels = widths[0]
         for i, (width, count) in enumerate(zip(widths, blocks)):
@@ -127,9 +136,16 @@ class ExpressionNet(nn.Module):
     :param num_classes: expression classes (7).
     """
 
-    def __init__(self, widths: tuple[int, ...] = DEFAULT_WIDTHS, stem_stride: int = DEFAULT_STEM_STRIDE,
-                 importance: bool = True, attributes: bool = True, dropout: float = 0.0,
-                 standardize: bool = True, num_classes: int = len(EXPRESSIONS)):
+    def __init__(
+        self,
+        widths: tuple[int, ...] = DEFAULT_WIDTHS,
+        stem_stride: int = DEFAULT_STEM_STRIDE,
+        importance: bool = True,
+        attributes: bool = True,
+        dropout: float = 0.0,
+        standardize: bool = True,
+        num_classes: int = len(EXPRESSIONS),
+    ):
         super().__init__()
         self.standardize = standardize
         self.backbone = ResNetBackbone(tuple(widths), stem_stride=stem_stride)
@@ -208,7 +224,10 @@ def create_model(name: str, **kwargs: Any) -> ExpressionNet:
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(list_models())}")
     model = _REGISTRY[name](**kwargs)
-    model.build_args = {"name": name, **{k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}}
+    model.build_args = {  # type: ignore[assignment]  # a plain attribute, not a submodule
+        "name": name,
+        **{k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
+    }
     return model
 
 
@@ -237,7 +256,7 @@ class InferenceWrapper(nn.Module):
         expression_probs = torch.softmax(out.expression_logits.float(), dim=1)
         if out.attribute_logits is None:
             # derived from a batch tensor so the ONNX batch axis stays dynamic under tracing
-            attribute_probs = expression_probs[:, :len(ATTRIBUTES)] * float("nan")
+            attribute_probs = expression_probs[:, : len(ATTRIBUTES)] * float("nan")
         else:
             attribute_probs = torch.sigmoid(out.attribute_logits.float())
         return expression_probs, attribute_probs
@@ -276,4 +295,3 @@ def count_flops(model: nn.Module, input_size: tuple[int, int] = DEFAULT_INPUT_SI
             handle.remove()
         model.train(was_training)
     return total
-

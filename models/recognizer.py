@@ -81,8 +81,9 @@ def frames_to_input(frames: np.ndarray, input_size: tuple[int, int] | None = Non
     elif not (frames.ndim == 4 and frames.shape[1] == 1):
         raise ValueError(f"frames must be (H, W), (N, H, W) or (N, 1, H, W) grayscale, got shape {frames.shape}")
     if input_size is not None and tuple(frames.shape[2:]) != tuple(input_size):
-        raise ValueError(f"frames are {frames.shape[2]}x{frames.shape[3]}, the model needs "
-                         f"{input_size[0]}x{input_size[1]}")
+        raise ValueError(
+            f"frames are {frames.shape[2]}x{frames.shape[3]}, the model needs {input_size[0]}x{input_size[1]}"
+        )
     if frames.dtype == np.uint8:
         return np.ascontiguousarray(frames, dtype=np.float32) * np.float32(1.0 / 255.0)
     if np.issubdtype(frames.dtype, np.floating):
@@ -102,7 +103,7 @@ class Recognizer:
 
     def __init__(self, source: Path, input_size: tuple[int, int]):
         self.source = Path(source)
-        self.input_size = tuple(input_size)
+        self.input_size: tuple[int, int] = (int(input_size[0]), int(input_size[1]))
 
     def predict(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Expression probabilities ``(N, 7)`` and attribute probabilities ``(N, 3)``, float32."""
@@ -123,6 +124,7 @@ class Recognizer:
 
 # ---------------------------------------------------------------- model files
 
+
 def _resolve_onnx(path: Path) -> tuple[Path, bytes]:
     """ONNX bytes for a path: the file itself, ``model.onnx`` in a folder, or an in-memory export of a ``.pt``."""
     if path.is_dir():
@@ -140,13 +142,16 @@ def _resolve_pt(path: Path) -> Path:
     if path.suffix == ".onnx":
         sibling = path.with_suffix(".pt")
         if not sibling.is_file():
-            raise RecognizerLoadError(f"{path}: the torch backends need the training weights; "
-                                      f"no {sibling.name} beside it (pass a training folder or model.pt)")
+            raise RecognizerLoadError(
+                f"{path}: the torch backends need the training weights; "
+                f"no {sibling.name} beside it (pass a training folder or model.pt)"
+            )
         return sibling
     return path
 
 
 # ---------------------------------------------------------------- backends
+
 
 class OnnxRuntimeRecognizer(Recognizer):
     """ONNX Runtime, CPU execution provider, FP32."""
@@ -154,7 +159,6 @@ class OnnxRuntimeRecognizer(Recognizer):
     backend = "onnxruntime"
 
     def __init__(self, path: Path, threads: int | None = None):
-
         source, data = _resolve_onnx(path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
@@ -167,13 +171,17 @@ class OnnxRuntimeRecognizer(Recognizer):
         try:
             self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         except Exception as err:  # ORT raises its own Fail / InvalidProtobuf / InvalidGraph types
-            raise RecognizerLoadError(f"{source}: not a valid ONNX model (corrupted or truncated?): "
-                                      f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+            raise RecognizerLoadError(
+                f"{source}: not a valid ONNX model (corrupted or truncated?): "
+                f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+            ) from None
         inputs = {i.name: i for i in self.session.get_inputs()}
         outputs = [o.name for o in self.session.get_outputs()]
         if INPUT_NAME not in inputs or list(OUTPUT_NAMES) != outputs:
-            raise RecognizerLoadError(f"{source}: expected input {INPUT_NAME!r} and outputs {list(OUTPUT_NAMES)}, "
-                                      f"got {list(inputs)} and {outputs}")
+            raise RecognizerLoadError(
+                f"{source}: expected input {INPUT_NAME!r} and outputs {list(OUTPUT_NAMES)}, "
+                f"got {list(inputs)} and {outputs}"
+            )
         shape = inputs[INPUT_NAME].shape
         super().__init__(source, (int(shape[2]), int(shape[3])))
 
@@ -215,8 +223,9 @@ def _require_cuda(backend: str):
         raise BackendUnavailable(f"{backend} needs PyTorch with CUDA; torch is not installed") from None
     if not torch.cuda.is_available():
         build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda} build"
-        raise BackendUnavailable(f"{backend} needs a CUDA GPU; torch.cuda.is_available() is False "
-                                 f"(torch {torch.__version__}, {build})")
+        raise BackendUnavailable(
+            f"{backend} needs a CUDA GPU; torch.cuda.is_available() is False (torch {torch.__version__}, {build})"
+        )
     return torch
 
 
@@ -239,7 +248,8 @@ class TorchCudaRecognizer(Recognizer):
         model = load_torch_model(source)
         super().__init__(source, model.input_size)
         self.device = torch.device("cuda")
-        self.net = InferenceWrapper(model.half()).to(self.device, memory_format=torch.channels_last).eval()
+        net = InferenceWrapper(model.half()).to(self.device)
+        self.net = net.to(memory_format=torch.channels_last).eval()  # type: ignore[call-overload]  # torch's stubs lack it
         self.cuda_graphs, self.max_graphs = cuda_graphs, max_graphs
         self._graphs: dict[int, tuple[Any, Any, tuple[Any, Any]]] = {}
 
@@ -389,8 +399,9 @@ class TensorRTRecognizer(Recognizer):
             raise RecognizerLoadError(f"{source}: TensorRT cannot parse the ONNX model: {errors}")
         height, width = self.input_size
         profile = builder.create_optimization_profile()
-        profile.set_shape(INPUT_NAME, (1, 1, height, width), (32, 1, height, width),
-                          (TENSORRT_MAX_BATCH, 1, height, width))
+        profile.set_shape(
+            INPUT_NAME, (1, 1, height, width), (32, 1, height, width), (TENSORRT_MAX_BATCH, 1, height, width)
+        )
         config.add_optimization_profile(profile)
         serialized = builder.build_serialized_network(network, config)
         if serialized is None:
@@ -398,17 +409,22 @@ class TensorRTRecognizer(Recognizer):
         return bytes(serialized)
 
     def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        results = [self._run_chunk(x[i:i + TENSORRT_MAX_BATCH]) for i in range(0, len(x), TENSORRT_MAX_BATCH)]
-        return (np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])) \
-            if len(results) > 1 else results[0]
+        results = [self._run_chunk(x[i : i + TENSORRT_MAX_BATCH]) for i in range(0, len(x), TENSORRT_MAX_BATCH)]
+        return (
+            (np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results]))
+            if len(results) > 1
+            else results[0]
+        )
 
     def _run_chunk(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         torch = self.torch
         n = x.shape[0]
         with torch.cuda.stream(self.stream):
             frames = torch.from_numpy(x).to(self.device, non_blocking=True)
-            outputs = {name: torch.empty((n, width), dtype=torch.float32, device=self.device)
-                       for name, width in zip(OUTPUT_NAMES, (NUM_EXPRESSIONS, NUM_ATTRIBUTES))}
+            outputs = {
+                name: torch.empty((n, width), dtype=torch.float32, device=self.device)
+                for name, width in zip(OUTPUT_NAMES, (NUM_EXPRESSIONS, NUM_ATTRIBUTES))
+            }
         self.context.set_input_shape(INPUT_NAME, tuple(frames.shape))
         self.context.set_tensor_address(INPUT_NAME, frames.data_ptr())
         for name, tensor in outputs.items():
@@ -419,8 +435,12 @@ class TensorRTRecognizer(Recognizer):
         return outputs[OUTPUT_NAMES[0]].cpu().numpy(), outputs[OUTPUT_NAMES[1]].cpu().numpy()
 
 
-_BACKEND_CLASSES = {"onnxruntime": OnnxRuntimeRecognizer, "torch": TorchRecognizer,
-                    "torch-cuda": TorchCudaRecognizer, "tensorrt": TensorRTRecognizer}
+_BACKEND_CLASSES = {
+    "onnxruntime": OnnxRuntimeRecognizer,
+    "torch": TorchRecognizer,
+    "torch-cuda": TorchCudaRecognizer,
+    "tensorrt": TensorRTRecognizer,
+}
 
 
 def load_recognizer(path: str | Path | None = None, backend: str = "onnxruntime", **options: Any) -> Recognizer:

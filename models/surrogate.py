@@ -56,8 +56,9 @@ class SurrogateRecognizer:
             self._cumulative, self._cumulative_of = np.cumsum(self.confusion, axis=1), self.confusion
         return self._cumulative
 
-    def recognize(self, expression: np.ndarray, attributes: np.ndarray, rng: np.random.Generator
-                  ) -> tuple[np.ndarray, np.ndarray]:
+    def recognize(
+        self, expression: np.ndarray, attributes: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Recognized classes (n,) and attribute detections (n, 3) for true expressions and attributes.
 
         Draws a fixed number of random numbers per face (1 + 3), whatever the inputs.

@@ -68,8 +68,8 @@ from vclass.models.recognizer import frames_to_input
 
 CHECKPOINT_FORMAT = "vclass-train-checkpoint-1"
 MODEL_FORMAT = "vclass-recognizer-1"
-CW_THRESHOLD_READINGS = ("multiply", "divide")   # eq 6: delta2 * cw_i (SPEC) or delta2 / cw_i
-FRESH_RENDER_BATCH = 1024   # faces per render call of a fresh training split; part of its random stream
+CW_THRESHOLD_READINGS = ("multiply", "divide")  # eq 6: delta2 * cw_i (SPEC) or delta2 / cw_i
+FRESH_RENDER_BATCH = 1024  # faces per render call of a fresh training split; part of its random stream
 
 
 @dataclass(frozen=True)
@@ -96,12 +96,18 @@ class TrainConfig:
     delta2: float = bounded(0.2, ge=0, le=1, doc="relabel margin (eq 3); initial value for scn-cs (eq 6)")
     gamma: float = bounded(0.1, ge=0, le=10, doc="weight of misclassified importance in L_CS (eq 5), from epoch r on")
     cw_momentum: float = bounded(0.9, ge=0, lt=1, doc="EMA momentum of calibration weights (eq 4)")
-    cw_threshold: str = bounded("multiply", doc="eq 6 reading: 'multiply' (delta2 * cw_i, SPEC) or 'divide' "
-                                                "(delta2 / cw_i: low-importance samples need a wider margin)")
+    cw_threshold: str = bounded(
+        "multiply",
+        doc="eq 6 reading: 'multiply' (delta2 * cw_i, SPEC) or 'divide' "
+        "(delta2 / cw_i: low-importance samples need a wider margin)",
+    )
     attribute_batches: int = bounded(2, ge=0, le=10, doc="k attribute batches per expression batch (S0)")
     augment: bool = bounded(True, doc="random horizontal flips and shifts of up to 2 px")
-    fresh_train: bool = bounded(False, doc="render a new training split (same size) every epoch instead of reusing "
-                                           "the dataset's; synthetic faces only, no label noise")
+    fresh_train: bool = bounded(
+        False,
+        doc="render a new training split (same size) every epoch instead of reusing "
+        "the dataset's; synthetic faces only, no label noise",
+    )
     threads: int = bounded(1, ge=1, le=256, doc="torch intra-op threads")
     progress: bool = bounded(True, doc="tqdm progress bar")
 
@@ -111,11 +117,13 @@ class TrainConfig:
         if self.model not in list_models():
             raise ConfigError("model", f"must be one of {', '.join(list_models())}, got {self.model!r}")
         if self.fresh_train and self.noise != "none":
-            raise ConfigError("fresh_train", f"renders clean labels every epoch, so noise must be 'none', "
-                                             f"got {self.noise!r}")
+            raise ConfigError(
+                "fresh_train", f"renders clean labels every epoch, so noise must be 'none', got {self.noise!r}"
+            )
         if self.cw_threshold not in CW_THRESHOLD_READINGS:
-            raise ConfigError("cw_threshold", f"must be one of {', '.join(CW_THRESHOLD_READINGS)}, "
-                                              f"got {self.cw_threshold!r}")
+            raise ConfigError(
+                "cw_threshold", f"must be one of {', '.join(CW_THRESHOLD_READINGS)}, got {self.cw_threshold!r}"
+            )
         parse_noise(self.noise)
 
 
@@ -135,25 +143,25 @@ class TrainResult:
     """What :func:`train_recognizer` returns."""
 
     out: Path
-    finished: bool                 # all configured epochs done (False when a callback stopped early)
+    finished: bool  # all configured epochs done (False when a callback stopped early)
     history: list[dict[str, Any]]  # one record per finished epoch (the train_log.jsonl lines)
     metrics: dict[str, Any] | None  # clean test metrics when finished
 
 
 # ------------------------------------------------------------------ data
 
+
 @dataclass
 class _Labels:
     """Training-label state that relabeling changes (saved in checkpoints)."""
 
-    current: np.ndarray      # int64, what the loss uses now
-    given: np.ndarray        # the labels training started from (noisy)
-    clean: np.ndarray        # ground truth, only for logging
+    current: np.ndarray  # int64, what the loss uses now
+    given: np.ndarray  # the labels training started from (noisy)
+    clean: np.ndarray  # ground truth, only for logging
     calibration: np.ndarray  # float32 per-sample calibration weight EMA (eq 4), starts at 1
 
 
 def _load_data(config: TrainConfig) -> dict[str, Any]:
-
     if not config.data:
         raise ConfigError("data", "a dataset folder is required")
     try:
@@ -162,7 +170,6 @@ def _load_data(config: TrainConfig) -> dict[str, Any]:
         raise ConfigError("data", f"no dataset at {config.data}: {err}") from None
     noise = parse_noise(config.noise)
     if noise is not None:
-
         kind, rate = noise
         for offset, name in enumerate(("train", "val")):
             split = splits[name]
@@ -185,11 +192,11 @@ def fresh_train_split(n: int, size: int, seed: int, epoch: int):
 def _augment(images: np.ndarray, rng: np.random.Generator, shift: int = 2) -> np.ndarray:
     """Random horizontal flip and integer shift (edge padding) of each uint8 frame; vectorized."""
     n, height, width = images.shape
-    flip = rng.random(n) < 0.5
+    flip = np.asarray(rng.random(n)) < 0.5
     images = np.where(flip[:, None, None], images[:, :, ::-1], images)
     padded = np.pad(images, ((0, 0), (shift, shift), (shift, shift)), mode="edge")
-    dy = rng.integers(0, 2 * shift + 1, n)
-    dx = rng.integers(0, 2 * shift + 1, n)
+    dy = np.asarray(rng.integers(0, 2 * shift + 1, n))
+    dx = np.asarray(rng.integers(0, 2 * shift + 1, n))
     rows = dy[:, None] + np.arange(height)[None, :]
     cols = dx[:, None] + np.arange(width)[None, :]
     return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
@@ -197,7 +204,6 @@ def _augment(images: np.ndarray, rng: np.random.Generator, shift: int = 2) -> np
 
 def _batch_tensor(images: np.ndarray, rng: np.random.Generator | None):
     import torch
-
 
     if rng is not None:
         images = _augment(images, rng)
@@ -210,6 +216,7 @@ def _batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
 
 
 # ------------------------------------------------------------------ setup helpers
+
 
 def _seed_everything(seed: int, epoch: int) -> np.random.Generator:
     """Seed torch's global generator and return the numpy generator for one epoch."""
@@ -249,20 +256,30 @@ def torch_predictor(model) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarra
 
 
 def save_model_file(model, config: TrainConfig, path: Path, input_size: tuple[int, int]) -> None:
-    """``model.pt``: weights, build arguments and input size (what :func:`vclass.models.recognizer.load_torch_model` reads)."""
+    """``model.pt``: weights, build arguments and input size (what
+    :func:`vclass.models.modelfile.load_torch_model` reads)."""
     import torch
 
-
     buffer = io.BytesIO()
-    torch.save({"format": MODEL_FORMAT, "build_args": model.build_args, "state_dict": model.state_dict(),
-                "input_size": list(input_size), "config": to_dict(config)}, buffer)
+    torch.save(
+        {
+            "format": MODEL_FORMAT,
+            "build_args": model.build_args,
+            "state_dict": model.state_dict(),
+            "input_size": list(input_size),
+            "config": to_dict(config),
+        },
+        buffer,
+    )
     atomic_write_bytes(path, buffer.getvalue())
 
 
 # ------------------------------------------------------------------ the run
 
-def train_recognizer(config: TrainConfig, resume: bool = False,
-                     callback: Callable[[dict[str, Any]], bool | None] | None = None) -> TrainResult:
+
+def train_recognizer(
+    config: TrainConfig, resume: bool = False, callback: Callable[[dict[str, Any]], bool | None] | None = None
+) -> TrainResult:
     """Train, checkpoint every epoch, evaluate on the clean test split; see the module docstring.
 
     :param config: the run's settings (``config.out`` is the output folder).
@@ -289,15 +306,20 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
     splits = _load_data(config)
     train, val = splits["train"], splits["val"]
     if config.fresh_train:
-
         source = load_meta(config.data).get("source")
         if source != "synthetic":
             raise ConfigError("fresh_train", f"renders synthetic faces, but {config.data} holds {source!r} faces")
     input_size = tuple(train.images.shape[1:])
     n_train = len(train.labels)
     _seed_everything(config.seed, 0)
-    model = create_model(config.model, widths=tuple(config.widths), stem_stride=config.stem_stride,
-                         attributes=config.attributes, dropout=config.dropout, standardize=config.standardize)
+    model = create_model(
+        config.model,
+        widths=tuple(config.widths),
+        stem_stride=config.stem_stride,
+        attributes=config.attributes,
+        dropout=config.dropout,
+        standardize=config.standardize,
+    )
     uses_importance = model.importance is not None
     calibrated = config.model == "scn-cs"
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -307,10 +329,14 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
     total_steps = config.epochs * steps_per_epoch
     scheduler = _make_scheduler(optimizer, total_steps, max(1, min(steps_per_epoch, total_steps // 20)))
     delta1 = losses.scaled_delta1(config.batch_size, config.delta1)
-    labels = _Labels(current=train.labels.astype(np.int64).copy(), given=train.labels.astype(np.int64).copy(),
-                     clean=train.clean_labels.astype(np.int64), calibration=np.ones(n_train, np.float32))
+    labels = _Labels(
+        current=train.labels.astype(np.int64).copy(),
+        given=train.labels.astype(np.int64).copy(),
+        clean=train.clean_labels.astype(np.int64),
+        calibration=np.ones(n_train, np.float32),
+    )
     attribute_targets = torch.from_numpy(train.attributes.astype(np.float32))
-    state = {"epoch": 0, "delta2": config.delta2, "previous_val_acc": None, "history": []}
+    state: dict[str, Any] = {"epoch": 0, "delta2": config.delta2, "previous_val_acc": None, "history": []}
 
     checkpoint_path = out / "checkpoint.pt"
     if resume:
@@ -319,15 +345,18 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
         try:
             saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
         except Exception as err:  # corrupted / truncated file
-            raise ConfigError("resume", f"{checkpoint_path} cannot be read ({type(err).__name__}); "
-                                        "delete it to start over") from None
+            raise ConfigError(
+                "resume", f"{checkpoint_path} cannot be read ({type(err).__name__}); delete it to start over"
+            ) from None
         if not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT:
             raise ConfigError("resume", f"{checkpoint_path} is not a vclass training checkpoint")
         stored = normalized_config(saved["config"])
         if stored != to_dict(config):
             diff = sorted(k for k, v in to_dict(config).items() if stored.get(k) != v)
-            raise ConfigError("resume", f"the checkpoint was made with different settings ({', '.join(diff)}); "
-                                        "resume with the same settings")
+            raise ConfigError(
+                "resume",
+                f"the checkpoint was made with different settings ({', '.join(diff)}); resume with the same settings",
+            )
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
@@ -340,28 +369,50 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
     while state["epoch"] < config.epochs:
         epoch = state["epoch"] + 1
         started = time.perf_counter()
-        if config.fresh_train:   # a new clean training split: fresh per-sample label state too
+        if config.fresh_train:  # a new clean training split: fresh per-sample label state too
             train = fresh_train_split(n_train, input_size[0], config.seed, epoch)
-            labels = _Labels(current=train.labels.copy(), given=train.labels.copy(), clean=train.clean_labels,
-                             calibration=np.ones(n_train, np.float32))
+            labels = _Labels(
+                current=train.labels.copy(),
+                given=train.labels.copy(),
+                clean=train.clean_labels,
+                calibration=np.ones(n_train, np.float32),
+            )
             attribute_targets = torch.from_numpy(train.attributes.astype(np.float32))
         rng = _seed_everything(config.seed, epoch)
         model.train()
         expression_batches = _batches(rng.permutation(n_train), config.batch_size)
         # the attribute stream: k shuffled passes, cut into k batches per expression batch
-        attribute_batches = (np.array_split(np.concatenate([rng.permutation(n_train) for _ in range(k)]),
-                                            k * expression_steps) if k else [])
-        sums = {"loss": 0.0, "ce": 0.0, "regularizer": 0.0, "attribute_loss": 0.0, "correct": 0, "seen": 0,
-                "relabeled": 0, "relabel_corrections": 0, "alpha": 0.0}
+        attribute_batches = (
+            np.array_split(np.concatenate([rng.permutation(n_train) for _ in range(k)]), k * expression_steps)
+            if k
+            else []
+        )
+        sums = {
+            "loss": 0.0,
+            "ce": 0.0,
+            "regularizer": 0.0,
+            "attribute_loss": 0.0,
+            "correct": 0,
+            "seen": 0,
+            "relabeled": 0,
+            "relabel_corrections": 0,
+            "alpha": 0.0,
+        }
         relabel_now = uses_importance and epoch >= config.relabel_start_epoch
-        bar = tqdm(total=expression_steps, desc=f"epoch {epoch}/{config.epochs}", disable=not config.progress,
-                   leave=False, unit="batch")
+        bar = tqdm(
+            total=expression_steps,
+            desc=f"epoch {epoch}/{config.epochs}",
+            disable=not config.progress,
+            leave=False,
+            unit="batch",
+        )
         for step, index in enumerate(expression_batches):
             # S0 eqs 1-2: k attribute batches, then one expression batch
-            for attribute_index in attribute_batches[step * k:(step + 1) * k]:
+            for attribute_index in attribute_batches[step * k : (step + 1) * k]:
                 output = model(_batch_tensor(train.images[attribute_index], rng if config.augment else None))
-                attribute_loss = F.binary_cross_entropy_with_logits(output.attribute_logits,
-                                                                    attribute_targets[attribute_index])
+                attribute_loss = F.binary_cross_entropy_with_logits(
+                    output.attribute_logits, attribute_targets[attribute_index]
+                )
                 optimizer.zero_grad(set_to_none=True)
                 attribute_loss.backward()
                 optimizer.step()
@@ -376,8 +427,9 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
             if calibrated:
                 # S3 eq 4: per-sample calibration weights, an EMA across epochs
                 batch_weights = losses.batch_calibration_weights(alpha)
-                updated = losses.update_calibration_ema(torch.from_numpy(labels.calibration[index]), batch_weights,
-                                                        config.cw_momentum)
+                updated = losses.update_calibration_ema(
+                    torch.from_numpy(labels.calibration[index]), batch_weights, config.cw_momentum
+                )
                 labels.calibration[index] = updated.numpy()
                 weights = updated
                 # eq 5; its misclassification term waits for epoch r like relabeling: from scratch nearly every
@@ -408,8 +460,11 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
                 sums["alpha"] += float(alpha.detach().mean())
             if relabel_now:
                 # S3 eq 3 (scn) / eq 6 (scn-cs): relabel confident disagreements in the low-importance group
-                threshold = (losses.calibrated_threshold(state["delta2"], weights, config.cw_threshold)
-                             if calibrated else state["delta2"])
+                threshold = (
+                    losses.calibrated_threshold(state["delta2"], weights, config.cw_threshold)
+                    if calibrated and weights is not None
+                    else state["delta2"]
+                )
                 low = losses.low_importance_mask(alpha, config.beta)
                 new, changed = losses.relabel(torch.softmax(logits.detach(), dim=1), target, low, threshold)
                 changed_np = changed.numpy()
@@ -454,21 +509,32 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
         state["history"].append(record)
 
         buffer = io.BytesIO()
-        torch.save({"format": CHECKPOINT_FORMAT, "config": to_dict(config), "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "labels": {name: torch.from_numpy(value) for name, value in dataclasses.asdict(labels).items()},
-                    "state": state}, buffer)
+        torch.save(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "config": to_dict(config),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "labels": {name: torch.from_numpy(value) for name, value in dataclasses.asdict(labels).items()},
+                "state": state,
+            },
+            buffer,
+        )
         atomic_write_bytes(checkpoint_path, buffer.getvalue())
-        atomic_write_text(out / "train_log.jsonl",
-                          "".join(json.dumps(r, sort_keys=True) + "\n" for r in state["history"]))
+        atomic_write_text(
+            out / "train_log.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in state["history"])
+        )
         for key, value in record.items():
             if key != "epoch" and isinstance(value, (int, float)):
                 writer.add_scalar(f"train/{key}", value, epoch)
         writer.flush()
         if config.progress:
-            tqdm.write(f"epoch {epoch}: loss {record['loss']:.4f} train acc {record['train_acc']:.3f} "
-                       f"val acc {val_acc:.3f} (clean {val_acc_clean:.3f}) relabeled {record['relabeled']} "
-                       f"({record['relabel_corrections']} corrections) {record['seconds']:.0f}s")
+            tqdm.write(
+                f"epoch {epoch}: loss {record['loss']:.4f} train acc {record['train_acc']:.3f} "
+                f"val acc {val_acc:.3f} (clean {val_acc_clean:.3f}) relabeled {record['relabeled']} "
+                f"({record['relabel_corrections']} corrections) {record['seconds']:.0f}s"
+            )
         if callback is not None and callback(record) is False:
             writer.close()
             return TrainResult(out, False, list(state["history"]), None)
@@ -479,13 +545,21 @@ def train_recognizer(config: TrainConfig, resume: bool = False,
     save_model_file(model, config, out / "model.pt", input_size)
     test = splits["test"]
     metrics = evaluate(torch_predictor(model), test)
-    metrics.update(model=config.model, noise=config.noise, epochs=config.epochs, seed=config.seed,
-                   widths=list(config.widths), stem_stride=config.stem_stride, split="test (clean labels)",
-                   train_seconds=round(sum(r["seconds"] for r in state["history"]), 1))
+    metrics.update(
+        model=config.model,
+        noise=config.noise,
+        epochs=config.epochs,
+        seed=config.seed,
+        widths=list(config.widths),
+        stem_stride=config.stem_stride,
+        split="test (clean labels)",
+        train_seconds=round(sum(r["seconds"] for r in state["history"]), 1),
+    )
     write_json(out / "metrics.json", metrics)
     write_confusion_json(metrics, out / "confusion.json", source=f"{out}/model.pt on the clean test split")
-    plot_confusion(metrics, out / "confusion.png", title=f"{config.model}, noise {config.noise}: "
-                                                          f"test top-1 {metrics['top1']:.3f}")
+    plot_confusion(
+        metrics, out / "confusion.png", title=f"{config.model}, noise {config.noise}: test top-1 {metrics['top1']:.3f}"
+    )
     return TrainResult(out, True, list(state["history"]), metrics)
 
 

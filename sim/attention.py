@@ -35,8 +35,15 @@ def zero_d(values: np.ndarray) -> list[np.ndarray]:
     return [np.asarray(value) for value in values]
 
 
-def attention_step(attention: np.ndarray, state: np.ndarray, fatigue: np.ndarray, attention_fatigue: np.ndarray,
-                   boost: np.ndarray | None, noise: np.ndarray, cfg: AttentionConfig) -> np.ndarray:
+def attention_step(
+    attention: np.ndarray,
+    state: np.ndarray,
+    fatigue: np.ndarray,
+    attention_fatigue: np.ndarray,
+    boost: np.ndarray | None,
+    noise: np.ndarray,
+    cfg: AttentionConfig,
+) -> np.ndarray:
     """One tick: ``a <- clip(a + rho*(a*(s)*(1 - g_k F_k) - a) + boost_k + sd*eps, 0, 1)``.
 
     :param boost: check-in boosts, or None when every student's is 0 (adding zeros would change nothing:
@@ -63,8 +70,14 @@ def behaviour_scales(cfg: BehaviourConfig) -> np.ndarray:
     return scales
 
 
-def behaviour_events(uniforms: np.ndarray, attention: np.ndarray, state: np.ndarray, fatigue: np.ndarray,
-                     cfg: BehaviourConfig, scales: np.ndarray | None = None) -> np.ndarray:
+def behaviour_events(
+    uniforms: np.ndarray,
+    attention: np.ndarray,
+    state: np.ndarray,
+    fatigue: np.ndarray,
+    cfg: BehaviourConfig,
+    scales: np.ndarray | None = None,
+) -> np.ndarray:
     """Bernoulli behaviour events, bool array (..., 4) in :data:`BEHAVIOUR_NAMES` order.
 
     P(looking away) = scale*(1 - a); P(eyes closed) = p if a < threshold;
@@ -99,8 +112,13 @@ def difficulty_match(difficulty_gap: np.ndarray) -> np.ndarray:
     return np.maximum(match, 0.0, out=match)
 
 
-def learning_gain(attention: np.ndarray, state_rate: np.ndarray, difficulty_gap: np.ndarray,
-                  rate_factor: np.ndarray, match: np.ndarray | None = None) -> np.ndarray:
+def learning_gain(
+    attention: np.ndarray,
+    state_rate: np.ndarray,
+    difficulty_gap: np.ndarray,
+    rate_factor: np.ndarray,
+    match: np.ndarray | None = None,
+) -> np.ndarray:
     """Knowledge gained this tick: ``state_rate * a * (1 - |D_k - D*_k|) * rate_factor``.
 
     :param state_rate: :func:`learning_rate_by_state` at each student's state.

@@ -159,28 +159,37 @@ class LessonRecord:
     seed: int
     plan: LessonPlan
     population: Population
-    state: np.ndarray          # (T, N) int8, state during the tick (after its transition)
-    attention: np.ndarray      # (T, N)
-    present: np.ndarray        # (T, N) bool
-    connected: np.ndarray      # (T, N) bool
-    camera_on: np.ndarray      # (T, N) bool
-    behaviour: np.ndarray      # (T, N, 4) bool, BEHAVIOUR_NAMES order
-    learning: np.ndarray       # (T, N) knowledge gained in the tick
-    expression: np.ndarray     # (T, N) int8 expression shown to the camera, -1 without a frame or a watcher
+    state: np.ndarray  # (T, N) int8, state during the tick (after its transition)
+    attention: np.ndarray  # (T, N)
+    present: np.ndarray  # (T, N) bool
+    connected: np.ndarray  # (T, N) bool
+    camera_on: np.ndarray  # (T, N) bool
+    behaviour: np.ndarray  # (T, N, 4) bool, BEHAVIOUR_NAMES order
+    learning: np.ndarray  # (T, N) knowledge gained in the tick
+    expression: np.ndarray  # (T, N) int8 expression shown to the camera, -1 without a frame or a watcher
     decision_beliefs: list[tuple[int, np.ndarray]] = field(default_factory=list)  # (tick, (N, 8) belief)
     applications: list[tuple[int, int, int, float]] = field(default_factory=list)  # (tick, student, factor 1..4, I0)
-    checkins: list[tuple[int, int]] = field(default_factory=list)                 # (tick, student)
+    checkins: list[tuple[int, int]] = field(default_factory=list)  # (tick, student)
     fun_decisions: int = 0
     refused_teaching_quality: int = 0
 
     @classmethod
     def allocate(cls, cfg: SimConfig, seed: int, plan: LessonPlan, population: Population) -> LessonRecord:
         t, n = plan.n_ticks, population.size
-        return cls(cfg=cfg, seed=seed, plan=plan, population=population,
-                   state=np.zeros((t, n), dtype=np.int8), attention=np.zeros((t, n)),
-                   present=np.zeros((t, n), dtype=bool), connected=np.zeros((t, n), dtype=bool),
-                   camera_on=np.zeros((t, n), dtype=bool), behaviour=np.zeros((t, n, N_BEHAVIOURS), dtype=bool),
-                   learning=np.zeros((t, n)), expression=np.full((t, n), -1, dtype=np.int8))
+        return cls(
+            cfg=cfg,
+            seed=seed,
+            plan=plan,
+            population=population,
+            state=np.zeros((t, n), dtype=np.int8),
+            attention=np.zeros((t, n)),
+            present=np.zeros((t, n), dtype=bool),
+            connected=np.zeros((t, n), dtype=bool),
+            camera_on=np.zeros((t, n), dtype=bool),
+            behaviour=np.zeros((t, n, N_BEHAVIOURS), dtype=bool),
+            learning=np.zeros((t, n)),
+            expression=np.full((t, n), -1, dtype=np.int8),
+        )
 
 
 class DifficultyTerms:
@@ -230,9 +239,15 @@ class LessonTables:
             return cls(cfg, build_lesson(cfg))
 
     def __init__(self, cfg: SimConfig, plan: LessonPlan):
-        self.plan_ticks = list(zip(zero_d(np.arange(plan.n_ticks) * cfg.classroom.tick_seconds),
-                                   zero_d(plan.time_fraction), plan.difficulty.tolist(), zero_d(plan.fatigue_drift),
-                                   plan.online_test.tolist()))
+        self.plan_ticks = list(
+            zip(
+                zero_d(np.arange(plan.n_ticks) * cfg.classroom.tick_seconds),
+                zero_d(plan.time_fraction),
+                plan.difficulty.tolist(),
+                zero_d(plan.fatigue_drift),
+                plan.online_test.tolist(),
+            )
+        )
         self.segments = [SEGMENT_KINDS[kind] for kind in plan.segment]
         self.drift = drift_matrix(cfg.emotion, cfg.incentives)
         self.active_threshold = np.asarray(cfg.incentives.active_threshold)
@@ -263,7 +278,8 @@ class Classroom:
         self.seed = seed
         streams = np.random.SeedSequence(seed).spawn(5)
         students_rng, dynamics_rng, self.faults_rng, policy_rng, observer_rng = (
-            np.random.default_rng(s) for s in streams)
+            np.random.default_rng(s) for s in streams
+        )
         self.population = pop = sample_population(cfg, students_rng)
         self.plan = build_lesson(cfg)
         self.rng = dynamics_rng
@@ -276,12 +292,17 @@ class Classroom:
         self.connected = np.ones(n, dtype=bool)
         self.camera_on = np.ones(n, dtype=bool)
         self.online = self.present & self.connected  # present and connected, as of the last tick
-        self.ledger = IncentiveLedger(pop.dilution, cfg.incentives, cfg.classroom.tick_seconds,
-                                      cfg.classroom.decision_seconds)
+        self.ledger = IncentiveLedger(
+            pop.dilution, cfg.incentives, cfg.classroom.tick_seconds, cfg.classroom.decision_seconds
+        )
         # What the teacher knows of its incentives: what it applied and when, faded at the class's median
         # dilution (a student's own psi_k is hidden). Observations carry this, never the true intensities.
-        self.teacher_ledger = IncentiveLedger(np.full(n, cfg.students.dilution_median), cfg.incentives,
-                                              cfg.classroom.tick_seconds, cfg.classroom.decision_seconds)
+        self.teacher_ledger = IncentiveLedger(
+            np.full(n, cfg.students.dilution_median),
+            cfg.incentives,
+            cfg.classroom.tick_seconds,
+            cfg.classroom.decision_seconds,
+        )
         self.boost = np.zeros(n)
         self._boosted = False  # whether any check-in has boosted anyone yet (boost is all zeros until then)
         self.problems_removed = np.zeros(n, dtype=np.int64)
@@ -319,7 +340,7 @@ class Classroom:
         """Advance every student by one tick (SPEC §2-3)."""
         pop, rng, tables = self.population, self.rng, self._tables
         t, time_fraction, difficulty, fatigue_drift, online_test = tables.plan_ticks[tick]
-        fatigue = pop.fatigue_rate * time_fraction                                # F_k(t) = f_k t / T
+        fatigue = pop.fatigue_rate * time_fraction  # F_k(t) = f_k t / T
         reduced = self.ledger.intensity[:, 0] > tables.active_threshold
         terms = self._difficulty.at(difficulty)
         gap, match = np.where(reduced, terms.reduced, terms.plain)
@@ -330,11 +351,18 @@ class Classroom:
         logits += features @ tables.drift
         logits -= np.log(rng.standard_exponential(out=self._gumbel), out=self._gumbel)
         self.state = state = logits.argmax(axis=1)
-        self.attention = attention_step(self.attention, state, fatigue, pop.attention_fatigue,
-                                        self.boost if self._boosted else None, rng.standard_normal(self.n_students),
-                                        tables.attention)
-        events = behaviour_events(rng.random(out=self._uniforms), self.attention, state, fatigue, tables.behaviour,
-                                  tables.behaviour_scales)
+        self.attention = attention_step(
+            self.attention,
+            state,
+            fatigue,
+            pop.attention_fatigue,
+            self.boost if self._boosted else None,
+            rng.standard_normal(self.n_students),
+            tables.attention,
+        )
+        events = behaviour_events(
+            rng.random(out=self._uniforms), self.attention, state, fatigue, tables.behaviour, tables.behaviour_scales
+        )
         self.online = online = self.present & self.connected
         rate_factor = (online & (self.fun_until <= t)) * tables.rate_kept.take(reduced.view(np.int8))
         rate_factor *= self.coverage
@@ -353,8 +381,9 @@ class Classroom:
         self.tick_index = tick + 1
         if self._expressions is not None:
             self.visible = visible = online & self.camera_on
-            self.shown_expression, self.shown_intensity = self._expressions.draw(state, self._camera_rng,
-                                                                                 self._shows_intensity)
+            self.shown_expression, self.shown_intensity = self._expressions.draw(
+                state, self._camera_rng, self._shows_intensity
+            )
             rec.expression[tick] = np.where(visible, self.shown_expression, -1)
         self.observer.observe(self, tick)
 
@@ -362,13 +391,19 @@ class Classroom:
     def observation(self) -> Observation:
         """The current observation, built from the observer's beliefs."""
         tick = min(self.tick_index, self.plan.n_ticks - 1)
-        return Observation(tick=self.tick_index, t_seconds=self.tick_index * self.cfg.classroom.tick_seconds,
-                           segment=self._tables.segments[tick], difficulty=self._tables.plan_ticks[tick][2],
-                           belief=self.observer.belief(),
-                           attention=self.observer.attention(), present=self.present.copy(),
-                           connected=self.connected.copy(), camera_on=self.camera_on.copy(),
-                           intensity=self.teacher_ledger.intensity.copy(),
-                           teacher_budget_left=self.teacher_budget_left)
+        return Observation(
+            tick=self.tick_index,
+            t_seconds=self.tick_index * self.cfg.classroom.tick_seconds,
+            segment=self._tables.segments[tick],
+            difficulty=self._tables.plan_ticks[tick][2],
+            belief=self.observer.belief(),
+            attention=self.observer.attention(),
+            present=self.present.copy(),
+            connected=self.connected.copy(),
+            camera_on=self.camera_on.copy(),
+            intensity=self.teacher_ledger.intensity.copy(),
+            teacher_budget_left=self.teacher_budget_left,
+        )
 
     def apply(self, action: Action) -> None:
         """Carry out a policy's action on the students it can reach (present and connected).
@@ -382,12 +417,15 @@ class Classroom:
         n, inc = self.n_students, self.cfg.incentives
         factors = np.asarray(action.incentives)
         if factors.shape != (n,) or factors.dtype.kind not in "iu":
-            raise ValueError(f"policy action.incentives must be an integer array of shape ({n},), "
-                             f"got {factors.dtype} {factors.shape}")
+            raise ValueError(
+                f"policy action.incentives must be an integer array of shape ({n},), "
+                f"got {factors.dtype} {factors.shape}"
+            )
         lowest, highest = np.minimum.reduce(factors), np.maximum.reduce(factors)
         if lowest < 0 or highest > N_FACTORS:
-            raise ValueError(f"policy action.incentives must be in 0..{N_FACTORS}, "
-                             f"got {min(lowest, 0)}..{max(highest, 0)}")
+            raise ValueError(
+                f"policy action.incentives must be in 0..{N_FACTORS}, got {min(lowest, 0)}..{max(highest, 0)}"
+            )
         if factors.dtype != np.int64:
             factors = factors.astype(np.int64)  # (valid codes: the same values) for arithmetic with int64 codes
         t = self.tick_index * self.cfg.classroom.tick_seconds
@@ -420,7 +458,8 @@ class Classroom:
                 self.fun_until[fun] = t + inc.fun_seconds
                 self.record.fun_decisions += 1
             self.record.applications.extend(
-                zip(itertools.repeat(self.tick_index, chosen.size), chosen.tolist(), given.tolist(), strength.tolist()))
+                zip(itertools.repeat(self.tick_index, chosen.size), chosen.tolist(), given.tolist(), strength.tolist())
+            )
         checkin = int(action.checkin)
         if checkin != NO_CHECKIN:
             if not 0 <= checkin < n:
@@ -433,6 +472,8 @@ class Classroom:
 
     def decide(self) -> None:
         """One decision point: observe, ask the policy, apply."""
+        if self.policy is None:
+            raise RuntimeError("this classroom has no policy: its teacher calls apply() itself")
         obs = self.observation()
         self.record.decision_beliefs.append((obs.tick, obs.belief))
         self.apply(self.policy.act(obs))
@@ -467,8 +508,14 @@ def attendance(env: simpy.Environment, room: Classroom, student: int):
         room.present[student] = False
 
 
-def outage_schedule(rng: np.random.Generator, n_students: int, hazard_per_tick: float, dt: float,
-                    mean_off_seconds: float, horizon_seconds: float) -> list[tuple[float, int, bool]]:
+def outage_schedule(
+    rng: np.random.Generator,
+    n_students: int,
+    hazard_per_tick: float,
+    dt: float,
+    mean_off_seconds: float,
+    horizon_seconds: float,
+) -> list[tuple[float, int, bool]]:
     """Pre-draw every student's outages: ``(time, student, back_on)`` events sorted by time.
 
     A per-tick hazard ``p`` becomes the continuous rate ``-log(1-p)/dt``, so an
@@ -522,8 +569,15 @@ class Lesson:
     :param env: a SimPy environment shared with other lessons run together (default: a new one).
     """
 
-    def __init__(self, cfg: SimConfig, seed: int, policy: Policy | None = None, observer: Observer | None = None,
-                 on_tick: Callable[[int], None] | None = None, env: simpy.Environment | None = None):
+    def __init__(
+        self,
+        cfg: SimConfig,
+        seed: int,
+        policy: Policy | None = None,
+        observer: Observer | None = None,
+        on_tick: Callable[[int], None] | None = None,
+        env: simpy.Environment | None = None,
+    ):
         self.env = env = env if env is not None else simpy.Environment()
         self.room = room = Classroom(cfg, seed, policy, observer)
         c = cfg.classroom
@@ -534,11 +588,34 @@ class Lesson:
         pop = room.population
         for k in np.flatnonzero((pop.join_seconds > 0) | np.isfinite(pop.leave_seconds)):
             env.process(attendance(env, room, int(k)))
-        env.process(connection(env, room, outage_schedule(room.faults_rng, room.n_students, c.connection_drop_prob,
-                                                          c.tick_seconds, c.reconnect_mean_seconds,
-                                                          self.end_seconds)))
-        env.process(camera(env, room, outage_schedule(room.faults_rng, room.n_students, c.camera_off_prob,
-                                                      c.tick_seconds, c.camera_back_mean_seconds, self.end_seconds)))
+        env.process(
+            connection(
+                env,
+                room,
+                outage_schedule(
+                    room.faults_rng,
+                    room.n_students,
+                    c.connection_drop_prob,
+                    c.tick_seconds,
+                    c.reconnect_mean_seconds,
+                    self.end_seconds,
+                ),
+            )
+        )
+        env.process(
+            camera(
+                env,
+                room,
+                outage_schedule(
+                    room.faults_rng,
+                    room.n_students,
+                    c.camera_off_prob,
+                    c.tick_seconds,
+                    c.camera_back_mean_seconds,
+                    self.end_seconds,
+                ),
+            )
+        )
 
     @property
     def now(self) -> float:
@@ -560,8 +637,13 @@ class Lesson:
         return self.room.record
 
 
-def simulate(cfg: SimConfig, seed: int, policy: Policy, observer: Observer | None = None,
-             on_tick: Callable[[int], None] | None = None) -> LessonRecord:
+def simulate(
+    cfg: SimConfig,
+    seed: int,
+    policy: Policy,
+    observer: Observer | None = None,
+    on_tick: Callable[[int], None] | None = None,
+) -> LessonRecord:
     """Run one lesson with ``policy`` as the teacher and return its record.
 
     :param on_tick: called with the tick index after each tick (progress bars).

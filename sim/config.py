@@ -37,9 +37,11 @@ class ClassroomConfig:
     def check(self) -> None:
         ratio = self.decision_seconds / self.tick_seconds
         if abs(ratio - round(ratio)) > 1e-9:
-            raise ConfigError("classroom.decision_seconds",
-                              f"must be a whole multiple of classroom.tick_seconds ({self.tick_seconds:g}), "
-                              f"got {self.decision_seconds:g}")
+            raise ConfigError(
+                "classroom.decision_seconds",
+                f"must be a whole multiple of classroom.tick_seconds ({self.tick_seconds:g}), "
+                f"got {self.decision_seconds:g}",
+            )
         if self.minutes * 60 < self.tick_seconds:
             raise ConfigError("classroom.minutes", f"must last at least one tick ({self.tick_seconds:g} s)")
 
@@ -62,8 +64,12 @@ class SegmentConfig:
 
 
 def _default_segments() -> tuple[SegmentConfig, ...]:
-    return (SegmentConfig("lecture", 0.35, 0.5), SegmentConfig("exercise", 0.25, 0.6),
-            SegmentConfig("online-test", 0.2, 0.7), SegmentConfig("discussion", 0.2, 0.4))
+    return (
+        SegmentConfig("lecture", 0.35, 0.5),
+        SegmentConfig("exercise", 0.25, 0.6),
+        SegmentConfig("online-test", 0.2, 0.7),
+        SegmentConfig("discussion", 0.2, 0.4),
+    )
 
 
 @dataclass(frozen=True)
@@ -95,35 +101,46 @@ class EmotionConfig:
     lecture_fatigue_drift_slides: float = bounded(1.2, ge=-10, le=10, doc="eta_F of a slides lecture (S0)")
     test_tension_drift: float = bounded(0.8, ge=-10, le=10, doc="eta_T: online test -> tension")
     incentive_gain: float = bounded(1.5, ge=0, le=20, doc="tau, S3 eq 11")
-    axis_weights: tuple[float, ...] = bounded(factory=lambda: (1.0, 0.2, 0.1), length=3, ge=-10, le=10,
-                                              doc="C, weights of (P, A, D) on the emotion axis, S3 eq 13")
+    axis_weights: tuple[float, ...] = bounded(
+        factory=lambda: (1.0, 0.2, 0.1),
+        length=3,
+        ge=-10,
+        le=10,
+        doc="C, weights of (P, A, D) on the emotion axis, S3 eq 13",
+    )
     tea_low: float = bounded(0.6, ge=-10, le=10, doc="lower end of the target emotion region")
     tea_high: float = bounded(1.4, ge=-10, le=10, doc="upper end of the target emotion region")
 
     def check(self) -> None:
         total = self.stay_prob + 3 * self.same_category_prob + 4 * self.other_category_prob
         if abs(total - 1.0) > 1e-6:
-            raise ConfigError("emotion.stay_prob",
-                              "stay_prob + 3*same_category_prob + 4*other_category_prob must equal 1, "
-                              f"got {total:g}")
+            raise ConfigError(
+                "emotion.stay_prob",
+                f"stay_prob + 3*same_category_prob + 4*other_category_prob must equal 1, got {total:g}",
+            )
         if self.tea_low >= self.tea_high:
-            raise ConfigError("emotion.tea_low", f"must be < emotion.tea_high ({self.tea_high:g}), got {self.tea_low:g}")
+            raise ConfigError(
+                "emotion.tea_low", f"must be < emotion.tea_high ({self.tea_high:g}), got {self.tea_low:g}"
+            )
 
 
 def _default_profiles() -> tuple[tuple[float, ...], ...]:
     # SPEC §2 table: destination profiles W_m over (exc, joy, hap, rel, calm, dep, ten, ang).
-    return ((0.0, 0.0, 0.5, 1.0, 0.5, 0.0, -1.0, -0.5),    # reduce-difficulty
-            (0.0, 0.5, 0.5, 0.5, 0.0, -0.5, -1.0, -1.0),   # remove-problems
-            (1.0, 1.0, 0.5, 0.0, -0.5, -1.0, 0.0, 0.0),    # fun
-            (0.5, 0.5, 1.0, 0.5, 0.0, -0.5, -0.5, -0.5))   # teaching-quality
+    return (
+        (0.0, 0.0, 0.5, 1.0, 0.5, 0.0, -1.0, -0.5),  # reduce-difficulty
+        (0.0, 0.5, 0.5, 0.5, 0.0, -0.5, -1.0, -1.0),  # remove-problems
+        (1.0, 1.0, 0.5, 0.0, -0.5, -1.0, 0.0, 0.0),  # fun
+        (0.5, 0.5, 1.0, 0.5, 0.0, -0.5, -0.5, -0.5),
+    )  # teaching-quality
 
 
 @dataclass(frozen=True)
 class IncentiveConfig:
     """The four incentive factors: profiles (S3 eq 11), fading (eq 12), habituation and costs."""
 
-    profiles: tuple[tuple[float, ...], ...] = bounded(factory=_default_profiles, length=4, ge=-5, le=5,
-                                                      doc="W_m rows over the 8 states")
+    profiles: tuple[tuple[float, ...], ...] = bounded(
+        factory=_default_profiles, length=4, ge=-5, le=5, doc="W_m rows over the 8 states"
+    )
     fading_per_minute: float = bounded(1.0, gt=0, le=60, doc="d in exp(-psi*d*(t - t_a)), per minute")
     habituation: float = bounded(0.7, ge=0, le=1, doc="h: n-th repeat within the window has I0 = h^n")
     habituation_window_minutes: float = bounded(10.0, ge=0, le=600, doc="window for counting repeats")
@@ -133,8 +150,13 @@ class IncentiveConfig:
     lesson_problems: int = bounded(20, ge=1, le=10_000, doc="problems in a lesson; remove-problems takes one")
     fun_seconds: float = bounded(20.0, ge=0, le=600, doc="lesson time a fun break costs its students")
     teacher_budget: int = bounded(10, ge=0, le=100_000, doc="teaching-quality uses a lesson")
-    cost_weights: tuple[float, ...] = bounded(factory=lambda: (1.0, 1.0, 1.0, 1.0), length=4, ge=0, le=1000,
-                                              doc="cost of one use of each factor (fun: per decision)")
+    cost_weights: tuple[float, ...] = bounded(
+        factory=lambda: (1.0, 1.0, 1.0, 1.0),
+        length=4,
+        ge=0,
+        le=1000,
+        doc="cost of one use of each factor (fun: per decision)",
+    )
 
     def check(self) -> None:
         for m, row in enumerate(self.profiles):
@@ -158,11 +180,15 @@ class StudentConfig:
     expressiveness_max: float = bounded(1.0, ge=0, le=1)
 
     def check(self) -> None:
-        for lo, hi in (("fatigue_min", "fatigue_max"), ("attention_fatigue_min", "attention_fatigue_max"),
-                       ("expressiveness_min", "expressiveness_max")):
+        for lo, hi in (
+            ("fatigue_min", "fatigue_max"),
+            ("attention_fatigue_min", "attention_fatigue_max"),
+            ("expressiveness_min", "expressiveness_max"),
+        ):
             if getattr(self, lo) > getattr(self, hi):
-                raise ConfigError(f"students.{lo}", f"must be <= students.{hi} ({getattr(self, hi):g}), "
-                                                    f"got {getattr(self, lo):g}")
+                raise ConfigError(
+                    f"students.{lo}", f"must be <= students.{hi} ({getattr(self, hi):g}), got {getattr(self, lo):g}"
+                )
 
 
 @dataclass(frozen=True)
@@ -170,8 +196,9 @@ class AttentionConfig:
     """Attention dynamics (S0 §3.2.2) and teacher check-ins."""
 
     rate: float = bounded(0.2, ge=0, le=1, doc="rho, pull towards the state's target")
-    targets: tuple[float, ...] = bounded(factory=lambda: (0.75, 0.85, 0.80, 0.60, 0.55, 0.25, 0.50, 0.30),
-                                         length=8, ge=0, le=1, doc="a*(s) per state")
+    targets: tuple[float, ...] = bounded(
+        factory=lambda: (0.75, 0.85, 0.80, 0.60, 0.55, 0.25, 0.50, 0.30), length=8, ge=0, le=1, doc="a*(s) per state"
+    )
     noise: float = bounded(0.03, ge=0, le=1, doc="sd of the per-tick noise")
     checkin_boost: float = bounded(0.25, ge=0, le=1, doc="boost of a teacher check-in; fades like an incentive")
     participation_threshold: float = bounded(0.6, ge=0, le=1, doc="attending means a >= this")
@@ -201,14 +228,16 @@ class LearningConfig:
 
 def _default_emission() -> tuple[tuple[float, ...], ...]:
     # SPEC §4: P(expression | state); columns neutral, happy, surprise, sad, anger, disgust, fear.
-    return ((0.05, 0.45, 0.45, 0.00, 0.00, 0.00, 0.05),   # excitement
-            (0.15, 0.75, 0.10, 0.00, 0.00, 0.00, 0.00),   # joy
-            (0.35, 0.60, 0.05, 0.00, 0.00, 0.00, 0.00),   # happiness
-            (0.70, 0.25, 0.00, 0.05, 0.00, 0.00, 0.00),   # relaxation
-            (0.75, 0.05, 0.00, 0.15, 0.00, 0.05, 0.00),   # calmness
-            (0.25, 0.00, 0.00, 0.65, 0.00, 0.05, 0.05),   # depression
-            (0.20, 0.00, 0.10, 0.10, 0.05, 0.05, 0.50),   # tension
-            (0.10, 0.00, 0.00, 0.05, 0.65, 0.20, 0.00))   # anger
+    return (
+        (0.05, 0.45, 0.45, 0.00, 0.00, 0.00, 0.05),  # excitement
+        (0.15, 0.75, 0.10, 0.00, 0.00, 0.00, 0.00),  # joy
+        (0.35, 0.60, 0.05, 0.00, 0.00, 0.00, 0.00),  # happiness
+        (0.70, 0.25, 0.00, 0.05, 0.00, 0.00, 0.00),  # relaxation
+        (0.75, 0.05, 0.00, 0.15, 0.00, 0.05, 0.00),  # calmness
+        (0.25, 0.00, 0.00, 0.65, 0.00, 0.05, 0.05),  # depression
+        (0.20, 0.00, 0.10, 0.10, 0.05, 0.05, 0.50),  # tension
+        (0.10, 0.00, 0.00, 0.05, 0.65, 0.20, 0.00),
+    )  # anger
 
 
 @dataclass(frozen=True)
@@ -221,8 +250,9 @@ class FramesConfig:
     expressiveness, and low-intensity faces are ambiguous.
     """
 
-    emission: tuple[tuple[float, ...], ...] = bounded(factory=_default_emission, length=8, ge=0, le=1,
-                                                      doc="B: P(expression | state), rows over 7 classes")
+    emission: tuple[tuple[float, ...], ...] = bounded(
+        factory=_default_emission, length=8, ge=0, le=1, doc="B: P(expression | state), rows over 7 classes"
+    )
     size: int = bounded(64, ge=16, le=256, doc="frame side in pixels")
     intensity_low_arousal: float = bounded(0.45, gt=0, lt=1, doc="mean intensity factor, low-arousal states")
     intensity_high_arousal: float = bounded(0.7, gt=0, lt=1, doc="mean intensity factor, high-arousal states")

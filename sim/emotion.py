@@ -24,12 +24,14 @@ N_FACTORS = len(FACTOR_NAMES)
 _N_FACTORS = np.array(N_FACTORS)  # 0-d, for arithmetic with index arrays (see vclass.sim.attention.ONE)
 
 # S3 Fig. 5: (pleasure, arousal, dominance) of each state.
-PAD = np.array([[+1, +1, +1], [+1, +1, -1], [+1, -1, +1], [+1, -1, -1],
-                [-1, -1, +1], [-1, -1, -1], [-1, +1, -1], [-1, +1, +1]], dtype=np.float64)
+PAD = np.array(
+    [[+1, +1, +1], [+1, +1, -1], [+1, -1, +1], [+1, -1, -1], [-1, -1, +1], [-1, -1, -1], [-1, +1, -1], [-1, +1, +1]],
+    dtype=np.float64,
+)
 POSITIVE = PAD[:, 0] > 0
 HIGH_AROUSAL = PAD[:, 1] > 0
-NEGATIVE_HIGH_AROUSAL = ~POSITIVE & HIGH_AROUSAL   # tension, anger
-NEGATIVE_LOW_AROUSAL = ~POSITIVE & ~HIGH_AROUSAL   # calmness, depression
+NEGATIVE_HIGH_AROUSAL = ~POSITIVE & HIGH_AROUSAL  # tension, anger
+NEGATIVE_LOW_AROUSAL = ~POSITIVE & ~HIGH_AROUSAL  # calmness, depression
 LOW_AROUSAL = ~HIGH_AROUSAL
 TENSION = STATE_NAMES.index("tension")
 
@@ -57,8 +59,7 @@ def base_transition_matrix(cfg: EmotionConfig) -> np.ndarray:
     return a0
 
 
-def student_transition_matrices(cfg: EmotionConfig, temperament: np.ndarray,
-                                rng: np.random.Generator) -> np.ndarray:
+def student_transition_matrices(cfg: EmotionConfig, temperament: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Per-student base chains A0_k, shape (N, 8, 8), rows summing to 1.
 
     Each row is drawn from ``Dirichlet(kappa * A0_row)``, then column j is
@@ -95,15 +96,20 @@ def drift_matrix(cfg: EmotionConfig, inc: IncentiveConfig) -> np.ndarray:
     into this matrix.
     """
     rows = np.zeros((3 + N_FACTORS, N_STATES))
-    rows[0] = cfg.difficulty_drift * NEGATIVE_HIGH_AROUSAL        # S3/SPEC: eta_D
-    rows[1] = NEGATIVE_LOW_AROUSAL                                # eta_F carried by the feature
-    rows[2, TENSION] = cfg.test_tension_drift                     # eta_T
-    rows[3:] = cfg.incentive_gain * np.asarray(inc.profiles)      # S3 eq 11: tau * W_m
+    rows[0] = cfg.difficulty_drift * NEGATIVE_HIGH_AROUSAL  # S3/SPEC: eta_D
+    rows[1] = NEGATIVE_LOW_AROUSAL  # eta_F carried by the feature
+    rows[2, TENSION] = cfg.test_tension_drift  # eta_T
+    rows[3:] = cfg.incentive_gain * np.asarray(inc.profiles)  # S3 eq 11: tau * W_m
     return rows
 
 
-def drift_features(difficulty_gap: np.ndarray, fatigue_drive: np.ndarray, online_test: bool,
-                   intensity: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def drift_features(
+    difficulty_gap: np.ndarray,
+    fatigue_drive: np.ndarray,
+    online_test: bool,
+    intensity: np.ndarray,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """Stack the per-student drift features (N, 7) that :func:`drift_matrix` maps to log multipliers.
 
     :param difficulty_gap: ``D_k(t) - D*_k``.
@@ -133,14 +139,15 @@ def transition_rows(log_base_rows: np.ndarray, features: np.ndarray, drift: np.n
     return rows / rows.sum(axis=-1, keepdims=True)
 
 
-def predict_belief(belief: np.ndarray, transitions: np.ndarray, features: np.ndarray, drift: np.ndarray,
-                   ticks: int = 1) -> np.ndarray:
+def predict_belief(
+    belief: np.ndarray, transitions: np.ndarray, features: np.ndarray, drift: np.ndarray, ticks: int = 1
+) -> np.ndarray:
     """Propagate beliefs (N, 8) through the tilted chains for ``ticks`` ticks: ``A' = A · A_k``.
 
     ``transitions`` are the students' base chains (N, 8, 8); the tilt of every
     row uses the same ``features`` (held fixed over the look-ahead).
     """
-    tilt = np.exp(features @ drift)                               # (N, 8), column multipliers
+    tilt = np.exp(features @ drift)  # (N, 8), column multipliers
     rows = transitions * tilt[:, None, :]
     rows /= rows.sum(axis=-1, keepdims=True)
     for _ in range(ticks):
@@ -159,8 +166,7 @@ class IncentiveLedger:
     within the window (n = 0 for the first) has ``I0 = h^n``.
     """
 
-    def __init__(self, dilution: np.ndarray, cfg: IncentiveConfig, tick_seconds: float,
-                 decision_seconds: float):
+    def __init__(self, dilution: np.ndarray, cfg: IncentiveConfig, tick_seconds: float, decision_seconds: float):
         n = dilution.shape[0]
         self.cfg = cfg
         self.intensity = np.zeros((n, N_FACTORS))

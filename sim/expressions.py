@@ -54,11 +54,15 @@ class ExpressionDraws:
         self._b = [np.maximum((1 - mean) * c, 1e-3) for mean in means]
         # The same draws as chi-square pairs (N, 2), df = 2a and 2b, when every Beta takes that route (see draw).
         by_gamma = all((np.maximum(a, b) > 1.0).all() for a, b in zip(self._a, self._b, strict=True))
-        self._dfs = ([2.0 * np.column_stack([a, b]) for a, b in zip(self._a, self._b, strict=True)]
-                     if by_gamma and _beta_is_chisquare_ratio() else None)
+        self._dfs = (
+            [2.0 * np.column_stack([a, b]) for a, b in zip(self._a, self._b, strict=True)]
+            if by_gamma and _beta_is_chisquare_ratio()
+            else None
+        )
 
-    def draw(self, state: np.ndarray, rng: np.random.Generator, intensity: bool = True
-             ) -> tuple[np.ndarray, np.ndarray | None]:
+    def draw(
+        self, state: np.ndarray, rng: np.random.Generator, intensity: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Every student's expression class (N,) and, with ``intensity``, its intensity (N,) at states ``state``.
 
         A fixed count of draws per tick, whatever is shown to whom: N uniforms for the classes, then the

@@ -40,7 +40,7 @@ Nothing loops over faces.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -51,25 +51,45 @@ N_EXPRESSIONS = len(EXPRESSIONS)
 N_ATTRIBUTES = len(ATTRIBUTES)
 DEFAULT_SIZE = 64
 
-ACTIONS = ("brow_raise", "brow_inner_raise", "eye_open", "smile", "mouth_open", "mouth_stretch",
-           "lip_press", "upper_lip_raise", "asymmetry", "cheek_raise", "nose_wrinkle")
+ACTIONS = (
+    "brow_raise",
+    "brow_inner_raise",
+    "eye_open",
+    "smile",
+    "mouth_open",
+    "mouth_stretch",
+    "lip_press",
+    "upper_lip_raise",
+    "asymmetry",
+    "cheek_raise",
+    "nose_wrinkle",
+)
 N_ACTIONS = len(ACTIONS)
 
 # Action values at full intensity, one row per expression (columns follow ACTIONS).
-EXPRESSION_ACTIONS = np.array([
-    # brow  inner  eye   smile  open  stretch press upper asym  cheek nose
-    [0.0,  0.0,  0.0,  0.0,  0.0,  0.0,  0.0,  0.0,  0.0,  0.0,  0.0],   # neutral
-    [0.1,  0.0, -0.35, 1.0,  0.3,  0.4,  0.0,  0.0,  0.0,  1.0,  0.0],   # happy
-    [1.0,  0.0,  0.9,  0.0,  1.0, -0.5,  0.0,  0.0,  0.0,  0.0,  0.0],   # surprise
-    [-0.1, 1.0, -0.3, -0.9,  0.0,  0.0,  0.2,  0.0,  0.0,  0.0,  0.0],   # sad
-    [-0.8, -1.0, -0.25, -0.2, 0.0, -0.2,  1.0,  0.0,  0.0,  0.0,  0.2],   # anger
-    [-0.5, -0.3, -0.4, -0.4,  0.15, 0.0,  0.0,  1.0,  1.0,  0.3,  1.0],   # disgust
-    [0.6,  0.8,  1.0, -0.3,  0.45, 0.8,  0.0,  0.0,  0.0,  0.0,  0.0],   # fear
-], dtype=np.float32)
+EXPRESSION_ACTIONS = np.array(
+    [
+        # brow  inner  eye   smile  open  stretch press upper asym  cheek nose
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],  # neutral
+        [0.1, 0.0, -0.35, 1.0, 0.3, 0.4, 0.0, 0.0, 0.0, 1.0, 0.0],  # happy
+        [1.0, 0.0, 0.9, 0.0, 1.0, -0.5, 0.0, 0.0, 0.0, 0.0, 0.0],  # surprise
+        [-0.1, 1.0, -0.3, -0.9, 0.0, 0.0, 0.2, 0.0, 0.0, 0.0, 0.0],  # sad
+        [-0.8, -1.0, -0.25, -0.2, 0.0, -0.2, 1.0, 0.0, 0.0, 0.0, 0.2],  # anger
+        [-0.5, -0.3, -0.4, -0.4, 0.15, 0.0, 0.0, 1.0, 1.0, 0.3, 1.0],  # disgust
+        [0.6, 0.8, 1.0, -0.3, 0.45, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0],  # fear
+    ],
+    dtype=np.float32,
+)
 
 # Yawning replaces whatever the mouth and eyes were doing with these actions.
-YAWN_ACTIONS = {"mouth_open": 1.7, "mouth_stretch": -0.35, "smile": 0.0, "lip_press": 0.0,
-                "upper_lip_raise": 0.0, "eye_open": -0.45}
+YAWN_ACTIONS = {
+    "mouth_open": 1.7,
+    "mouth_stretch": -0.35,
+    "smile": 0.0,
+    "lip_press": 0.0,
+    "upper_lip_raise": 0.0,
+    "eye_open": -0.45,
+}
 
 HAIR_STYLES = ("bald", "short", "fringe", "long")
 
@@ -85,17 +105,17 @@ EYE_SPACING = (0.34, 0.46)
 EYE_SIZE = (0.85, 1.2)
 MOUTH_WIDTH = (0.26, 0.36)
 BROW_THICKNESS = (0.028, 0.05)
-RESTING_FACE_SD = 0.1          # N(0, sd) per action: everyone's neutral face differs a little
+RESTING_FACE_SD = 0.1  # N(0, sd) per action: everyone's neutral face differs a little
 # Per-frame nuisance ranges.
-CENTER_JITTER = 0.08           # face centre moves U(-j, j) in x and in y
-CENTER_Y = 0.06                # the head sits this much below the frame centre
-SCALE_RANGE = (0.88, 1.1)      # distance to the camera
-YAW_LOOKING = (0.45, 1.0)      # |yaw| when looking away
-YAW_FACING = 0.15              # |yaw| at most when facing the camera
-LIGHT_STRENGTH = (0.0, 0.4)    # multiplicative gradient, 1 +- strength across the frame
-NOISE_SD = (0.01, 0.06)        # sensor noise sd in [0, 1] gray units
-OCCLUDER_WIDTH = (0.5, 1.1)    # in face half-widths
-OCCLUDER_HEIGHT = (0.4, 0.9)   # in face half-heights
+CENTER_JITTER = 0.08  # face centre moves U(-j, j) in x and in y
+CENTER_Y = 0.06  # the head sits this much below the frame centre
+SCALE_RANGE = (0.88, 1.1)  # distance to the camera
+YAW_LOOKING = (0.45, 1.0)  # |yaw| when looking away
+YAW_FACING = 0.15  # |yaw| at most when facing the camera
+LIGHT_STRENGTH = (0.0, 0.4)  # multiplicative gradient, 1 +- strength across the frame
+NOISE_SD = (0.01, 0.06)  # sensor noise sd in [0, 1] gray units
+OCCLUDER_WIDTH = (0.5, 1.1)  # in face half-widths
+OCCLUDER_HEIGHT = (0.4, 0.9)  # in face half-heights
 
 
 @dataclass(frozen=True)
@@ -125,18 +145,18 @@ DEFAULT_SAMPLING = FaceSampling()
 class FaceIdentity:
     """Who a face belongs to: per-identity arrays of length n (see the ranges above)."""
 
-    face_width: np.ndarray       # head half-width in image half-widths
-    face_height: np.ndarray      # head half-height
-    jaw_taper: np.ndarray        # how much narrower the jaw is than the cheeks
+    face_width: np.ndarray  # head half-width in image half-widths
+    face_height: np.ndarray  # head half-height
+    jaw_taper: np.ndarray  # how much narrower the jaw is than the cheeks
     skin_tone: np.ndarray
     background_tone: np.ndarray
-    hair_style: np.ndarray       # index into HAIR_STYLES
+    hair_style: np.ndarray  # index into HAIR_STYLES
     hair_tone: np.ndarray
-    eye_spacing: np.ndarray      # eye centre offset from the midline, face units
+    eye_spacing: np.ndarray  # eye centre offset from the midline, face units
     eye_size: np.ndarray
-    mouth_width: np.ndarray      # mouth half-width, face units
-    brow_thickness: np.ndarray   # brow half-thickness, face units
-    glasses: np.ndarray          # bool
+    mouth_width: np.ndarray  # mouth half-width, face units
+    brow_thickness: np.ndarray  # brow half-thickness, face units
+    glasses: np.ndarray  # bool
     resting_actions: np.ndarray  # (n, N_ACTIONS) resting-face offsets
 
     def __len__(self) -> int:
@@ -153,19 +173,19 @@ class FaceParams:
     """Everything :func:`render_faces` needs for n faces: an identity and one frame's state."""
 
     identity: FaceIdentity
-    expression: np.ndarray        # int, index into EXPRESSIONS
-    intensity: np.ndarray         # in [0, 1]
-    eyes_closed: np.ndarray       # bool
-    yawning: np.ndarray           # bool
-    yaw: np.ndarray               # in [-1, 1]; |yaw| >= 0.45 reads as looking away
-    center_x: np.ndarray          # face centre in image coordinates
+    expression: np.ndarray  # int, index into EXPRESSIONS
+    intensity: np.ndarray  # in [0, 1]
+    eyes_closed: np.ndarray  # bool
+    yawning: np.ndarray  # bool
+    yaw: np.ndarray  # in [-1, 1]; |yaw| >= 0.45 reads as looking away
+    center_x: np.ndarray  # face centre in image coordinates
     center_y: np.ndarray
-    scale: np.ndarray             # multiplies the face size
-    light_angle: np.ndarray       # direction of the lighting gradient, radians
+    scale: np.ndarray  # multiplies the face size
+    light_angle: np.ndarray  # direction of the lighting gradient, radians
     light_strength: np.ndarray
     noise_sd: np.ndarray
-    occluded: np.ndarray          # bool
-    occluder: np.ndarray          # (n, 4): centre u, centre v, half-width u, half-height v
+    occluded: np.ndarray  # bool
+    occluder: np.ndarray  # (n, 4): centre u, centre v, half-width u, half-height v
     occluder_tone: np.ndarray
 
     def __len__(self) -> int:
@@ -177,12 +197,13 @@ class FaceParams:
         values = {f.name: getattr(self, f.name)[index] for f in fields(self) if f.name != "identity"}
         return FaceParams(identity=self.identity.take(index), **values)
 
-    def replace(self, **changes: np.ndarray) -> FaceParams:
+    def replace(self, **changes: Any) -> FaceParams:
         """A copy with some per-frame fields replaced (arrays broadcast to n)."""
         n = len(self)
-        converted = {k: np.broadcast_to(np.asarray(v), (n,) + np.shape(getattr(self, k))[1:]).copy()
-                     for k, v in changes.items()}
-        return replace(self, **converted)
+        converted = {
+            k: np.broadcast_to(np.asarray(v), (n,) + np.shape(getattr(self, k))[1:]).copy() for k, v in changes.items()
+        }
+        return replace(self, **converted)  # type: ignore[arg-type]  # per-frame array fields only
 
     @property
     def looking_away(self) -> np.ndarray:
@@ -196,10 +217,10 @@ class FaceParams:
 class FaceBatch(NamedTuple):
     """A rendered training batch."""
 
-    images: np.ndarray       # (n, size, size) uint8
+    images: np.ndarray  # (n, size, size) uint8
     expressions: np.ndarray  # (n,) int64
-    attributes: np.ndarray   # (n, 3) uint8
-    intensity: np.ndarray    # (n,) float32
+    attributes: np.ndarray  # (n, 3) uint8
+    intensity: np.ndarray  # (n,) float32
 
 
 def _as_index(index: np.ndarray | slice | int) -> np.ndarray | slice:
@@ -212,8 +233,7 @@ def _uniform(rng: np.random.Generator, bounds: tuple[float, float], n: int) -> n
     return rng.uniform(bounds[0], bounds[1], n).astype(np.float32)
 
 
-def sample_identities(n: int, rng: np.random.Generator,
-                      sampling: FaceSampling = DEFAULT_SAMPLING) -> FaceIdentity:
+def sample_identities(n: int, rng: np.random.Generator, sampling: FaceSampling = DEFAULT_SAMPLING) -> FaceIdentity:
     """Draw n identities: head shape, tones, hair, eye spacing, glasses, resting face.
 
     All draws are uniform over the ranges defined at the top of this module,
@@ -247,11 +267,18 @@ def _given_or(value: np.ndarray | int | float | bool | None, n: int, draw, dtype
     return np.broadcast_to(value, (n,)).copy()
 
 
-def sample_face_params(n: int, rng: np.random.Generator, *, identity: FaceIdentity | None = None,
-                       expression: np.ndarray | int | None = None, intensity: np.ndarray | float | None = None,
-                       eyes_closed: np.ndarray | bool | None = None, yawning: np.ndarray | bool | None = None,
-                       looking_away: np.ndarray | bool | None = None,
-                       sampling: FaceSampling = DEFAULT_SAMPLING) -> FaceParams:
+def sample_face_params(
+    n: int,
+    rng: np.random.Generator,
+    *,
+    identity: FaceIdentity | None = None,
+    expression: np.ndarray | int | None = None,
+    intensity: np.ndarray | float | None = None,
+    eyes_closed: np.ndarray | bool | None = None,
+    yawning: np.ndarray | bool | None = None,
+    looking_away: np.ndarray | bool | None = None,
+    sampling: FaceSampling = DEFAULT_SAMPLING,
+) -> FaceParams:
     """Draw one frame's state for n faces; any argument given is used as is.
 
     :param identity: the faces' identities (n of them); drawn with
@@ -280,26 +307,39 @@ def sample_face_params(n: int, rng: np.random.Generator, *, identity: FaceIdenti
     yaw_size = np.where(looking_away, rng.uniform(*YAW_LOOKING, n), rng.uniform(0, YAW_FACING, n))
     yaw = (yaw_size * rng.choice([-1.0, 1.0], n)).astype(np.float32)
     occluded = rng.random(n) < sampling.occlusion_prob
-    occluder = np.stack([rng.uniform(-0.7, 0.7, n), rng.uniform(-0.3, 0.8, n),
-                         rng.uniform(*OCCLUDER_WIDTH, n) / 2, rng.uniform(*OCCLUDER_HEIGHT, n) / 2],
-                        axis=1).astype(np.float32)
+    occluder = np.stack(
+        [
+            rng.uniform(-0.7, 0.7, n),
+            rng.uniform(-0.3, 0.8, n),
+            rng.uniform(*OCCLUDER_WIDTH, n) / 2,
+            rng.uniform(*OCCLUDER_HEIGHT, n) / 2,
+        ],
+        axis=1,
+    ).astype(np.float32)
     skin_like = rng.random(n) < 0.6
     occluder_tone = np.where(skin_like, identity.skin_tone * rng.uniform(0.85, 1.15, n), rng.uniform(0.05, 0.95, n))
     return FaceParams(
-        identity=identity, expression=expression, intensity=np.clip(intensity, 0, 1), eyes_closed=eyes_closed,
-        yawning=yawning, yaw=yaw,
+        identity=identity,
+        expression=expression,
+        intensity=np.clip(intensity, 0, 1),
+        eyes_closed=eyes_closed,
+        yawning=yawning,
+        yaw=yaw,
         center_x=_uniform(rng, (-CENTER_JITTER, CENTER_JITTER), n),
         center_y=_uniform(rng, (CENTER_Y - CENTER_JITTER, CENTER_Y + CENTER_JITTER), n),
         scale=_uniform(rng, SCALE_RANGE, n),
         light_angle=_uniform(rng, (0.0, 2 * np.pi), n),
         light_strength=_uniform(rng, LIGHT_STRENGTH, n),
         noise_sd=_uniform(rng, NOISE_SD, n),
-        occluded=occluded, occluder=occluder, occluder_tone=np.clip(occluder_tone, 0, 1).astype(np.float32),
+        occluded=occluded,
+        occluder=occluder,
+        occluder_tone=np.clip(occluder_tone, 0, 1).astype(np.float32),
     )
 
 
-def sample_face_batch(n: int, rng: np.random.Generator, size: int = DEFAULT_SIZE,
-                      sampling: FaceSampling = DEFAULT_SAMPLING) -> FaceBatch:
+def sample_face_batch(
+    n: int, rng: np.random.Generator, size: int = DEFAULT_SIZE, sampling: FaceSampling = DEFAULT_SAMPLING
+) -> FaceBatch:
     """Render n labelled training faces, each with a fresh identity.
 
     Distributions: expression uniform over the seven classes; intensity ~
@@ -309,8 +349,9 @@ def sample_face_batch(n: int, rng: np.random.Generator, size: int = DEFAULT_SIZE
     """
     params = sample_face_params(n, rng, sampling=sampling)
     images = render_faces(params, rng, size=size)
-    return FaceBatch(images, params.expression.astype(np.int64), params.attributes(),
-                     params.intensity.astype(np.float32))
+    return FaceBatch(
+        images, params.expression.astype(np.int64), params.attributes(), params.intensity.astype(np.float32)
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -320,11 +361,18 @@ CHUNK = 256  # faces rendered together: small enough for the working buffers to 
 _ZERO, _ONE = np.float32(0), np.float32(1)
 # Where the parts sit at rest, in face units below (+) or above (-) the head centre.
 EYE_V, BROW_V, NOSTRIL_V, MOUTH_V = -0.1, -0.31, 0.24, 0.5
-_MAX_HALF_W = FACE_WIDTH[1] * SCALE_RANGE[1]   # largest head half-width, image units
+_MAX_HALF_W = FACE_WIDTH[1] * SCALE_RANGE[1]  # largest head half-width, image units
 _MAX_HALF_H = FACE_HEIGHT[1] * SCALE_RANGE[1]
 # Half extents (u, v) of each part's window in face units, large enough for every action value.
-_WINDOW_EXTENT = {"eye": (0.28, 0.18), "brow": (0.26, 0.14), "nose": (0.14, 0.18), "mouth": (0.52, 0.38),
-                  "fold": (0.21, 0.2), "glasses": (0.43, 0.21), "bridge": (0.2, 0.06)}
+_WINDOW_EXTENT = {
+    "eye": (0.28, 0.18),
+    "brow": (0.26, 0.14),
+    "nose": (0.14, 0.18),
+    "mouth": (0.52, 0.38),
+    "fold": (0.21, 0.2),
+    "glasses": (0.43, 0.21),
+    "bridge": (0.2, 0.06),
+}
 
 
 def _col(values: np.ndarray) -> np.ndarray:
@@ -338,10 +386,10 @@ class _Layout:
 
     face_x: np.ndarray
     face_y: np.ndarray
-    half_w: np.ndarray      # head half-width
-    half_h: np.ndarray      # head half-height
-    squash: np.ndarray      # horizontal compression of feature offsets under yaw
-    shift: np.ndarray       # horizontal shift of features under yaw, face units
+    half_w: np.ndarray  # head half-width
+    half_h: np.ndarray  # head half-height
+    squash: np.ndarray  # horizontal compression of feature offsets under yaw
+    shift: np.ndarray  # horizontal shift of features under yaw, face units
     actions: dict[str, np.ndarray]
 
     def x(self, u: np.ndarray | float) -> np.ndarray:
@@ -353,8 +401,15 @@ class _Layout:
         return self.face_y + self.half_h * v
 
     def take(self, faces: np.ndarray) -> _Layout:
-        return _Layout(self.face_x[faces], self.face_y[faces], self.half_w[faces], self.half_h[faces],
-                       self.squash[faces], self.shift[faces], {k: v[faces] for k, v in self.actions.items()})
+        return _Layout(
+            self.face_x[faces],
+            self.face_y[faces],
+            self.half_w[faces],
+            self.half_h[faces],
+            self.squash[faces],
+            self.shift[faces],
+            {k: v[faces] for k, v in self.actions.items()},
+        )
 
 
 def _face_actions(params: FaceParams) -> dict[str, np.ndarray]:
@@ -383,18 +438,20 @@ def _layout(params: FaceParams) -> _Layout:
         face_y=params.center_y.astype(np.float32),
         half_w=ident.face_width * params.scale * (1 - 0.08 * np.abs(yaw)),
         half_h=ident.face_height * params.scale,
-        squash=1 - 0.25 * np.abs(yaw), shift=0.32 * yaw,
-        actions=_face_actions(params))
+        squash=1 - 0.25 * np.abs(yaw),
+        shift=0.32 * yaw,
+        actions=_face_actions(params),
+    )
 
 
 class _Window(NamedTuple):
     """Per-face pixel windows of one size: where they sit and their image coordinates."""
 
     faces: np.ndarray  # (m,) which frames of the stack
-    row0: np.ndarray   # (m,) top-left pixel
+    row0: np.ndarray  # (m,) top-left pixel
     col0: np.ndarray
-    X: np.ndarray      # (m, 1, w)
-    Y: np.ndarray      # (m, h, 1)
+    X: np.ndarray  # (m, 1, w)
+    Y: np.ndarray  # (m, h, 1)
 
 
 def _window(faces: np.ndarray, center_x: np.ndarray, center_y: np.ndarray, part: str, size: int) -> _Window:
@@ -419,8 +476,7 @@ def _window_view(frames: np.ndarray, win: _Window) -> np.ndarray:
     n, size, _ = frames.shape
     h, w = win.Y.shape[1], win.X.shape[2]
     s = frames.strides
-    return as_strided(frames, (n, size - h + 1, size - w + 1, h, w), (s[0], s[1], s[2], s[1], s[2]),
-                      writeable=True)
+    return as_strided(frames, (n, size - h + 1, size - w + 1, h, w), (s[0], s[1], s[2], s[1], s[2]), writeable=True)
 
 
 def _gather(frames: np.ndarray, win: _Window) -> np.ndarray:
@@ -433,8 +489,9 @@ def _scatter(frames: np.ndarray, win: _Window, patch: np.ndarray) -> None:
     _window_view(frames, win)[win.faces, win.row0, win.col0] = patch
 
 
-def _blend(canvas: np.ndarray, coverage: np.ndarray, tone: np.ndarray | float,
-           scratch: np.ndarray | None = None) -> None:
+def _blend(
+    canvas: np.ndarray, coverage: np.ndarray, tone: np.ndarray | float | np.floating, scratch: np.ndarray | None = None
+) -> None:
     """canvas <- canvas + coverage * (tone - canvas), in place."""
     delta = np.subtract(tone, canvas, out=scratch, dtype=np.float32)
     delta *= coverage
@@ -461,8 +518,9 @@ def _outer_sum(rows: np.ndarray | float, cols: np.ndarray | float, out: np.ndarr
     return np.matmul(left, right, out=out)
 
 
-def _ellipse_coverage(X: np.ndarray, Y: np.ndarray, cx: np.ndarray, cy: np.ndarray, rx: np.ndarray,
-                      ry: np.ndarray, px: float) -> np.ndarray:
+def _ellipse_coverage(
+    X: np.ndarray, Y: np.ndarray, cx: np.ndarray, cy: np.ndarray, rx: np.ndarray, ry: np.ndarray, px: float
+) -> np.ndarray:
     """Antialiased coverage of axis-aligned ellipses (per-face (m, 1, 1) parameters).
 
     Uses the first-order signed distance (q - 1) * r / 2, exact at the rim,
@@ -473,8 +531,9 @@ def _ellipse_coverage(X: np.ndarray, Y: np.ndarray, cx: np.ndarray, cy: np.ndarr
     return np.clip(coverage, _ZERO, _ONE, out=coverage)
 
 
-def _band(coord: np.ndarray, middle: np.ndarray, half_width: np.ndarray | float, px: float,
-          out: np.ndarray | None = None) -> np.ndarray:
+def _band(
+    coord: np.ndarray, middle: np.ndarray, half_width: np.ndarray | float, px: float, out: np.ndarray | None = None
+) -> np.ndarray:
     """Antialiased coverage of ``|coord - middle| < half_width``.
 
     ``coord`` is the window's X (m, 1, w) or Y (m, h, 1); ``middle`` and
@@ -489,8 +548,9 @@ def _band(coord: np.ndarray, middle: np.ndarray, half_width: np.ndarray | float,
         distance = np.abs(coord - middle) * np.float32(-px)
         coverage = _outer_sum(inside, distance, out=out) if along_x else _outer_sum(distance, inside, out=out)
     else:
-        offset = _outer_sum(-middle * px, coord * px, out=out) if along_x else _outer_sum(coord * px, -middle * px,
-                                                                                          out=out)
+        offset = (
+            _outer_sum(-middle * px, coord * px, out=out) if along_x else _outer_sum(coord * px, -middle * px, out=out)
+        )
         distance = np.abs(offset, out=offset)
         coverage = np.subtract(inside, distance, out=distance)
     return np.clip(coverage, _ZERO, _ONE, out=coverage)
@@ -509,7 +569,7 @@ def _paint_head(frames: np.ndarray, params: FaceParams, lay: _Layout, size: int,
     """
     ident = params.identity
     px = size / 2
-    grid = ((np.arange(size, dtype=np.float32) + 0.5) / px - 1)
+    grid = (np.arange(size, dtype=np.float32) + 0.5) / px - 1
     X, Y = np.broadcast_to(grid[None, None, :], (len(params), 1, size)), grid[None, :, None]
     coverage = scratch[0]
 
@@ -517,8 +577,11 @@ def _paint_head(frames: np.ndarray, params: FaceParams, lay: _Layout, size: int,
     long_hair = style == HAIR_STYLES.index("long")
     hair_rx = lay.half_w * np.where(long_hair, 1.22, 1.1)
     hair_ry = lay.half_h * np.where(long_hair, 1.25, 1.03)
-    hair_cy = np.where(style == HAIR_STYLES.index("bald"), -9.0,   # bald: no hair in the frame
-                       lay.face_y + lay.half_h * np.where(long_hair, 0.22, -0.1))
+    hair_cy = np.where(
+        style == HAIR_STYLES.index("bald"),
+        -9.0,  # bald: no hair in the frame
+        lay.face_y + lay.half_h * np.where(long_hair, 0.22, -0.1),
+    )
     hair_cx = lay.face_x - 0.05 * params.yaw * lay.half_w
     hair_span = _col(hair_rx) * np.sqrt(np.clip(1 - np.square((Y - _col(hair_cy)) / _col(hair_ry)), 0, None))
     _band(X, _col(hair_cx), np.where(hair_span > 0, hair_span, -1), px, out=coverage)
@@ -528,11 +591,12 @@ def _paint_head(frames: np.ndarray, params: FaceParams, lay: _Layout, size: int,
 
     # Skin spans: the head ellipse, narrowed below the cheeks by the jaw taper, and above the
     # hairline only as wide as the hairline curve v = hairline + 0.35 u^2 allows.
-    v = (Y - _col(lay.face_y)) / _col(lay.half_h)                       # (n, H, 1)
+    v = (Y - _col(lay.face_y)) / _col(lay.half_h)  # (n, H, 1)
     jaw = 1 - _col(ident.jaw_taper) * np.square(np.clip(v, 0, 1))
     head_span = np.sqrt(np.clip(1 - np.square(v), 0, None)) * jaw
-    hairline_v = np.select([style == HAIR_STYLES.index("fringe"), style != HAIR_STYLES.index("bald")],
-                           [-0.42, -0.62], -3.0)
+    hairline_v = np.select(
+        [style == HAIR_STYLES.index("fringe"), style != HAIR_STYLES.index("bald")], [-0.42, -0.62], -3.0
+    )
     hairline_span = np.sqrt(np.clip(v - _col(hairline_v), 0, None) / 0.35)
     skin_span = _col(lay.half_w) * np.minimum(head_span, hairline_span)
     _band(X, _col(lay.face_x), np.where(skin_span > 0, skin_span, -1), px, out=coverage)
@@ -569,7 +633,7 @@ def _paint_brows(frames: np.ndarray, params: FaceParams, lay: _Layout, size: int
         bx = lay.x(side * (ident.eye_spacing - inward))
         win = _window(faces, bx, by, "brow", size)
         patch = _gather(frames, win)
-        t_in = -_col(side) * (win.X - _col(bx)) / half_len             # +1 at the inner end
+        t_in = -_col(side) * (win.X - _col(bx)) / half_len  # +1 at the inner end
         centre = _col(by) - tilt * t_in + arch * np.square(t_in)
         half_thick = _cut_outside(t_in, thickness * (0.7 + 0.3 * t_in))
         _blend(patch, _band(win.Y, centre, half_thick, px), tone)
@@ -600,7 +664,7 @@ def _paint_eyes(frames: np.ndarray, params: FaceParams, lay: _Layout, size: int,
         ew = 0.17 * lay.half_w * ident.eye_size * (1 - 0.3 * params.yaw * side)
         win = _window(faces, ex, ey, "eye", size)
         patch = _gather(frames, win)
-        t = (win.X - _col(ex)) / _col(ew)                          # (m, 1, w), -1..1 across the eye
+        t = (win.X - _col(ex)) / _col(ew)  # (m, 1, w), -1..1 across the eye
         profile = np.clip(1 - np.square(t), 0, None)
         top = _col(ey) - _col(upper_h) * profile
         opening = _band(win.Y, top + half_open * profile, _cut_outside(t, half_open * profile), px)
@@ -628,9 +692,8 @@ def _paint_nose(frames: np.ndarray, params: FaceParams, lay: _Layout, size: int,
         _blend(patch, _ellipse_coverage(win.X, win.Y, nx, _col(nostril_y), nostril_r, nostril_r * 0.7, px), dark)
     ridge_top = lay.y(-0.02)
     ridge_x = _col(nose_x + 0.08 * lay.half_w * np.sign(params.yaw + 1e-3))
-    on_ridge = (win.Y > _col(ridge_top)) & (win.Y < _col(nostril_y))       # (m, h, 1)
-    _blend(patch, _band(win.X, ridge_x, np.where(on_ridge, np.float32(0.4 / px), np.float32(-1)), px),
-           _col(skin * 0.8))
+    on_ridge = (win.Y > _col(ridge_top)) & (win.Y < _col(nostril_y))  # (m, h, 1)
+    _blend(patch, _band(win.X, ridge_x, np.where(on_ridge, np.float32(0.4 / px), np.float32(-1)), px), _col(skin * 0.8))
     t = (win.X - _col(nose_x)) / _col(0.09 * lay.half_w)
     wrinkle_half = _cut_outside(t, 0.5 / px)
     strength = _col(0.75 * act["nose_wrinkle"])
@@ -648,7 +711,6 @@ def _mouth_geometry(params: FaceParams, lay: _Layout) -> tuple[np.ndarray, np.nd
     return mouth_x, half_width
 
 
-
 def _paint_mouth(frames: np.ndarray, params: FaceParams, lay: _Layout, size: int, scratch: np.ndarray) -> None:
     """Lips, mouth opening and seam.
 
@@ -663,15 +725,20 @@ def _paint_mouth(frames: np.ndarray, params: FaceParams, lay: _Layout, size: int
     mouth_x, half_width = _mouth_geometry(params, lay)
     win = _window(np.arange(len(params)), mouth_x, lay.y(MOUTH_V + 0.08), "mouth", size)
     patch = _gather(frames, win)
-    t = (win.X - _col(mouth_x)) / _col(half_width)                      # (m, 1, w)
+    t = (win.X - _col(mouth_x)) / _col(half_width)  # (m, 1, w)
     t2 = np.square(t)
     profile = np.clip(1 - t2, 0, None)
     right = np.clip(t, 0, None)
-    seam = (_col(lay.y(MOUTH_V)) - _col(0.11 * act["smile"] * b) * (t2 - 0.3)
-            - _col(0.08 * act["asymmetry"] * b) * np.square(right))
+    seam = (
+        _col(lay.y(MOUTH_V))
+        - _col(0.11 * act["smile"] * b) * (t2 - 0.3)
+        - _col(0.08 * act["asymmetry"] * b) * np.square(right)
+    )
     open_down = _col(0.17 * act["mouth_open"] * b) * profile
-    open_up = (_col(0.05 * act["mouth_open"] * b)
-               + _col(0.07 * act["upper_lip_raise"] * b) * (1 + 0.8 * right * _col(act["asymmetry"]))) * profile
+    open_up = (
+        _col(0.05 * act["mouth_open"] * b)
+        + _col(0.07 * act["upper_lip_raise"] * b) * (1 + 0.8 * right * _col(act["asymmetry"]))
+    ) * profile
     lip_scale = _col((1 - 0.75 * act["lip_press"]) * b) * (0.4 + 0.6 * profile)
     skin = _col(params.identity.skin_tone)
     lip_top = seam - open_up - 0.035 * lip_scale
@@ -700,7 +767,7 @@ def _paint_folds(frames: np.ndarray, params: FaceParams, lay: _Layout, size: int
         x_bottom = mouth_x + side * (half_width + 0.07 * lay.half_w)
         win = _window(faces, (x_top + x_bottom) / 2, (top + bottom) / 2, "fold", size)
         patch = _gather(frames, win)
-        span = (win.Y - _col(top)) / _col(bottom - top)        # (m, h, 1), 0 at the nose, 1 at the mouth
+        span = (win.Y - _col(top)) / _col(bottom - top)  # (m, h, 1), 0 at the nose, 1 at the mouth
         x = _col(x_top) + _col(x_bottom - x_top) * span + _col(side * 0.04 * lay.half_w) * span * (1 - span)
         fold = _band(win.X, x, _cut_outside(2 * span - 1, 0.45 / px), px)
         fold *= _col(strength[faces])
@@ -746,7 +813,7 @@ def _paint_occluders(frames: np.ndarray, params: FaceParams, lay: _Layout, size:
     if faces.size == 0:
         return
     px = size / 2
-    grid = ((np.arange(size, dtype=np.float32) + 0.5) / px - 1)
+    grid = (np.arange(size, dtype=np.float32) + 0.5) / px - 1
     box = params.occluder[faces]
     a, b = lay.half_w[faces], lay.half_h[faces]
     cx = _col(lay.face_x[faces] + box[:, 0] * a)
@@ -760,18 +827,19 @@ def _paint_occluders(frames: np.ndarray, params: FaceParams, lay: _Layout, size:
     frames[faces] = sub
 
 
-def _light_and_noise(frames: np.ndarray, params: FaceParams, rng: np.random.Generator, size: int,
-                     scratch: np.ndarray, out: np.ndarray) -> None:
+def _light_and_noise(
+    frames: np.ndarray, params: FaceParams, rng: np.random.Generator, size: int, scratch: np.ndarray, out: np.ndarray
+) -> None:
     """Apply the lighting gradient and sensor noise; write uint8 frames to ``out``."""
     n = len(params)
-    grid = ((np.arange(size, dtype=np.float32) + 0.5) / (size / 2) - 1)
+    grid = (np.arange(size, dtype=np.float32) + 0.5) / (size / 2) - 1
     strength = params.light_strength * 255
     col_gain = _col(strength * np.cos(params.light_angle)) * grid[None, None, :]
     row_gain = _col(strength * np.sin(params.light_angle)) * grid[None, :, None] + 255
     frames *= _outer_sum(row_gain, col_gain, out=scratch[0])
     # Raw generator output viewed as bytes: uniform int8, far faster than any distribution method.
     raw = rng.bit_generator.random_raw(-(-n * size * size // 8))
-    noise = raw.view(np.int8)[:n * size * size].reshape(n, size * size)
+    noise = raw.view(np.int8)[: n * size * size].reshape(n, size * size)
     # int8 uniform noise has sd 73.9; scale it to noise_sd in 0-255 gray levels.
     scaled = np.multiply(noise, (params.noise_sd * np.float32(255 / 73.9))[:, None], out=scratch[1].reshape(n, -1))
     frames += scaled.reshape(n, size, size)
@@ -779,8 +847,16 @@ def _light_and_noise(frames: np.ndarray, params: FaceParams, rng: np.random.Gene
     np.copyto(out, frames, casting="unsafe")
 
 
-_PAINTERS = (_paint_head, _paint_eyes, _paint_brows, _paint_glasses, _paint_nose, _paint_mouth, _paint_folds,
-             _paint_occluders)
+_PAINTERS = (
+    _paint_head,
+    _paint_eyes,
+    _paint_brows,
+    _paint_glasses,
+    _paint_nose,
+    _paint_mouth,
+    _paint_folds,
+    _paint_occluders,
+)
 
 
 def render_faces(params: FaceParams, rng: np.random.Generator, size: int = DEFAULT_SIZE) -> np.ndarray:
@@ -794,12 +870,12 @@ def render_faces(params: FaceParams, rng: np.random.Generator, size: int = DEFAU
     n = len(params)
     images = np.empty((n, size, size), dtype=np.uint8)
     buffers = np.empty((3, min(n, CHUNK), size, size), dtype=np.float32)
-    for start in range(0, n, CHUNK):    # chunks of faces, not single faces: keeps buffers in cache
+    for start in range(0, n, CHUNK):  # chunks of faces, not single faces: keeps buffers in cache
         chunk = params.take(slice(start, start + CHUNK))
         m = len(chunk)
         frames, scratch = buffers[0, :m], buffers[1:, :m]
         lay = _layout(chunk)
         for paint in _PAINTERS:
             paint(frames, chunk, lay, size, scratch)
-        _light_and_noise(frames, chunk, rng, size, scratch, images[start:start + m])
+        _light_and_noise(frames, chunk, rng, size, scratch, images[start : start + m])
     return images

@@ -18,9 +18,9 @@ class LessonPlan:
     All arrays have one entry per tick.
     """
 
-    segment: np.ndarray        # index into SEGMENT_KINDS
-    difficulty: np.ndarray     # D(t)
-    online_test: np.ndarray    # bool
+    segment: np.ndarray  # index into SEGMENT_KINDS
+    difficulty: np.ndarray  # D(t)
+    online_test: np.ndarray  # bool
     fatigue_drift: np.ndarray  # eta_F(t): the presentation's value during lectures
     time_fraction: np.ndarray  # t / T at the tick
 
@@ -45,8 +45,14 @@ def build_lesson(cfg: SimConfig) -> LessonPlan:
     index = np.searchsorted(bounds, time_fraction, side="right").clip(0, len(kinds) - 1)
     segment = np.array([SEGMENT_KINDS.index(k) for k in kinds])[index]
     difficulty = np.array([s.difficulty for s in cfg.lesson.segments])[index]
-    lecture_drift = emo.lecture_fatigue_drift_video if room.presentation == "video" else emo.lecture_fatigue_drift_slides
+    lecture_drift = (
+        emo.lecture_fatigue_drift_video if room.presentation == "video" else emo.lecture_fatigue_drift_slides
+    )
     fatigue_drift = np.where(segment == SEGMENT_KINDS.index("lecture"), lecture_drift, emo.fatigue_drift)
-    return LessonPlan(segment=segment, difficulty=difficulty,
-                      online_test=segment == SEGMENT_KINDS.index("online-test"),
-                      fatigue_drift=fatigue_drift, time_fraction=time_fraction)
+    return LessonPlan(
+        segment=segment,
+        difficulty=difficulty,
+        online_test=segment == SEGMENT_KINDS.index("online-test"),
+        fatigue_drift=fatigue_drift,
+        time_fraction=time_fraction,
+    )

@@ -52,9 +52,9 @@ CLASS_MEASURES = (
 
 @dataclass(frozen=True)
 class _Masks:
-    axis: np.ndarray       # (T, N) axis value of the true state
-    in_tea: np.ndarray     # (T, N)
-    online: np.ndarray     # present and connected
+    axis: np.ndarray  # (T, N) axis value of the true state
+    in_tea: np.ndarray  # (T, N)
+    online: np.ndarray  # present and connected
     attending: np.ndarray  # online and attention above the participation threshold
     hand_raises: np.ndarray  # (T, N) hand raised while online
 
@@ -63,9 +63,13 @@ def _masks(record: LessonRecord) -> _Masks:
     cfg = record.cfg
     axis = axis_values(cfg.emotion)[record.state]
     online = record.present & record.connected
-    return _Masks(axis=axis, in_tea=(axis >= cfg.emotion.tea_low) & (axis <= cfg.emotion.tea_high), online=online,
-                  attending=online & (record.attention >= cfg.attention.participation_threshold),
-                  hand_raises=record.behaviour[..., BEHAVIOUR_NAMES.index("hand_raised")] & online)
+    return _Masks(
+        axis=axis,
+        in_tea=(axis >= cfg.emotion.tea_low) & (axis <= cfg.emotion.tea_high),
+        online=online,
+        attending=online & (record.attention >= cfg.attention.participation_threshold),
+        hand_raises=record.behaviour[..., BEHAVIOUR_NAMES.index("hand_raised")] & online,
+    )
 
 
 def _safe_mean(values: np.ndarray, mask: np.ndarray, axis: int | None = None) -> Any:
@@ -85,7 +89,7 @@ def _per_tick_factor_counts(record: LessonRecord) -> np.ndarray:
 def factor_uses(applications: list[tuple[int, int, int, float]]) -> np.ndarray:
     """How many applications each factor had, int64 (4,) in FACTOR_NAMES order."""
     factors = np.fromiter(map(itemgetter(2), applications), np.int64, len(applications))
-    return np.bincount(factors, minlength=N_FACTORS + 1)[1:N_FACTORS + 1]
+    return np.bincount(factors, minlength=N_FACTORS + 1)[1 : N_FACTORS + 1]
 
 
 def intervention_cost(record: LessonRecord) -> float:
@@ -189,4 +193,3 @@ def student_table(record: LessonRecord) -> dict[str, np.ndarray]:
     for i, name in enumerate(FACTOR_NAMES):
         columns[f"incentive_{name}"] = received[:, i]
     return columns
-

@@ -18,17 +18,17 @@ from vclass.sim.emotion import stationary_distribution, student_transition_matri
 class Population:
     """Traits of N students. Arrays are indexed by student."""
 
-    transitions: np.ndarray      # A0_k, (N, 8, 8), temperament folded in
+    transitions: np.ndarray  # A0_k, (N, 8, 8), temperament folded in
     log_transitions: np.ndarray  # log A0_k, for sampling
-    temperament: np.ndarray      # b_k
-    ability: np.ndarray          # D*_k, ability-matched difficulty
-    fatigue_rate: np.ndarray     # f_k, F_k(t) = f_k * t / T
-    dilution: np.ndarray         # psi_k, S3 eq 12
+    temperament: np.ndarray  # b_k
+    ability: np.ndarray  # D*_k, ability-matched difficulty
+    fatigue_rate: np.ndarray  # f_k, F_k(t) = f_k * t / T
+    dilution: np.ndarray  # psi_k, S3 eq 12
     attention_fatigue: np.ndarray  # g_k
-    expressiveness: np.ndarray   # scales expression intensity of rendered faces
-    initial_state: np.ndarray    # s_0
-    join_seconds: np.ndarray     # 0 for on-time students
-    leave_seconds: np.ndarray    # inf for students who stay
+    expressiveness: np.ndarray  # scales expression intensity of rendered faces
+    initial_state: np.ndarray  # s_0
+    join_seconds: np.ndarray  # 0 for on-time students
+    leave_seconds: np.ndarray  # inf for students who stay
 
     @property
     def size(self) -> int:
@@ -61,8 +61,16 @@ def sample_population(cfg: SimConfig, rng: np.random.Generator) -> Population:
     leaves = rng.random(n) < cfg.classroom.dropout_prob
     leave_seconds = np.where(leaves, rng.uniform(0.0, lesson_s, n), np.inf)
     leave_seconds = np.maximum(leave_seconds, join_seconds)
-    return Population(transitions=transitions, log_transitions=np.log(transitions), temperament=temperament,
-                      ability=ability, fatigue_rate=fatigue_rate, dilution=dilution,
-                      attention_fatigue=attention_fatigue, expressiveness=expressiveness,
-                      initial_state=initial_state.astype(np.int64), join_seconds=join_seconds,
-                      leave_seconds=leave_seconds)
+    return Population(
+        transitions=transitions,
+        log_transitions=np.log(transitions),
+        temperament=temperament,
+        ability=ability,
+        fatigue_rate=fatigue_rate,
+        dilution=dilution,
+        attention_fatigue=attention_fatigue,
+        expressiveness=expressiveness,
+        initial_state=initial_state.astype(np.int64),
+        join_seconds=join_seconds,
+        leave_seconds=leave_seconds,
+    )

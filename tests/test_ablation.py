@@ -15,8 +15,29 @@ import vclass.models.train
 from vclass.cli import main as cli
 
 # 300 faces, 1 epoch, tiny widths; relabeling from epoch 1 with delta2 = 0 so the scn-cs runs relabel
-TINY = ["--faces", "300", "--epochs", "1", "--widths", "4,4,8,8", "--batch-size", "32", "--models", "baseline,scn-cs",
-        "--noise", "0,0.2", "--seeds", "1", "--relabel-start-epoch", "1", "--delta2", "0", "--lr", "0.01", "--quiet"]
+TINY = [
+    "--faces",
+    "300",
+    "--epochs",
+    "1",
+    "--widths",
+    "4,4,8,8",
+    "--batch-size",
+    "32",
+    "--models",
+    "baseline,scn-cs",
+    "--noise",
+    "0,0.2",
+    "--seeds",
+    "1",
+    "--relabel-start-epoch",
+    "1",
+    "--delta2",
+    "0",
+    "--lr",
+    "0.01",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +54,14 @@ def _read(path):
     return json.loads(path.read_text())
 
 
+@pytest.mark.slow
 def test_every_run_is_recorded_with_its_folders_metrics_and_relabel_counts(ablation):
     out, _ = ablation
     result = _read(out / "ablation.json")
     runs = result["runs"]
     assert {(r["model"], r["noise"], r["seed"]) for r in runs} == {
-        (m, rate, 0) for m in ("baseline", "scn-cs") for rate in (0.0, 0.2)}
+        (m, rate, 0) for m in ("baseline", "scn-cs") for rate in (0.0, 0.2)
+    }
     for run in runs:
         folder = out / run["folder"]
         assert folder.name == f"{run['model']}-noise{run['noise']:g}-seed0"
@@ -75,10 +98,12 @@ def test_summary_means_are_the_means_of_the_runs_and_the_report_files_exist(abla
     assert "| noise | baseline | scn-cs |" in markdown and "| 20% |" in markdown
     assert "| noise | scn-cs |" in markdown and "Logistic regression on raw pixels" in markdown
     assert "after the last epoch" in markdown
-    for cell in result["summary"]:   # the end-of-training label noise is the mean of the runs' last log lines
+    for cell in result["summary"]:  # the end-of-training label noise is the mean of the runs' last log lines
         group = [r for r in result["runs"] if (r["model"], r["noise"]) == (cell["model"], cell["noise"])]
-        finals = [json.loads((out / r["folder"] / "train_log.jsonl").read_text().splitlines()[-1])["label_noise_now"]
-                  for r in group]
+        finals = [
+            json.loads((out / r["folder"] / "train_log.jsonl").read_text().splitlines()[-1])["label_noise_now"]
+            for r in group
+        ]
         assert cell["label_noise_final_mean"] == pytest.approx(np.mean(finals))
         if cell["model"] == "baseline":
             assert cell["label_noise_final_mean"] == pytest.approx(cell["noise"], abs=0.03)
@@ -90,9 +115,20 @@ def test_summary_means_are_the_means_of_the_runs_and_the_report_files_exist(abla
 def test_summary_takes_the_sample_std_over_seeds_and_skips_runs_without_relabels():
     from vclass.experiments.recognizer.ablation import summarize
 
-    seeds = [(0, 0.5, 4, 1), (1, 0.7, 0, 0), (2, 0.6, 2, 2)]   # seed, top1, relabeled, corrections
-    runs = [{"model": "scn", "noise": 0.1, "seed": s, "top1": t, "top2": 1.0, "relabeled": n, "relabel_corrections": c,
-             "relabel_precision": c / n if n else None} for s, t, n, c in seeds]
+    seeds = [(0, 0.5, 4, 1), (1, 0.7, 0, 0), (2, 0.6, 2, 2)]  # seed, top1, relabeled, corrections
+    runs = [
+        {
+            "model": "scn",
+            "noise": 0.1,
+            "seed": s,
+            "top1": t,
+            "top2": 1.0,
+            "relabeled": n,
+            "relabel_corrections": c,
+            "relabel_precision": c / n if n else None,
+        }
+        for s, t, n, c in seeds
+    ]
     (cell,) = summarize(runs)
     assert cell["top1_mean"] == pytest.approx(0.6) and cell["top1_std"] == pytest.approx(0.1)
     assert cell["relabel_precision_mean"] == pytest.approx(0.625) and cell["relabel_precision_runs"] == 2
@@ -117,37 +153,43 @@ def test_a_second_invocation_skips_finished_runs_even_after_the_folder_moved(abl
     shutil.copytree(source, out)
     stamps = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*/metrics.json")}
     calls = _count_trainings(monkeypatch)
-    monkeypatch.setattr("vclass.experiments.recognizer.ablation.logistic_regression_floor",
-                        lambda *a: pytest.fail("the LR result should be reused"))
+    monkeypatch.setattr(
+        "vclass.experiments.recognizer.ablation.logistic_regression_floor",
+        lambda *a: pytest.fail("the LR result should be reused"),
+    )
     assert cli(["ablation", "--out", str(out)] + TINY) == 0
     assert calls == [] and len(stamps) == 4
     assert all(path.stat().st_mtime_ns == stamp for path, stamp in stamps.items())
     assert _read(out / "ablation.json")["runs"] == _read(source / "ablation.json")["runs"]
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_result(tmp_path, monkeypatch):
     one_run = TINY + ["--models", "scn-cs", "--noise", "0.2", "--epochs", "2"]
     out = tmp_path / "abl"
     assert cli(["ablation", "--out", str(out)] + one_run) == 0
     run = out / "runs" / "scn-cs-noise0.2-seed0"
     whole = _read(out / "ablation.json")["runs"]
-    (run / "metrics.json").unlink()   # as if killed after the last checkpoint, before the final outputs
+    (run / "metrics.json").unlink()  # as if killed after the last checkpoint, before the final outputs
     calls = _count_trainings(monkeypatch)
     assert cli(["ablation", "--out", str(out)] + one_run) == 0
     assert calls == [(str(run), True)]
     assert _read(out / "ablation.json")["runs"] == whole
 
 
-@pytest.mark.parametrize("flags, fragment", [
-    (["--noise", "0,0.5"], "--noise: must be comma-separated rates in [0, 0.4], got 0.5"),
-    (["--noise=-0.1"], "--noise: must be comma-separated rates in [0, 0.4], got -0.1"),
-    (["--noise", "0.1,abc"], "--noise:"),
-    (["--models", "baseline,vgg"], "--models: must be comma-separated names from baseline, scn, scn-cs"),
-    (["--seeds", "0"], "--seeds: must be an integer in [1, 100], got 0"),
-    (["--widths", "1,2"], "--widths: must be four"),
-    (["--epochs", "0"], "--epochs: must be an integer >= 1"),
-    (["--faces", "5"], "--faces: must be >= 10"),
-])
+@pytest.mark.parametrize(
+    "flags, fragment",
+    [
+        (["--noise", "0,0.5"], "--noise: must be comma-separated rates in [0, 0.4], got 0.5"),
+        (["--noise=-0.1"], "--noise: must be comma-separated rates in [0, 0.4], got -0.1"),
+        (["--noise", "0.1,abc"], "--noise:"),
+        (["--models", "baseline,vgg"], "--models: must be comma-separated names from baseline, scn, scn-cs"),
+        (["--seeds", "0"], "--seeds: must be an integer in [1, 100], got 0"),
+        (["--widths", "1,2"], "--widths: must be four"),
+        (["--epochs", "0"], "--epochs: must be an integer >= 1"),
+        (["--faces", "5"], "--faces: must be >= 10"),
+    ],
+)
 def test_bad_flags_exit_2_naming_the_flag(tmp_path, capsys, flags, fragment):
     assert cli(["ablation", "--out", str(tmp_path / "bad"), "--quiet"] + flags) == 2
     assert fragment in capsys.readouterr().err
@@ -163,6 +205,7 @@ def test_changed_settings_are_refused_instead_of_mixed(ablation, tmp_path, capsy
     assert "--faces:" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_parallel_jobs_give_the_same_runs_as_one_at_a_time(ablation, tmp_path):
     """--jobs 2 trains the runs in worker processes; each run is seeded on its own, so results match bit for bit."""
     out, _ = ablation
@@ -182,7 +225,7 @@ def test_parallel_jobs_refuse_a_folder_with_other_settings_before_training(ablat
     out, _ = ablation
     moved = tmp_path / "other"
     shutil.copytree(out, moved)
-    shutil.rmtree(moved / "runs" / "scn-cs-noise0.2-seed0")   # the last run: it would train at once beside the others
+    shutil.rmtree(moved / "runs" / "scn-cs-noise0.2-seed0")  # the last run: it would train at once beside the others
     logs = {p: p.read_bytes() for p in moved.glob("runs/*/train_log.jsonl")}
     assert cli(["ablation", "--out", str(moved), "--jobs", "2"] + TINY + ["--lr", "0.02"]) == 2
     assert "--lr" in capsys.readouterr().err

@@ -34,6 +34,7 @@ def test_bench_lists_every_suite_and_marks_missing_hardware_in_the_table():
     from vclass.experiments.bench.bench import SUITES, format_table
 
     assert {"sim", "faces", "recognizer", "e2e", "env", "sweep"} <= set(SUITES)
-    table = format_table([{"benchmark": "x", "case": "gpu", "value": None, "unit": "faces/s",
-                           "note": "not available here: no CUDA GPU"}])
+    table = format_table(
+        [{"benchmark": "x", "case": "gpu", "value": None, "unit": "faces/s", "note": "not available here: no CUDA GPU"}]
+    )
     assert "| x | gpu | not available here | faces/s |" in table

@@ -80,9 +80,16 @@ def test_policies_meet_the_same_students_on_the_same_seed(small_cfg):
 
 
 def test_checkin_boosts_that_students_attention():
-    cfg = replace_nested(SimConfig(), **{"classroom.students": 5, "classroom.minutes": 10.0,
-                                         "classroom.connection_drop_prob": 0.0, "classroom.late_join_prob": 0.0,
-                                         "classroom.dropout_prob": 0.0})
+    cfg = replace_nested(
+        SimConfig(),
+        **{
+            "classroom.students": 5,
+            "classroom.minutes": 10.0,
+            "classroom.connection_drop_prob": 0.0,
+            "classroom.late_join_prob": 0.0,
+            "classroom.dropout_prob": 0.0,
+        },
+    )
     gaps = []
     for seed in range(10):
         quiet = simulate(cfg, seed, NoIntervention())
@@ -149,8 +156,9 @@ def test_outages_follow_the_per_tick_hazard_and_exponential_durations():
 
 
 def test_dropped_students_are_not_reached_and_do_not_learn():
-    cfg = replace_nested(SimConfig(), **{"classroom.students": 200, "classroom.minutes": 45.0,
-                                         "classroom.connection_drop_prob": 0.02})
+    cfg = replace_nested(
+        SimConfig(), **{"classroom.students": 200, "classroom.minutes": 45.0, "classroom.connection_drop_prob": 0.02}
+    )
     rec = simulate(cfg, 0, FixedAction(factor=2))
     offline = ~rec.connected
     assert offline.mean() > 0.05
@@ -161,8 +169,9 @@ def test_dropped_students_are_not_reached_and_do_not_learn():
 
 
 def test_late_joiners_and_dropouts_change_presence():
-    cfg = replace_nested(SimConfig(), **{"classroom.students": 300, "classroom.late_join_prob": 0.5,
-                                         "classroom.dropout_prob": 0.3})
+    cfg = replace_nested(
+        SimConfig(), **{"classroom.students": 300, "classroom.late_join_prob": 0.5, "classroom.dropout_prob": 0.3}
+    )
     rec = simulate(cfg, 0, NoIntervention())
     pop = rec.population
     late = pop.join_seconds > 0

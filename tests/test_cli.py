@@ -12,15 +12,40 @@ import pytest
 
 from vclass.cli import main
 
-SUMMARY_KEYS = {"tea_share", "mean_attention", "participation", "effective_participation_min", "mean_axis",
-                "learning_gain", "interventions", "intervention_cost", "seed", "config"}
+SUMMARY_KEYS = {
+    "tea_share",
+    "mean_attention",
+    "participation",
+    "effective_participation_min",
+    "mean_axis",
+    "learning_gain",
+    "interventions",
+    "intervention_cost",
+    "seed",
+    "config",
+}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _run(tmp_path, name, *extra):
     out = tmp_path / name
-    code = main(["run", "--students", "8", "--minutes", "5", "--out", str(out), "--quiet", "--recognizer", "oracle",
-                 "--compare", "", *extra])
+    code = main(
+        [
+            "run",
+            "--students",
+            "8",
+            "--minutes",
+            "5",
+            "--out",
+            str(out),
+            "--quiet",
+            "--recognizer",
+            "oracle",
+            "--compare",
+            "",
+            *extra,
+        ]
+    )
     return code, out
 
 
@@ -54,16 +79,19 @@ def test_same_seed_gives_identical_summary_bytes(tmp_path):
     assert (a / "summary.json").read_bytes() != (c / "summary.json").read_bytes()
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--students", "0"], "classroom.students: must be an integer >= 1"),
-    (["--minutes", "-3"], "classroom.minutes: must be a number > 0"),
-    (["--set", "classroom.late_join_prob=1.5"], "classroom.late_join_prob: must be a number >= 0 and <= 1"),
-    (["--set", "classroom.colour=red"], "classroom.colour: unknown key"),
-    (["--policy", "telepathy"], "policy.name: unknown policy"),
-    (["--compare", "telepathy"], "policy.name: unknown policy"),
-    (["--recognizer", "crystal-ball"], "recognizer.kind: must be one of"),
-    (["--recognizer", "surrogate", "--set", "recognizer.confusion=/no/such/file.json"], "recognizer: "),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--students", "0"], "classroom.students: must be an integer >= 1"),
+        (["--minutes", "-3"], "classroom.minutes: must be a number > 0"),
+        (["--set", "classroom.late_join_prob=1.5"], "classroom.late_join_prob: must be a number >= 0 and <= 1"),
+        (["--set", "classroom.colour=red"], "classroom.colour: unknown key"),
+        (["--policy", "telepathy"], "policy.name: unknown policy"),
+        (["--compare", "telepathy"], "policy.name: unknown policy"),
+        (["--recognizer", "crystal-ball"], "recognizer.kind: must be one of"),
+        (["--recognizer", "surrogate", "--set", "recognizer.confusion=/no/such/file.json"], "recognizer: "),
+    ],
+)
 def test_bad_input_exits_2_with_one_clear_message_and_writes_nothing(tmp_path, capsys, args, fragment):
     out = tmp_path / "never"
     code = main(["run", "--out", str(out), "--quiet", "--recognizer", "oracle", *args])
@@ -82,11 +110,15 @@ def test_bad_input_never_touches_an_earlier_result(tmp_path):
 
 def test_config_file_is_used_and_flags_override_it(tmp_path):
     cfg = tmp_path / "lesson.toml"
-    cfg.write_text('seed = 9\n[classroom]\nstudents = 6\nminutes = 3\npresentation = "slides"\n'
-                   '[policy]\nname = "ecem"\nparams = { phi = 1 }\n')
+    cfg.write_text(
+        'seed = 9\n[classroom]\nstudents = 6\nminutes = 3\npresentation = "slides"\n'
+        '[policy]\nname = "ecem"\nparams = { phi = 1 }\n'
+    )
     out = tmp_path / "r"
-    assert main(["run", "--config", str(cfg), "--students", "4", "--out", str(out), "--quiet",
-                 "--recognizer", "oracle"]) == 0
+    assert (
+        main(["run", "--config", str(cfg), "--students", "4", "--out", str(out), "--quiet", "--recognizer", "oracle"])
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seed"] == 9 and summary["students"] == 4
     assert summary["config"]["classroom"]["presentation"] == "slides"
@@ -95,8 +127,25 @@ def test_config_file_is_used_and_flags_override_it(tmp_path):
 
 def test_console_script_prints_the_summary_table(tmp_path):
     out = tmp_path / "cli"
-    proc = subprocess.run([sys.executable, "-m", "vclass.cli", "run", "--students", "5", "--minutes", "2",
-                           "--recognizer", "oracle", "--out", str(out)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vclass.cli",
+            "run",
+            "--students",
+            "5",
+            "--minutes",
+            "2",
+            "--recognizer",
+            "oracle",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "share of student-time in the TEA" in proc.stdout and f"run folder: {out}" in proc.stdout
 
@@ -121,8 +170,22 @@ def _confusion_file(tmp_path):
 
 def test_run_compares_with_none_and_writes_an_html_report_with_every_image(tmp_path):
     out = tmp_path / "cmp"
-    code = main(["run", "--students", "10", "--minutes", "6", "--recognizer", "surrogate", "--set",
-                 f"recognizer.confusion={_confusion_file(tmp_path)}", "--out", str(out), "--quiet"])
+    code = main(
+        [
+            "run",
+            "--students",
+            "10",
+            "--minutes",
+            "6",
+            "--recognizer",
+            "surrogate",
+            "--set",
+            f"recognizer.confusion={_confusion_file(tmp_path)}",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 0
     comparison = json.loads((out / "comparison.json").read_text())
     assert set(comparison) == {"ecem", "none"}
@@ -149,9 +212,29 @@ def test_readme_designer_example_runs_with_vclass_run(tmp_path, monkeypatch):
     (tmp_path / "my_strategy.py").write_text(code)
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "designer"
-    assert main(["run", "--policy", "my_strategy:GloomFirst", "--set", "policy.params.how_many=2",
-                 "--students", "8", "--minutes", "5", "--recognizer", "oracle", "--compare", "", "--out", str(out),
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--policy",
+                "my_strategy:GloomFirst",
+                "--set",
+                "policy.params.how_many=2",
+                "--students",
+                "8",
+                "--minutes",
+                "5",
+                "--recognizer",
+                "oracle",
+                "--compare",
+                "",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["policy"] == "my_strategy:GloomFirst"
     assert 0 < summary["interventions_by_factor"]["fun"] <= 2 * 10 and summary["checkins"] > 0

@@ -14,7 +14,10 @@ def test_defaults_hold_spec_constants():
     assert (cfg.classroom.students, cfg.classroom.minutes, cfg.classroom.tick_seconds) == (30, 45.0, 10.0)
     assert cfg.classroom.decision_seconds == 30.0
     assert (cfg.emotion.stay_prob, cfg.emotion.same_category_prob, cfg.emotion.other_category_prob) == (
-        0.92, 0.02, 0.005)
+        0.92,
+        0.02,
+        0.005,
+    )
     assert cfg.emotion.heterogeneity_kappa == 500 and cfg.emotion.temperament_sd == 0.3
     assert (cfg.emotion.difficulty_drift, cfg.emotion.fatigue_drift, cfg.emotion.test_tension_drift) == (1.5, 1.0, 0.8)
     assert (cfg.emotion.lecture_fatigue_drift_video, cfg.emotion.lecture_fatigue_drift_slides) == (0.8, 1.2)
@@ -25,28 +28,31 @@ def test_defaults_hold_spec_constants():
     assert cfg.classroom.n_ticks == 270 and cfg.classroom.ticks_per_decision == 3
 
 
-@pytest.mark.parametrize("data, field, fragment", [
-    ({"classroom": {"students": 0}}, "classroom.students", ">= 1"),
-    ({"classroom": {"minutes": -5}}, "classroom.minutes", "> 0"),
-    ({"classroom": {"late_join_prob": 1.5}}, "classroom.late_join_prob", "<= 1"),
-    ({"classroom": {"students": "thirty"}}, "classroom.students", "an integer"),
-    ({"classroom": {"students": 3.5}}, "classroom.students", "an integer"),
-    ({"classroom": {"online_tests": "yes"}}, "classroom.online_tests", "true or false"),
-    ({"classroom": {"presentation": "podcast"}}, "classroom.presentation", "'video', 'slides'"),
-    ({"classroom": {"studnets": 30}}, "classroom.studnets", "unknown key"),
-    ({"colour": "red"}, "colour", "unknown key"),
-    ({"classroom": {"decision_seconds": 25}}, "classroom.decision_seconds", "multiple"),
-    ({"emotion": {"stay_prob": 0.9}}, "emotion.stay_prob", "must equal 1"),
-    ({"emotion": {"tea_low": 1.5}}, "emotion.tea_low", "< emotion.tea_high"),
-    ({"emotion": {"axis_weights": [1.0, 0.2]}}, "emotion.axis_weights", "exactly 3"),
-    ({"attention": {"targets": [0.5] * 7 + [1.5]}}, "attention.targets[7]", "<= 1"),
-    ({"incentives": {"profiles": [[0.0] * 8] * 3 + [[0.0] * 7]}}, "incentives.profiles[3]", "exactly 8"),
-    ({"lesson": {"segments": [{"kind": "lecture", "share": 0.5}]}}, "lesson.segments", "add up to 1"),
-    ({"lesson": {"segments": [{"kind": "nap", "share": 1.0}]}}, "lesson.segments[0].kind", "'lecture'"),
-    ({"students": {"fatigue_min": 2.0, "fatigue_max": 1.0}}, "students.fatigue_min", "<= students.fatigue_max"),
-    ({"seed": -1}, "seed", ">= 0"),
-    ({"classroom": 5}, "classroom", "a table"),
-])
+@pytest.mark.parametrize(
+    "data, field, fragment",
+    [
+        ({"classroom": {"students": 0}}, "classroom.students", ">= 1"),
+        ({"classroom": {"minutes": -5}}, "classroom.minutes", "> 0"),
+        ({"classroom": {"late_join_prob": 1.5}}, "classroom.late_join_prob", "<= 1"),
+        ({"classroom": {"students": "thirty"}}, "classroom.students", "an integer"),
+        ({"classroom": {"students": 3.5}}, "classroom.students", "an integer"),
+        ({"classroom": {"online_tests": "yes"}}, "classroom.online_tests", "true or false"),
+        ({"classroom": {"presentation": "podcast"}}, "classroom.presentation", "'video', 'slides'"),
+        ({"classroom": {"studnets": 30}}, "classroom.studnets", "unknown key"),
+        ({"colour": "red"}, "colour", "unknown key"),
+        ({"classroom": {"decision_seconds": 25}}, "classroom.decision_seconds", "multiple"),
+        ({"emotion": {"stay_prob": 0.9}}, "emotion.stay_prob", "must equal 1"),
+        ({"emotion": {"tea_low": 1.5}}, "emotion.tea_low", "< emotion.tea_high"),
+        ({"emotion": {"axis_weights": [1.0, 0.2]}}, "emotion.axis_weights", "exactly 3"),
+        ({"attention": {"targets": [0.5] * 7 + [1.5]}}, "attention.targets[7]", "<= 1"),
+        ({"incentives": {"profiles": [[0.0] * 8] * 3 + [[0.0] * 7]}}, "incentives.profiles[3]", "exactly 8"),
+        ({"lesson": {"segments": [{"kind": "lecture", "share": 0.5}]}}, "lesson.segments", "add up to 1"),
+        ({"lesson": {"segments": [{"kind": "nap", "share": 1.0}]}}, "lesson.segments[0].kind", "'lecture'"),
+        ({"students": {"fatigue_min": 2.0, "fatigue_max": 1.0}}, "students.fatigue_min", "<= students.fatigue_max"),
+        ({"seed": -1}, "seed", ">= 0"),
+        ({"classroom": 5}, "classroom", "a table"),
+    ],
+)
 def test_invalid_config_names_field_and_allowed_range(data, field, fragment):
     with pytest.raises(ConfigError) as info:
         run_config_from_dict(data)

@@ -31,9 +31,13 @@ from vclass.models.datasets import (
 def make_split(n: int, seed: int = 0, side: int = 8) -> FaceSplit:
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, N_CLASSES, n)
-    return FaceSplit(images=rng.integers(0, 256, (n, side, side), dtype=np.uint8), labels=labels,
-                     clean_labels=labels.copy(), attributes=rng.integers(0, 2, (n, 3), dtype=np.uint8),
-                     intensity=rng.random(n).astype(np.float32))
+    return FaceSplit(
+        images=rng.integers(0, 256, (n, side, side), dtype=np.uint8),
+        labels=labels,
+        clean_labels=labels.copy(),
+        attributes=rng.integers(0, 2, (n, 3), dtype=np.uint8),
+        intensity=rng.random(n).astype(np.float32),
+    )
 
 
 def test_class_names_are_the_renderers_expressions():
@@ -44,6 +48,7 @@ def test_class_names_are_the_renderers_expressions():
 
 
 # -- label noise -------------------------------------------------------------------------------------------------------
+
 
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(0, 400), rate=st.floats(0, 0.4), seed=st.integers(0, 2**32 - 1))
@@ -85,10 +90,16 @@ def test_annotator_noise_only_swaps_within_the_look_alike_pairs():
     changed = noisy != clean
     np.testing.assert_array_equal(noisy[changed], ANNOTATOR_PARTNER[clean[changed]])
     assert not changed[clean == CLASS_NAMES.index("happy")].any()
-    assert changed.sum() == round(0.3 * 6000)                      # a rate share of the 6,000 eligible
+    assert changed.sum() == round(0.3 * 6000)  # a rate share of the 6,000 eligible
     pairs = {(CLASS_NAMES[a], CLASS_NAMES[b]) for a, b in zip(clean[changed], noisy[changed])}
-    assert pairs == {("fear", "surprise"), ("surprise", "fear"), ("disgust", "anger"), ("anger", "disgust"),
-                     ("sad", "neutral"), ("neutral", "sad")}
+    assert pairs == {
+        ("fear", "surprise"),
+        ("surprise", "fear"),
+        ("disgust", "anger"),
+        ("anger", "disgust"),
+        ("sad", "neutral"),
+        ("neutral", "sad"),
+    }
 
 
 @pytest.mark.parametrize("kind", ["symmetric", "annotator"])
@@ -104,8 +115,15 @@ def test_noise_frequencies_match_the_transition_matrix(kind):
     np.testing.assert_allclose(observed, expected, atol=0.032)
 
 
-@pytest.mark.parametrize("kind, rate, message", [("symmetric", 0.5, "rate must be in"), ("symmetric", -0.1, "rate"),
-                                                 ("symmetric", float("nan"), "rate"), ("pairwise", 0.1, "kind")])
+@pytest.mark.parametrize(
+    "kind, rate, message",
+    [
+        ("symmetric", 0.5, "rate must be in"),
+        ("symmetric", -0.1, "rate"),
+        ("symmetric", float("nan"), "rate"),
+        ("pairwise", 0.1, "kind"),
+    ],
+)
 def test_noise_rejects_unknown_kinds_and_rates_outside_0_to_0_4(kind, rate, message):
     with pytest.raises(ValueError, match=message):
         inject_label_noise(np.zeros(10, dtype=np.int64), kind, rate, np.random.default_rng(0))
@@ -120,6 +138,7 @@ def test_noise_specs_parse_kind_and_rate():
 
 
 # -- files -------------------------------------------------------------------------------------------------------------
+
 
 def test_a_split_survives_saving_and_loading_with_its_dtypes(tmp_path):
     split = make_split(20)
@@ -149,6 +168,7 @@ def test_loading_a_folder_without_a_split_names_the_missing_file(tmp_path):
 
 # -- FER2013 -----------------------------------------------------------------------------------------------------------
 
+
 def fer_row(emotion, value, usage: str, count: int = 48 * 48) -> str:
     return f"{emotion},{' '.join([str(value)] * count)},{usage}\n"
 
@@ -159,8 +179,16 @@ def write_fer_csv(path, rows: list[str]) -> None:
 
 def test_fer2013_rows_land_in_their_split_with_our_class_order(tmp_path):
     path = tmp_path / "fer2013.csv"
-    write_fer_csv(path, [fer_row(0, 10, "Training"), fer_row(3, 200, "Training"), fer_row(6, 30, "PublicTest"),
-                         fer_row(5, 40, "PrivateTest"), fer_row(1, 50, "PrivateTest")])
+    write_fer_csv(
+        path,
+        [
+            fer_row(0, 10, "Training"),
+            fer_row(3, 200, "Training"),
+            fer_row(6, 30, "PublicTest"),
+            fer_row(5, 40, "PrivateTest"),
+            fer_row(1, 50, "PrivateTest"),
+        ],
+    )
     splits = load_fer2013_csv(path)
     assert {name: len(split) for name, split in splits.items()} == {"train": 2, "val": 1, "test": 2}
     assert [CLASS_NAMES[c] for c in splits["train"].labels] == ["anger", "happy"]
@@ -171,8 +199,15 @@ def test_fer2013_rows_land_in_their_split_with_our_class_order(tmp_path):
     assert np.all(train.images[1] == 200)
     np.testing.assert_array_equal(train.labels, train.clean_labels)
     assert np.all(train.attributes == 0) and np.all(np.isnan(train.intensity))
-    assert [CLASS_NAMES[c] for c in FER2013_TO_CLASS] == ["anger", "disgust", "fear", "happy", "sad", "surprise",
-                                                          "neutral"]
+    assert [CLASS_NAMES[c] for c in FER2013_TO_CLASS] == [
+        "anger",
+        "disgust",
+        "fear",
+        "happy",
+        "sad",
+        "surprise",
+        "neutral",
+    ]
 
 
 def test_fer2013_faces_can_be_resized_to_64(tmp_path):
@@ -180,26 +215,36 @@ def test_fer2013_faces_can_be_resized_to_64(tmp_path):
     write_fer_csv(path, [fer_row(4, 77, "Training")])
     train = load_fer2013_csv(path, size=64)["train"]
     assert train.images.shape == (1, 64, 64)
-    assert np.all(train.images == 77)                                # a flat face stays flat
+    assert np.all(train.images == 77)  # a flat face stays flat
 
 
 def test_bilinear_resize_keeps_gradients_and_edges_in_place():
-    ramp = np.tile(np.arange(0, 240, 5, dtype=np.uint8), (48, 1))[None]      # 48 columns, 0..235
+    ramp = np.tile(np.arange(0, 240, 5, dtype=np.uint8), (48, 1))[None]  # 48 columns, 0..235
     resized = resize_images(ramp, 64)[0].astype(int)
-    assert np.all(np.diff(resized[0]) >= 0)                          # still increasing left to right
+    assert np.all(np.diff(resized[0]) >= 0)  # still increasing left to right
     assert resized[0, 0] == 0 and resized[0, -1] == 235
-    assert np.all(resized == resized[0])                             # rows unchanged
+    assert np.all(resized == resized[0])  # rows unchanged
 
 
-@pytest.mark.parametrize("row, where", [
-    (fer_row(3, 1, "Training", count=100), "line 3, column 'pixels'"),
-    (fer_row(9, 1, "Training"), "line 3, column 'emotion'"),
-    (fer_row("x", 1, "Training"), "line 3, column 'emotion'"),
-    (fer_row(3, 300, "Training"), "line 3, column 'pixels'"),
-    (fer_row(3, "a", "Training"), "line 3, column 'pixels'"),
-    (fer_row(3, 1, "Validation"), "line 3, column 'Usage'"),
-], ids=["too-few-pixels", "emotion-out-of-range", "emotion-not-a-number", "pixel-over-255", "pixel-not-a-number",
-        "unknown-usage"])
+@pytest.mark.parametrize(
+    "row, where",
+    [
+        (fer_row(3, 1, "Training", count=100), "line 3, column 'pixels'"),
+        (fer_row(9, 1, "Training"), "line 3, column 'emotion'"),
+        (fer_row("x", 1, "Training"), "line 3, column 'emotion'"),
+        (fer_row(3, 300, "Training"), "line 3, column 'pixels'"),
+        (fer_row(3, "a", "Training"), "line 3, column 'pixels'"),
+        (fer_row(3, 1, "Validation"), "line 3, column 'Usage'"),
+    ],
+    ids=[
+        "too-few-pixels",
+        "emotion-out-of-range",
+        "emotion-not-a-number",
+        "pixel-over-255",
+        "pixel-not-a-number",
+        "unknown-usage",
+    ],
+)
 def test_a_malformed_fer2013_row_is_reported_by_line_and_column(tmp_path, row, where):
     path = tmp_path / "fer2013.csv"
     write_fer_csv(path, [fer_row(0, 1, "Training"), row])
@@ -216,6 +261,7 @@ def test_a_fer2013_file_without_the_pixels_column_is_refused(tmp_path):
 
 # -- vclass make-faces -------------------------------------------------------------------------------------------------
 
+
 def make_faces(*args: str) -> int:
     from vclass.cli import main
 
@@ -224,8 +270,7 @@ def make_faces(*args: str) -> int:
 
 def test_make_faces_writes_a_dataset_that_loads_back_with_noisy_train_and_clean_test(tmp_path):
     out = tmp_path / "faces"
-    assert make_faces("--n", "100", "--seed", "3", "--out", str(out), "--noise", "symmetric:0.25",
-                      "--size", "48") == 0
+    assert make_faces("--n", "100", "--seed", "3", "--out", str(out), "--noise", "symmetric:0.25", "--size", "48") == 0
     splits = load_dataset(out)
     assert {name: len(split) for name, split in splits.items()} == {"train": 80, "val": 10, "test": 10}
     assert splits["train"].images.shape[1:] == (48, 48)
@@ -237,34 +282,40 @@ def test_make_faces_writes_a_dataset_that_loads_back_with_noisy_train_and_clean_
     assert meta["sizes"] == {"train": 80, "val": 10, "test": 10} and meta["seed"] == 3
     assert meta["image_size"] == [48, 48] and meta["class_names"] == list(CLASS_NAMES) and meta["has_attributes"]
     assert (out / "samples.png").stat().st_size > 1000
-    assert splits["train"].attributes.any(axis=0).sum() >= 2        # attributes are real labels here
+    assert splits["train"].attributes.any(axis=0).sum() >= 2  # attributes are real labels here
 
 
 def test_make_faces_twice_with_the_same_arguments_writes_identical_files(tmp_path):
     for name in ("a", "b"):
-        assert make_faces("--n", "40", "--seed", "5", "--out", str(tmp_path / name), "--noise", "annotator:0.3",
-                          "--size", "32") == 0
+        assert (
+            make_faces(
+                "--n", "40", "--seed", "5", "--out", str(tmp_path / name), "--noise", "annotator:0.3", "--size", "32"
+            )
+            == 0
+        )
     for split in SPLITS:
         assert (tmp_path / "a" / f"{split}.npz").read_bytes() == (tmp_path / "b" / f"{split}.npz").read_bytes()
 
 
 def test_make_faces_images_do_not_depend_on_the_noise_setting(tmp_path):
     make_faces("--n", "30", "--seed", "6", "--out", str(tmp_path / "clean"), "--size", "32")
-    make_faces("--n", "30", "--seed", "6", "--out", str(tmp_path / "noisy"), "--size", "32", "--noise",
-               "symmetric:0.4")
+    make_faces("--n", "30", "--seed", "6", "--out", str(tmp_path / "noisy"), "--size", "32", "--noise", "symmetric:0.4")
     clean, noisy = load_dataset(tmp_path / "clean"), load_dataset(tmp_path / "noisy")
     np.testing.assert_array_equal(clean["train"].images, noisy["train"].images)
     np.testing.assert_array_equal(clean["train"].clean_labels, noisy["train"].clean_labels)
     assert clean["train"].noise_rate() == 0 and noisy["train"].noise_rate() > 0.3
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--noise", "symmetric:0.5"], "--noise: rate must be in [0, 0.4], got 0.5"),
-    (["--noise", "gaussian:0.1"], "--noise: expected KIND:RATE"),
-    (["--noise", "symmetric"], "--noise: expected KIND:RATE"),
-    (["--size", "8"], "--size: must be in [16, 256], got 8"),
-    (["--val-frac", "0.7"], "--val-frac: must be in [0, 0.5], got 0.7"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--noise", "symmetric:0.5"], "--noise: rate must be in [0, 0.4], got 0.5"),
+        (["--noise", "gaussian:0.1"], "--noise: expected KIND:RATE"),
+        (["--noise", "symmetric"], "--noise: expected KIND:RATE"),
+        (["--size", "8"], "--size: must be in [16, 256], got 8"),
+        (["--val-frac", "0.7"], "--val-frac: must be in [0, 0.5], got 0.7"),
+    ],
+)
 def test_make_faces_rejects_bad_arguments_with_exit_status_2(tmp_path, capsys, args, message):
     assert make_faces("--n", "20", "--out", str(tmp_path / "x"), *args) == 2
     assert message in capsys.readouterr().err

@@ -14,12 +14,35 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SMALL = ["--students", "6", "--minutes", "5"]
 
 
-
-
 def _train(out, task, confusion, *extra) -> int:
-    return main(["train-policy", "--task", task, "--timesteps", "64", "--seed", "1", "--out", str(out), *SMALL,
-                 "--confusion", confusion, "--n-envs", "2", "--n-steps", "16", "--checkpoint-every", "32",
-                 "--eval-every", "32", "--eval-episodes", "1", "--no-progress", *extra])
+    return main(
+        [
+            "train-policy",
+            "--task",
+            task,
+            "--timesteps",
+            "64",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            *SMALL,
+            "--confusion",
+            confusion,
+            "--n-envs",
+            "2",
+            "--n-steps",
+            "16",
+            "--checkpoint-every",
+            "32",
+            "--eval-every",
+            "32",
+            "--eval-episodes",
+            "1",
+            "--no-progress",
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +72,35 @@ def test_smoke_training_writes_model_checkpoints_eval_and_tensorboard_logs(train
 def test_resume_continues_from_the_last_checkpoint(tmp_path, confusion):
     out = tmp_path / "run"
     assert _train(out, "attention", confusion) == 0
-    assert main(["train-policy", "--task", "attention", "--timesteps", "128", "--out", str(out), *SMALL,
-                 "--confusion", confusion, "--n-envs", "2", "--n-steps", "16", "--checkpoint-every", "32",
-                 "--eval-every", "64", "--eval-episodes", "1", "--no-progress", "--resume"]) == 0
+    assert (
+        main(
+            [
+                "train-policy",
+                "--task",
+                "attention",
+                "--timesteps",
+                "128",
+                "--out",
+                str(out),
+                *SMALL,
+                "--confusion",
+                confusion,
+                "--n-envs",
+                "2",
+                "--n-steps",
+                "16",
+                "--checkpoint-every",
+                "32",
+                "--eval-every",
+                "64",
+                "--eval-episodes",
+                "1",
+                "--no-progress",
+                "--resume",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "train.json").read_text())["summary"]
     assert summary["resumed_from"] >= 32 and summary["timesteps"] >= 128
 
@@ -65,8 +114,9 @@ def test_resume_without_checkpoints_and_dqn_for_motivation_are_config_errors(tmp
     assert "--task: must be one of motivation, attention" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("algo, task, net", [("a2c", "motivation", "students"), ("dqn", "attention", "mlp"),
-                                             ("ppo", "motivation", "mlp")])
+@pytest.mark.parametrize(
+    "algo, task, net", [("a2c", "motivation", "students"), ("dqn", "attention", "mlp"), ("ppo", "motivation", "mlp")]
+)
 def test_other_sb3_algorithms_and_networks_train(tmp_path, confusion, algo, task, net):
     assert _train(tmp_path / algo, task, confusion, "--algo", algo, "--net", net) == 0
     assert (tmp_path / algo / "model.zip").exists()
@@ -75,9 +125,28 @@ def test_other_sb3_algorithms_and_networks_train(tmp_path, confusion, algo, task
 @pytest.mark.parametrize("task", ["motivation", "attention"])
 def test_trained_policy_acts_in_vclass_run(tmp_path, trained, confusion, task):
     out = tmp_path / "run"
-    code = main(["run", "--policy", f"ppo-{task}", "--set", f"policy.params.path={trained[task] / 'model.zip'}",
-                 "--recognizer", "surrogate", "--set", f"recognizer.confusion={confusion}", "--students", "9",
-                 "--minutes", "5", "--compare", "", "--quiet", "--out", str(out)])
+    code = main(
+        [
+            "run",
+            "--policy",
+            f"ppo-{task}",
+            "--set",
+            f"policy.params.path={trained[task] / 'model.zip'}",
+            "--recognizer",
+            "surrogate",
+            "--set",
+            f"recognizer.confusion={confusion}",
+            "--students",
+            "9",
+            "--minutes",
+            "5",
+            "--compare",
+            "",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["policy"] == f"ppo-{task}" and summary["students"] == 9  # shared weights: any class size
@@ -102,23 +171,56 @@ def test_adapter_acts_in_the_simulator_as_the_model_acts_in_the_env(trained, con
         action, _ = model.predict(obs, deterministic=True)
         obs, reward, terminated, _, info = made.step(action)
         ret += reward
-    record = simulate(made.sim_config, 3, SB3Policy(path, made.sim_config),
-                      make_observer("surrogate", confusion_path=confusion))
+    record = simulate(
+        made.sim_config, 3, SB3Policy(path, made.sim_config), make_observer("surrogate", confusion_path=confusion)
+    )
     assert class_summary(record)["effective_participation_min"] == pytest.approx(ret)
     assert record.checkins == made.lesson.room.record.checkins
 
 
 def test_missing_policy_zip_is_a_config_error(tmp_path, confusion, capsys):
-    code = main(["run", "--policy", "ppo-attention", "--set", f"policy.params.path={tmp_path / 'nope.zip'}",
-                 "--recognizer", "surrogate", "--set", f"recognizer.confusion={confusion}", *SMALL, "--quiet",
-                 "--compare", "", "--out", str(tmp_path / "r")])
+    code = main(
+        [
+            "run",
+            "--policy",
+            "ppo-attention",
+            "--set",
+            f"policy.params.path={tmp_path / 'nope.zip'}",
+            "--recognizer",
+            "surrogate",
+            "--set",
+            f"recognizer.confusion={confusion}",
+            *SMALL,
+            "--quiet",
+            "--compare",
+            "",
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
     assert code == 2 and "policy.params.path: no policy zip" in capsys.readouterr().err
 
 
 def test_evaluate_writes_table_plot_and_paired_differences(tmp_path, trained, confusion):
     out = tmp_path / "eval"
-    code = main(["evaluate", "--task", "attention", "--policies", f"round-robin,{trained['attention'] / 'model.zip'}",
-                 "--seeds", "2", *SMALL, "--recognizer", "surrogate", "--confusion", confusion, "--out", str(out)])
+    code = main(
+        [
+            "evaluate",
+            "--task",
+            "attention",
+            "--policies",
+            f"round-robin,{trained['attention'] / 'model.zip'}",
+            "--seeds",
+            "2",
+            *SMALL,
+            "--recognizer",
+            "surrogate",
+            "--confusion",
+            confusion,
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     result = json.loads((out / "results.json").read_text())
     assert result["best_baseline"] == "round-robin" and result["seeds"] == [1000, 1001]
@@ -151,27 +253,80 @@ def test_evaluate_motivation_return_matches_the_env(tmp_path, confusion):
 def test_evaluate_rejects_bad_input(tmp_path, confusion, capsys):
     assert main(["evaluate", "--task", "motivation", "--seeds", "1", "--out", str(tmp_path)]) == 2
     assert "--seeds: must be an integer >= 2" in capsys.readouterr().err
-    assert main(["evaluate", "--task", "motivation", "--policies", "nobody-knows", "--seeds", "2",
-                 "--recognizer", "surrogate", "--confusion", confusion, "--out", str(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--task",
+                "motivation",
+                "--policies",
+                "nobody-knows",
+                "--seeds",
+                "2",
+                "--recognizer",
+                "surrogate",
+                "--confusion",
+                confusion,
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     assert "policy.name: unknown policy" in capsys.readouterr().err
 
 
 def test_ship_policy_installs_the_zip_and_a_card_that_runs_in_vclass_run(tmp_path, trained, confusion, capsys):
     evaluation = tmp_path / "eval"
     zip_path = trained["attention"] / "model.zip"
-    assert main(["evaluate", "--task", "attention", "--policies", f"round-robin,{zip_path}", "--seeds", "2",
-                 *SMALL, "--recognizer", "surrogate", "--confusion", confusion, "--out", str(evaluation)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--task",
+                "attention",
+                "--policies",
+                f"round-robin,{zip_path}",
+                "--seeds",
+                "2",
+                *SMALL,
+                "--recognizer",
+                "surrogate",
+                "--confusion",
+                confusion,
+                "--out",
+                str(evaluation),
+            ]
+        )
+        == 0
+    )
     shipped = tmp_path / "shipped"
-    assert main(["ship-policy", str(trained["attention"]), "--evaluation", str(evaluation),
-                 "--out", str(shipped)]) == 0
+    assert main(["ship-policy", str(trained["attention"]), "--evaluation", str(evaluation), "--out", str(shipped)]) == 0
     assert (shipped / "ppo-attention.zip").read_bytes() == zip_path.read_bytes()
     card = (shipped / "ppo-attention.md").read_text()
     assert "vclass train-policy --task attention --algo ppo --timesteps 64 --seed 1" in card
     assert (evaluation / "results.md").read_text().strip() in card
     run = tmp_path / "run"
-    assert main(["run", *SMALL, "--recognizer", "surrogate", "--set", f"recognizer.confusion={confusion}",
-                 "--policy", "ppo-attention", "--set", f"policy.params.path={shipped / 'ppo-attention.zip'}",
-                 "--quiet", "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                *SMALL,
+                "--recognizer",
+                "surrogate",
+                "--set",
+                f"recognizer.confusion={confusion}",
+                "--policy",
+                "ppo-attention",
+                "--set",
+                f"policy.params.path={shipped / 'ppo-attention.zip'}",
+                "--quiet",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     assert json.loads((run / "summary.json").read_text())["policy"] == "ppo-attention"
     capsys.readouterr()
     assert main(["ship-policy", str(tmp_path), "--evaluation", str(evaluation), "--out", str(shipped)]) == 2

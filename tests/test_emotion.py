@@ -39,11 +39,14 @@ def test_base_chain_rows_are_distributions_with_spec_blocks():
 
 
 @settings(max_examples=200, deadline=None)
-@given(state=st.integers(0, N_STATES - 1),
-       intensity=arrays(np.float64, (N_FACTORS,), elements=st.floats(0.0, 20.0)),
-       gap=st.floats(-1.0, 1.0), fatigue=st.floats(0.0, 5.0), online_test=st.booleans())
-def test_transition_rows_are_distributions_under_any_incentive_and_context(state, intensity, gap, fatigue,
-                                                                           online_test):
+@given(
+    state=st.integers(0, N_STATES - 1),
+    intensity=arrays(np.float64, (N_FACTORS,), elements=st.floats(0.0, 20.0)),
+    gap=st.floats(-1.0, 1.0),
+    fatigue=st.floats(0.0, 5.0),
+    online_test=st.booleans(),
+)
+def test_transition_rows_are_distributions_under_any_incentive_and_context(state, intensity, gap, fatigue, online_test):
     features = drift_features(np.array([gap]), np.array([fatigue]), online_test, intensity[None, :])
     rows = transition_rows(LOG_BASE[[state]], features, DRIFT)
     assert rows.shape == (1, N_STATES)
@@ -82,8 +85,10 @@ def test_temperament_shifts_mass_towards_positive_states():
     rng = np.random.default_rng(1)
     cheerful = student_transition_matrices(EMO, np.full(500, 0.6), rng)
     gloomy = student_transition_matrices(EMO, np.full(500, -0.6), rng)
-    assert stationary_distribution(cheerful)[:, POSITIVE].sum(1).mean() > \
-        stationary_distribution(gloomy)[:, POSITIVE].sum(1).mean() + 0.3
+    assert (
+        stationary_distribution(cheerful)[:, POSITIVE].sum(1).mean()
+        > stationary_distribution(gloomy)[:, POSITIVE].sum(1).mean() + 0.3
+    )
 
 
 def test_stationary_distribution_is_fixed_by_the_chain():
@@ -129,9 +134,9 @@ def test_habituation_counts_many_repeats_without_losing_any():
     ledger = IncentiveLedger(np.array([0.5]), INC, tick_seconds=10.0, decision_seconds=30.0)
     strengths = [ledger.apply(30.0 * i, np.array([0]), np.array([2]))[0] for i in range(40)]
     # Fewer than 600 s before t hold the 19 previous decisions (t - 570 ... t - 30).
-    assert strengths[19] == pytest.approx(0.7 ** 19)
-    assert strengths[20] == pytest.approx(0.7 ** 19)
-    assert strengths[39] == pytest.approx(0.7 ** 19)
+    assert strengths[19] == pytest.approx(0.7**19)
+    assert strengths[20] == pytest.approx(0.7**19)
+    assert strengths[39] == pytest.approx(0.7**19)
 
 
 def test_gumbel_sampling_in_the_classroom_follows_transition_rows():
@@ -151,8 +156,12 @@ def test_gumbel_sampling_in_the_classroom_follows_transition_rows():
     room.ledger.intensity[:, 2] = 1.0
     pop, plan = room.population, room.plan
     fatigue = pop.fatigue_rate * plan.time_fraction[0]
-    features = drift_features(plan.difficulty[0] - pop.ability, plan.fatigue_drift[0] * fatigue,
-                              bool(plan.online_test[0]), room.ledger.intensity)
+    features = drift_features(
+        plan.difficulty[0] - pop.ability,
+        plan.fatigue_drift[0] * fatigue,
+        bool(plan.online_test[0]),
+        room.ledger.intensity,
+    )
     expected = transition_rows(pop.log_transitions[:, 6], features, drift_matrix(cfg.emotion, cfg.incentives))
     room.advance(0)
     observed = np.bincount(room.state, minlength=N_STATES)

@@ -19,8 +19,6 @@ IDS = ("vclass/Motivation-v0", "vclass/Attention-v0")
 N = 6
 
 
-
-
 @pytest.fixture(scope="module")
 def options(confusion) -> dict:
     return {"students": N, "minutes": 5.0, "confusion_path": confusion}
@@ -117,8 +115,11 @@ def test_rewards_sum_to_the_lesson_measures(options):
     whole = reward_terms(record, 0, record.plan.n_ticks)
     assert whole == pytest.approx(totals)
     cfg = made.sim_config
-    expected = 100 * (whole["learning_gain"] / (cfg.learning.rate * cfg.classroom.n_ticks) + whole["tea_share"]
-                      - whole["intervention_cost"] / (N * 10))
+    expected = 100 * (
+        whole["learning_gain"] / (cfg.learning.rate * cfg.classroom.n_ticks)
+        + whole["tea_share"]
+        - whole["intervention_cost"] / (N * 10)
+    )
     assert ret == pytest.approx(expected)
 
 
@@ -148,8 +149,12 @@ def test_lesson_seed_option_gives_the_class_of_vclass_run_with_that_seed(options
     while not terminated:
         action = policy.act(made.lesson.room.observation())
         _, _, terminated, _, info = made.step(action.checkin + 1)
-    record = simulate(made.sim_config, 11, GreedyAttentionCheckin(),
-                      make_observer("surrogate", confusion_path=options["confusion_path"]))
+    record = simulate(
+        made.sim_config,
+        11,
+        GreedyAttentionCheckin(),
+        make_observer("surrogate", confusion_path=options["confusion_path"]),
+    )
     assert info["summary"]["effective_participation_min"] == class_summary(record)["effective_participation_min"]
     assert record.checkins == made.lesson.room.record.checkins
 
@@ -162,11 +167,12 @@ def test_observation_is_the_encoded_teacher_observation_never_the_true_state(opt
     room = made.lesson.room
     encoder = ObservationEncoder(made.sim_config, N)
     np.testing.assert_array_equal(obs, encoder.encode(room.observation()))
-    room.state[:] = (room.state + 4) % 8          # change the hidden truth, not what was recognized
+    room.state[:] = (room.state + 4) % 8  # change the hidden truth, not what was recognized
     room.attention[:] = 0.01
     np.testing.assert_array_equal(obs, encoder.encode(room.observation()))
 
 
+@pytest.mark.slow
 def test_runs_under_sb3_subproc_vec_env(options):
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import SubprocVecEnv
@@ -197,15 +203,18 @@ def test_render_rgb_array_is_a_grid_of_faces_with_belief_bars(options):
     assert plain.render() is None
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"students": 0}, "students"),
-    ({"minutes": -1.0}, "minutes"),
-    ({"recognizer": "oracle"}, "recognizer"),
-    ({"render_mode": "human"}, "render_mode"),
-    ({"tea_weight": -1.0}, "tea_weight"),
-    ({"config": {"classroom": {"late_join_prob": 2.0}}}, "classroom.late_join_prob"),
-    ({"confusion_path": "/nonexistent/confusion.json"}, "recognizer"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"students": 0}, "students"),
+        ({"minutes": -1.0}, "minutes"),
+        ({"recognizer": "oracle"}, "recognizer"),
+        ({"render_mode": "human"}, "render_mode"),
+        ({"tea_weight": -1.0}, "tea_weight"),
+        ({"config": {"classroom": {"late_join_prob": 2.0}}}, "classroom.late_join_prob"),
+        ({"confusion_path": "/nonexistent/confusion.json"}, "recognizer"),
+    ],
+)
 def test_invalid_options_raise_config_errors_naming_the_option(kwargs, field, options):
     with pytest.raises(ConfigError) as err:
         MotivationEnv(**{**options, **kwargs})
@@ -228,8 +237,10 @@ def test_invalid_reset_options_and_actions_are_rejected(options):
 
 
 def test_config_sets_the_lesson(options):
-    config = {"classroom": {"students": 4, "minutes": 2.0},
-              "lesson": {"segments": [{"kind": "online-test", "share": 1.0, "difficulty": 0.9}]}}
+    config = {
+        "classroom": {"students": 4, "minutes": 2.0},
+        "lesson": {"segments": [{"kind": "online-test", "share": 1.0, "difficulty": 0.9}]},
+    }
     made = MotivationEnv(config=config, confusion_path=options["confusion_path"])
     obs, _ = made.reset(seed=0)
     assert made.n_students == 4 and made.max_steps == 4

@@ -41,8 +41,27 @@ def test_split_sequences_cuts_at_missing_frames_and_drops_singletons():
 
 def test_fit_hmm_refits_a_surrogate_run_and_refuses_an_oracle_run(tmp_path, confusion_file, capsys):
     run = tmp_path / "run"
-    assert main(["run", "--students", "10", "--minutes", "10", "--recognizer", "surrogate", "--set",
-                 f"recognizer.confusion={confusion_file}", "--compare", "", "--out", str(run), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--students",
+                "10",
+                "--minutes",
+                "10",
+                "--recognizer",
+                "surrogate",
+                "--set",
+                f"recognizer.confusion={confusion_file}",
+                "--compare",
+                "",
+                "--out",
+                str(run),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert main(["fit-hmm", str(run), "--epsilon", "1e-3"]) == 0
     report = json.loads((run / "fit_hmm.json").read_text())
     assert report["converged"] and report["iterations"] > 1
@@ -50,8 +69,25 @@ def test_fit_hmm_refits_a_surrogate_run_and_refuses_an_oracle_run(tmp_path, conf
     np.testing.assert_allclose(fitted.sum(axis=1), 1.0, atol=1e-9)
     assert (run / "fit_hmm.png").read_bytes()[:4] == b"\x89PNG"
     oracle = tmp_path / "oracle"
-    assert main(["run", "--students", "4", "--minutes", "2", "--recognizer", "oracle", "--compare", "",
-                 "--out", str(oracle), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--students",
+                "4",
+                "--minutes",
+                "2",
+                "--recognizer",
+                "oracle",
+                "--compare",
+                "",
+                "--out",
+                str(oracle),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["fit-hmm", str(oracle)]) == 2
     assert "oracle" in capsys.readouterr().err
@@ -60,13 +96,34 @@ def test_fit_hmm_refits_a_surrogate_run_and_refuses_an_oracle_run(tmp_path, conf
 
 def test_s0_2x2_writes_every_cell_with_confidence_intervals(tmp_path, confusion_file):
     out = tmp_path / "x"
-    assert main(["experiment", "s0-2x2", "--seeds", "2", "--students", "6", "--minutes", "4", "--workers", "1",
-                 "--recognizer", "surrogate", "--set", f"recognizer.confusion={confusion_file}",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "experiment",
+                "s0-2x2",
+                "--seeds",
+                "2",
+                "--students",
+                "6",
+                "--minutes",
+                "4",
+                "--workers",
+                "1",
+                "--recognizer",
+                "surrogate",
+                "--set",
+                f"recognizer.confusion={confusion_file}",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     table = json.loads((out / "table.json").read_text())
     assert len(table) == 8
     assert {(e["presentation"], e["online_tests"], e["policy"]) for e in table} == {
-        (p, t, q) for p in ("video", "slides") for t in (True, False) for q in ("none", "ecem")}
+        (p, t, q) for p in ("video", "slides") for t in (True, False) for q in ("none", "ecem")
+    }
     for entry in table:
         mean, low, high = entry["tea_share"]
         assert low <= mean <= high and entry["n"] == 2

@@ -42,6 +42,7 @@ def test_the_resting_face_bound_is_below_the_oracle_and_agrees_with_its_own_expe
         assert bins[name]["top1"] < oracle["top1_by_intensity"][name]["top1"], name
 
 
+@pytest.mark.slow
 def test_action_posterior_matches_the_class_shares_of_simulated_faces():
     """E[P(c | a) | a in a ball] = P(c | a in the ball): compare the formula with counted draws."""
     from vclass.sim.faces import DEFAULT_SAMPLING, EXPRESSION_ACTIONS, RESTING_FACE_SD
@@ -52,10 +53,12 @@ def test_action_posterior_matches_the_class_shares_of_simulated_faces():
     t = rng.beta(*DEFAULT_SAMPLING.intensity_beta, n)
     a = rng.standard_normal((n, 11)) * RESTING_FACE_SD + t[:, None] * EXPRESSION_ACTIONS[c]
     # a faint happy face, and a faint mix of fear and surprise
-    for center, top in ((0.15 * EXPRESSION_ACTIONS[1], {0, 1}), (0.1 * (EXPRESSION_ACTIONS[6] + EXPRESSION_ACTIONS[2]),
-                                                                  {2, 6})):
+    for center, top in (
+        (0.15 * EXPRESSION_ACTIONS[1], {0, 1}),
+        (0.1 * (EXPRESSION_ACTIONS[6] + EXPRESSION_ACTIONS[2]), {2, 6}),
+    ):
         near = np.linalg.norm(a - center, axis=1) < 0.3
-        assert near.sum() > 7_000   # each share then has a binomial sd below 0.006
+        assert near.sum() > 7_000  # each share then has a binomial sd below 0.006
         counted = np.bincount(c[near], minlength=7) / near.sum()
         formula = action_posterior(a[near]).mean(axis=0)
         assert np.abs(counted - formula).max() < 0.025
@@ -75,8 +78,10 @@ def test_same_seed_same_result_and_the_cli_prints_and_writes_it(tmp_path, capsys
     assert "template oracle" in text and f"{small['resting_face_bound']['top1']:.3f}" in text
 
 
-@pytest.mark.parametrize("flags, fragment", [(["--n", "0"], "--n: must be an integer in [1, 1,000,000], got 0"),
-                                             (["--seed", "-1"], "--seed: must be >= 0")])
+@pytest.mark.parametrize(
+    "flags, fragment",
+    [(["--n", "0"], "--n: must be an integer in [1, 1,000,000], got 0"), (["--seed", "-1"], "--seed: must be >= 0")],
+)
 def test_bad_flags_exit_2_naming_the_flag(tmp_path, capsys, flags, fragment):
     assert cli(["face-ceiling", "--out", str(tmp_path / "x.json")] + flags) == 2
     assert fragment in capsys.readouterr().err

@@ -41,7 +41,7 @@ def test_render_gives_uint8_frames_of_the_requested_size_with_real_content(size)
     batch = sample_face_batch(32, np.random.default_rng(1), size=size)
     assert batch.images.shape == (32, size, size)
     assert batch.images.dtype == np.uint8
-    assert batch.images.std(axis=(1, 2)).min() > 5          # every frame has structure, none is flat
+    assert batch.images.std(axis=(1, 2)).min() > 5  # every frame has structure, none is flat
     assert batch.expressions.dtype == np.int64 and set(batch.expressions) <= set(range(len(EXPRESSIONS)))
     assert batch.attributes.shape == (32, len(ATTRIBUTES)) and batch.attributes.dtype == np.uint8
     assert batch.intensity.dtype == np.float32 and np.all((batch.intensity >= 0) & (batch.intensity <= 1))
@@ -75,8 +75,9 @@ def test_parts_are_never_clipped_by_their_drawing_windows(monkeypatch):
 
     rng = np.random.default_rng(30)
     n = 600
-    params = sample_face_params(n, rng, intensity=1.0, yawning=rng.random(n) < 0.3,
-                                looking_away=rng.random(n) < 0.5).replace(noise_sd=0.0)
+    params = sample_face_params(
+        n, rng, intensity=1.0, yawning=rng.random(n) < 0.3, looking_away=rng.random(n) < 0.5
+    ).replace(noise_sd=0.0)
     params.identity.resting_actions[:] = rng.choice([-0.3, 0.3], params.identity.resting_actions.shape)
     params.identity.glasses[::2] = True
     for size in (64, 32):
@@ -93,7 +94,7 @@ def test_sensor_noise_is_drawn_from_the_generator_and_scales_with_noise_sd():
     noisy_a = render_faces(params.replace(noise_sd=0.05), np.random.default_rng(1)).astype(float)
     noisy_b = render_faces(params.replace(noise_sd=0.05), np.random.default_rng(2)).astype(float)
     assert not np.array_equal(noisy_a, noisy_b)
-    residual = (noisy_a - quiet)[:, 8:56, 8:56]                 # away from clipping at the frame edge
+    residual = (noisy_a - quiet)[:, 8:56, 8:56]  # away from clipping at the frame edge
     assert 0.03 * 255 < residual.std() < 0.07 * 255
 
 
@@ -110,8 +111,10 @@ def test_expressions_move_away_from_neutral_as_intensity_grows():
     base = clean_params(40, seed=10, identity=identity, expression=0, intensity=0.0)
     neutral = render(base)
     for expression in range(1, len(EXPRESSIONS)):
-        distances = [np.abs(render(base.replace(expression=expression, intensity=level)) - neutral).mean()
-                     for level in (0.0, 0.1, 0.4, 0.7, 1.0)]
+        distances = [
+            np.abs(render(base.replace(expression=expression, intensity=level)) - neutral).mean()
+            for level in (0.0, 0.1, 0.4, 0.7, 1.0)
+        ]
         assert distances[0] == 0
         assert np.all(np.diff(distances) > 0), (EXPRESSIONS[expression], distances)
         # A faint expression is much closer to neutral than a full one.
@@ -132,8 +135,15 @@ def _linear_readout_accuracy(intensity_range: tuple[float, float], seed: int) ->
     def faces(n, seed):
         rng = np.random.default_rng(seed)
         expression = np.arange(n) % len(EXPRESSIONS)
-        params = sample_face_params(n, rng, expression=expression, intensity=rng.uniform(*intensity_range, n),
-                                    eyes_closed=False, yawning=False, looking_away=False)
+        params = sample_face_params(
+            n,
+            rng,
+            expression=expression,
+            intensity=rng.uniform(*intensity_range, n),
+            eyes_closed=False,
+            yawning=False,
+            looking_away=False,
+        )
         # A linear read-out of pixels needs the faces aligned: fix position, size and lighting.
         params = params.replace(occluded=False, center_x=0.0, center_y=0.06, scale=1.0, light_strength=0.0)
         images = render_faces(params, rng).astype(np.float32) / 255
@@ -148,8 +158,8 @@ def test_strong_expressions_are_readable_and_faint_ones_ambiguous():
     chance = 1 / len(EXPRESSIONS)
     strong = _linear_readout_accuracy((0.85, 1.0), seed=11)
     faint = _linear_readout_accuracy((0.0, 0.1), seed=21)
-    assert strong > 5 * chance, strong      # measured 0.94
-    assert faint < 2 * chance, faint        # measured 0.19
+    assert strong > 5 * chance, strong  # measured 0.94
+    assert faint < 2 * chance, faint  # measured 0.19
 
 
 def test_closing_the_eyes_changes_only_the_eye_band():
@@ -177,8 +187,8 @@ def test_yawning_changes_mostly_the_mouth():
 def test_turning_the_head_moves_the_features_the_same_way():
     params = clean_params(20, seed=14, looking_away=True)
     ident = params.identity
-    ident.hair_style[:] = 0                       # bald, no glasses, background = skin:
-    ident.glasses[:] = False                      # the only dark pixels are facial features
+    ident.hair_style[:] = 0  # bald, no glasses, background = skin:
+    ident.glasses[:] = False  # the only dark pixels are facial features
     ident.background_tone[:] = ident.skin_tone
 
     def feature_centre_x(yaw):
@@ -195,7 +205,7 @@ def test_an_occluder_changes_pixels_inside_its_box_only():
     params = clean_params(10, seed=15)
     covered = params.replace(occluded=True)
     difference = np.abs(render(covered) - render(params)) > 0
-    half_w = params.identity.face_width * params.scale            # the head is narrower only when turned away
+    half_w = params.identity.face_width * params.scale  # the head is narrower only when turned away
     half_h = params.identity.face_height * params.scale
     box = params.occluder
     x0 = (params.center_x + (box[:, 0] - box[:, 2]) * half_w + 1) * SIZE / 2 - 1.5
@@ -203,8 +213,12 @@ def test_an_occluder_changes_pixels_inside_its_box_only():
     y0 = pixel_row(params.center_y + (box[:, 1] - box[:, 3]) * half_h) - 1.5
     y1 = pixel_row(params.center_y + (box[:, 1] + box[:, 3]) * half_h) + 1.5
     cols, rows = np.arange(SIZE)[None, None, :], np.arange(SIZE)[None, :, None]
-    inside = ((cols >= x0[:, None, None]) & (cols <= x1[:, None, None])
-              & (rows >= y0[:, None, None]) & (rows <= y1[:, None, None]))
+    inside = (
+        (cols >= x0[:, None, None])
+        & (cols <= x1[:, None, None])
+        & (rows >= y0[:, None, None])
+        & (rows <= y1[:, None, None])
+    )
     assert difference.any(axis=(1, 2)).all()
     assert not (difference & ~inside).any()
 
@@ -222,8 +236,16 @@ def test_sampled_batches_follow_the_documented_distributions():
 def test_given_values_are_kept_and_wrong_lengths_rejected():
     rng = np.random.default_rng(17)
     identity = sample_identities(4, rng)
-    params = sample_face_params(4, rng, identity=identity, expression=[1, 2, 3, 4], intensity=0.5,
-                                eyes_closed=[True, False, True, False], yawning=False, looking_away=[0, 1, 0, 1])
+    params = sample_face_params(
+        4,
+        rng,
+        identity=identity,
+        expression=[1, 2, 3, 4],
+        intensity=0.5,
+        eyes_closed=[True, False, True, False],
+        yawning=False,
+        looking_away=[0, 1, 0, 1],
+    )
     assert params.expression.tolist() == [1, 2, 3, 4]
     assert np.all(params.intensity == 0.5)
     assert params.attributes().tolist() == [[1, 0, 0], [0, 0, 1], [1, 0, 0], [0, 0, 1]]

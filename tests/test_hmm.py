@@ -93,6 +93,7 @@ def test_composed_emission_is_b_times_confusion():
     assert np.allclose(compose_emission(B, np.eye(7)), B)
 
 
+@pytest.mark.slow
 def test_baum_welch_recovers_a_known_eight_state_chain():
     """150 students x 270 ticks (40,500 symbols) from SPEC's chain, started from a perturbed model.
 

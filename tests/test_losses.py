@@ -43,14 +43,16 @@ def test_delta1_is_015_at_batch_1024_and_about_007_at_batch_64():
 
 def test_relabeling_changes_exactly_the_low_group_samples_over_the_threshold_eq3():
     alpha = torch.tensor([0.9, 0.8, 0.7, 0.2, 0.1, 0.15])  # beta 0.5 -> low group = samples 3, 4, 5
-    probs = torch.tensor([
-        [0.1, 0.8, 0.1],   # high group, contradicts its label strongly -> kept (not in the low group)
-        [0.6, 0.3, 0.1],
-        [0.2, 0.2, 0.6],
-        [0.1, 0.7, 0.2],   # low, label 0: 0.7 - 0.1 = 0.6 > 0.2 -> becomes 1
-        [0.35, 0.45, 0.2],  # low, label 0: 0.45 - 0.35 = 0.1 <= 0.2 -> kept
-        [0.05, 0.15, 0.8],  # low, label 2 already the max -> kept
-    ])
+    probs = torch.tensor(
+        [
+            [0.1, 0.8, 0.1],  # high group, contradicts its label strongly -> kept (not in the low group)
+            [0.6, 0.3, 0.1],
+            [0.2, 0.2, 0.6],
+            [0.1, 0.7, 0.2],  # low, label 0: 0.7 - 0.1 = 0.6 > 0.2 -> becomes 1
+            [0.35, 0.45, 0.2],  # low, label 0: 0.45 - 0.35 = 0.1 <= 0.2 -> kept
+            [0.05, 0.15, 0.8],  # low, label 2 already the max -> kept
+        ]
+    )
     labels = torch.tensor([0, 0, 2, 0, 0, 2])
     low = losses.low_importance_mask(alpha, beta=0.5)
     assert low.tolist() == [False, False, False, True, True, True]
@@ -119,17 +121,21 @@ def test_cs_loss_adds_gamma_times_mean_alpha_of_misclassified_samples_eq5():
     rr = losses.rank_regularization(alpha, 0.5, 0.7)
     expected = rr + 0.1 * (0.8 + 0.2) / 2
     assert losses.cs_loss(alpha, logits, labels, beta=0.5, delta1=0.7, gamma=0.1).item() == pytest.approx(
-        expected.item())
+        expected.item()
+    )
     all_right = torch.tensor([0, 1, 0, 1])
     assert losses.cs_loss(alpha, logits, all_right, 0.5, 0.7, 0.1).item() == pytest.approx(rr.item())
 
 
-@pytest.mark.parametrize("previous, now, expected", [
-    (None, 0.8, 0.2),          # first epoch: unchanged
-    (0.80, 0.70, 0.22),        # accuracy fell: x1.1
-    (0.70, 0.80, 0.19),        # accuracy rose: x0.95
-    (0.80, 0.80, 0.2),         # tie: unchanged
-])
+@pytest.mark.parametrize(
+    "previous, now, expected",
+    [
+        (None, 0.8, 0.2),  # first epoch: unchanged
+        (0.80, 0.70, 0.22),  # accuracy fell: x1.1
+        (0.70, 0.80, 0.19),  # accuracy rose: x0.95
+        (0.80, 0.80, 0.2),  # tie: unchanged
+    ],
+)
 def test_delta2_adapts_on_validation_accuracy_eq6(previous, now, expected):
     assert losses.adapt_delta2(0.2, now, previous) == pytest.approx(expected)
 

@@ -31,7 +31,9 @@ def test_forward_returns_logits_attribute_logits_and_alpha_with_the_documented_s
     model = create_model(name, attributes=attributes, **TINY)
     out = model(torch.rand(5, 1, 64, 64))
     assert out.expression_logits.shape == (5, len(EXPRESSIONS)) == (5, 7)
-    assert (out.attribute_logits.shape == (5, len(ATTRIBUTES)) == (5, 3)) if attributes else out.attribute_logits is None
+    assert (
+        (out.attribute_logits.shape == (5, len(ATTRIBUTES)) == (5, 3)) if attributes else out.attribute_logits is None
+    )
     if has_alpha:
         assert out.alpha.shape == (5,) and bool(((out.alpha > 0) & (out.alpha < 1)).all())
     else:

@@ -21,20 +21,39 @@ from vclass.sim.emotion import N_STATES
 from vclass.sim.measures import class_summary
 
 
-def _obs(belief: np.ndarray, attention: np.ndarray | None = None, reachable: np.ndarray | None = None,
-         budget: int = 10) -> Observation:
+def _obs(
+    belief: np.ndarray, attention: np.ndarray | None = None, reachable: np.ndarray | None = None, budget: int = 10
+) -> Observation:
     n = belief.shape[0]
     reach = np.ones(n, dtype=bool) if reachable is None else reachable
-    return Observation(tick=0, t_seconds=0.0, segment="lecture", difficulty=0.5, belief=belief,
-                       attention=np.full(n, 0.5) if attention is None else attention, present=reach.copy(),
-                       connected=np.ones(n, dtype=bool), camera_on=np.ones(n, dtype=bool),
-                       intensity=np.zeros((n, 4)), teacher_budget_left=budget)
+    return Observation(
+        tick=0,
+        t_seconds=0.0,
+        segment="lecture",
+        difficulty=0.5,
+        belief=belief,
+        attention=np.full(n, 0.5) if attention is None else attention,
+        present=reach.copy(),
+        connected=np.ones(n, dtype=bool),
+        camera_on=np.ones(n, dtype=bool),
+        intensity=np.zeros((n, 4)),
+        teacher_budget_left=budget,
+    )
 
 
 def test_registry_lists_every_baseline_and_ecem():
     names = set(list_policies())
-    assert {"none", "random", "round-robin", "greedy-attention", "ecem", "always-reduce-difficulty",
-            "always-remove-problems", "always-fun", "always-teaching-quality"} <= names
+    assert {
+        "none",
+        "random",
+        "round-robin",
+        "greedy-attention",
+        "ecem",
+        "always-reduce-difficulty",
+        "always-remove-problems",
+        "always-fun",
+        "always-teaching-quality",
+    } <= names
 
 
 def test_unknown_policy_and_bad_params_are_config_errors():
@@ -52,7 +71,7 @@ def test_unknown_policy_and_bad_params_are_config_errors():
 
 def test_always_fun_applies_factor_three_only_below_the_region():
     eye = np.eye(N_STATES)
-    belief = eye[[0, 3, 4, 5, 6]]          # excitement, relaxation in TEA; calm, depression, tension below
+    belief = eye[[0, 3, 4, 5, 6]]  # excitement, relaxation in TEA; calm, depression, tension below
     policy = AlwaysFactor(3, EmotionConfig())
     policy.reset(5, np.random.default_rng(0))
     action = policy.act(_obs(belief, reachable=np.array([True, True, True, False, True])))
@@ -71,8 +90,13 @@ def test_round_robin_visits_every_reachable_student_in_turn():
 def test_greedy_attention_checks_in_with_the_least_attentive_reachable_student():
     policy = GreedyAttentionCheckin()
     policy.reset(4, np.random.default_rng(0))
-    action = policy.act(_obs(np.eye(N_STATES)[[0] * 4], attention=np.array([0.5, 0.1, 0.3, 0.9]),
-                             reachable=np.array([True, False, True, True])))
+    action = policy.act(
+        _obs(
+            np.eye(N_STATES)[[0] * 4],
+            attention=np.array([0.5, 0.1, 0.3, 0.9]),
+            reachable=np.array([True, False, True, True]),
+        )
+    )
     assert action.checkin == 2 and not action.incentives.any()
 
 
@@ -110,7 +134,7 @@ def test_ecem_takes_the_cheapest_factor_that_reaches_the_region():
 
 def test_ecem_settles_for_the_best_prediction_when_no_factor_reaches():
     ecem = ECEM(EmotionConfig(), IncentiveConfig())
-    belief = np.eye(N_STATES)[[5]]          # deep in depression: six ticks are not enough
+    belief = np.eye(N_STATES)[[5]]  # deep in depression: six ticks are not enough
     choice = ecem.choose(belief)[0]
     best = (belief @ ecem.predicted_axis[-1].T).argmax() + 1
     assert choice == best

@@ -116,10 +116,11 @@ def test_uint8_and_equivalent_float_frames_give_the_same_predictions(trained_fol
 
 @pytest.mark.parametrize("suffix", [".onnx", ".pt"])
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
-def test_corrupted_or_truncated_model_files_raise_a_clear_error_naming_the_file(trained_folder, tmp_path, suffix,
-                                                                                damage):
+def test_corrupted_or_truncated_model_files_raise_a_clear_error_naming_the_file(
+    trained_folder, tmp_path, suffix, damage
+):
     good = (trained_folder / f"model{suffix}").read_bytes()
-    data = {"garbage": np.random.default_rng(1).bytes(5000), "truncated": good[:len(good) // 2], "empty": b""}[damage]
+    data = {"garbage": np.random.default_rng(1).bytes(5000), "truncated": good[: len(good) // 2], "empty": b""}[damage]
     bad = tmp_path / f"broken{suffix}"
     bad.write_bytes(data)
     backend = "onnxruntime" if suffix == ".onnx" else "torch"
@@ -160,8 +161,9 @@ def test_gpu_backends_agree_with_onnxruntime(trained_folder, frames, backend, tm
     if not torch.cuda.is_available():
         pytest.skip(f"{backend}: no CUDA GPU on this machine (torch.cuda.is_available() is False)")
     try:
-        recognizer = load_recognizer(trained_folder, backend=backend,
-                                     **({"cache_dir": tmp_path} if backend == "tensorrt" else {}))
+        recognizer = load_recognizer(
+            trained_folder, backend=backend, **({"cache_dir": tmp_path} if backend == "tensorrt" else {})
+        )
     except BackendUnavailable as err:
         pytest.skip(f"{backend}: {err}")
     reference = load_recognizer(trained_folder).predict(frames)
@@ -178,8 +180,9 @@ def test_export_and_eval_commands(trained_folder, tmp_path, capsys):
     from vclass.experiments.recognizer.make_faces import MakeFacesConfig, make_dataset
 
     data = tmp_path / "faces"
-    make_dataset(MakeFacesConfig(n=60, seed=4, size=64, noise_kind=None, noise_rate=0.0, val_frac=0.2,
-                                 test_frac=0.5), data)
+    make_dataset(
+        MakeFacesConfig(n=60, seed=4, size=64, noise_kind=None, noise_rate=0.0, val_frac=0.2, test_frac=0.5), data
+    )
     run = tmp_path / "run"
     run.mkdir()
     (run / "model.pt").write_bytes((trained_folder / "model.pt").read_bytes())
@@ -198,9 +201,11 @@ def test_export_and_eval_commands(trained_folder, tmp_path, capsys):
     assert cli(["eval-recognizer", str(tmp_path / "missing.onnx"), "--data", str(data)]) == 2
     assert "model file not found" in capsys.readouterr().err
     assert cli(["eval-recognizer", str(run), "--backend", "tensorrt", "--data", str(data)]) == (
-        0 if torch.cuda.is_available() else 2)
+        0 if torch.cuda.is_available() else 2
+    )
 
 
+@pytest.mark.slow
 def test_benchmark_rows_cover_every_backend_and_batch():
     from vclass.experiments.bench.recognizer import SIZES, run
 
@@ -209,8 +214,9 @@ def test_benchmark_rows_cover_every_backend_and_batch():
     timed = rows[1:]
     assert [r["case"] for r in timed[:3]] == ["onnxruntime batch 1", "onnxruntime batch 30", "onnxruntime batch 256"]
     # CPU backends at 3 batch sizes; the three GPU cases also at 4,096; two other widths on ONNX Runtime at 3
-    assert len(timed) == 2 * 3 + 3 * 4 + 2 * 3 and all(r["benchmark"] == "recognizer" and r["unit"] == "faces/s"
-                                                       for r in timed)
+    assert len(timed) == 2 * 3 + 3 * 4 + 2 * 3 and all(
+        r["benchmark"] == "recognizer" and r["unit"] == "faces/s" for r in timed
+    )
     assert timed[2]["value"] > 0 and timed[2]["target"] == ">= 2,000 faces/s"
     for row in timed:
         assert (row["value"] is None) == row["note"].startswith("not available here")
@@ -230,8 +236,9 @@ def test_benchmark_rows_cover_every_backend_and_batch():
 def test_flop_count_matches_the_formula_for_a_conv_and_a_linear():
     from vclass.models.nets import count_flops
 
-    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, stride=2, padding=1, bias=False), torch.nn.Flatten(),
-                              torch.nn.Linear(4 * 4 * 4, 7))
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, stride=2, padding=1, bias=False), torch.nn.Flatten(), torch.nn.Linear(4 * 4 * 4, 7)
+    )
     # conv: 16 outputs x 4 channels, 9 multiply-adds each; linear: 64 x 7
     assert count_flops(net, (8, 8)) == 2 * (4 * 4 * 4 * 9) + 2 * 64 * 7
 
@@ -251,16 +258,23 @@ def test_evaluate_reports_top1_top2_f1_confusion_intensity_bins_and_skips_one_va
     truth = np.array([0, 1, 2, 2])
     probs = np.full((4, 7), 0.01, np.float32)
     probs[0, 0] = probs[1, 2] = probs[2, 2] = probs[3, 1] = 0.9  # right, wrong, right, wrong
-    probs[1, 1] = probs[3, 2] = 0.05                              # ... but both wrong ones rank the truth second
+    probs[1, 1] = probs[3, 2] = 0.05  # ... but both wrong ones rank the truth second
     attributes = np.array([[1, 0, 0], [0, 0, 1], [1, 0, 0], [0, 0, 1]], np.uint8)  # yawning never present
     attribute_probs = np.array([[0.9, 0.1, 0.2], [0.2, 0.1, 0.7], [0.6, 0.1, 0.4], [0.4, 0.1, 0.3]], np.float32)
-    split = SimpleNamespace(images=np.zeros((4, 64, 64), np.uint8), clean_labels=truth, labels=truth,
-                            attributes=attributes, intensity=np.array([0.05, 0.2, 0.6, 0.9], np.float32))
-    result = evaluate(lambda frames: (probs[:len(frames)], attribute_probs[:len(frames)]), split)
+    split = SimpleNamespace(
+        images=np.zeros((4, 64, 64), np.uint8),
+        clean_labels=truth,
+        labels=truth,
+        attributes=attributes,
+        intensity=np.array([0.05, 0.2, 0.6, 0.9], np.float32),
+    )
+    result = evaluate(lambda frames: (probs[: len(frames)], attribute_probs[: len(frames)]), split)
     assert result["top1"] == 0.5 and result["top2"] == 1.0
     confusion = np.asarray(result["confusion"])
     assert confusion[0, 0] == 1 and confusion[1, 2] == 1 and confusion[2, 2] == 1 and confusion[2, 1] == 1
-    assert result["per_class_f1"]["neutral"] == 1.0 and result["per_class_f1"]["surprise"] == pytest.approx(0.5)  # tp 1, fp 1, fn 1
+    assert result["per_class_f1"]["neutral"] == 1.0 and result["per_class_f1"]["surprise"] == pytest.approx(
+        0.5
+    )  # tp 1, fp 1, fn 1
     assert result["attribute_auc"]["eyes_closed"] == 1.0 and result["attribute_auc"]["yawning"] is None
     assert result["attribute_auc"]["looking_away"] == pytest.approx(0.75)
     assert result["attribute_rates"]["eyes_closed"] == {"hit_rate": 1.0, "false_alarm_rate": 0.0}

@@ -18,10 +18,11 @@ SHIPPED_BASELINE = REPO / "experiments" / "baselines" / "regress.json"
 
 @pytest.fixture
 def tiny_spec(tmp_path):
-    (tmp_path / "confusion.json").write_text(json.dumps(
-        {"confusion": (np.full((7, 7), 0.03) + np.eye(7) * 0.79).tolist()}))
+    (tmp_path / "confusion.json").write_text(
+        json.dumps({"confusion": (np.full((7, 7), 0.03) + np.eye(7) * 0.79).tolist()})
+    )
     path = tmp_path / "tiny.toml"
-    path.write_text('''name = "tiny"
+    path.write_text("""name = "tiny"
 seeds = 6
 reference = "none"
 measures = ["tea_share", "mean_attention", "learning_gain", "interventions"]
@@ -32,13 +33,15 @@ classroom = { students = 6, minutes = 5 }
 name = "none"
 [[policies]]
 name = "ecem"
-''')
+""")
     return path
 
 
 def test_tolerance_is_sigmas_standard_errors_of_the_mean_with_a_floor_for_constant_measures():
-    rows = [{"run_index": i, "cell": "all", "policy": "p", "status": "ok", "seed": i, "x": float(v), "k": 3}
-            for i, v in enumerate([1.0, 2.0, 3.0, 4.0])]
+    rows = [
+        {"run_index": i, "cell": "all", "policy": "p", "status": "ok", "seed": i, "x": float(v), "k": 3}
+        for i, v in enumerate([1.0, 2.0, 3.0, 4.0])
+    ]
     x, k = measure_table(rows, ["x", "k"], sigmas=3.0)
     assert x["mean"] == 2.5 and x["tolerance"] == pytest.approx(3.0 * np.std([1, 2, 3, 4], ddof=1) / 2.0)
     assert k["sd"] == 0.0 and k["tolerance"] == pytest.approx(3e-9)
@@ -48,7 +51,7 @@ def test_tolerance_is_sigmas_standard_errors_of_the_mean_with_a_floor_for_consta
 
 def test_regress_passes_on_unchanged_code_and_update_writes_the_baseline(tiny_spec, tmp_path, capsys):
     baseline = tmp_path / "baseline.json"
-    assert main(["regress", str(tiny_spec), "--baseline", str(baseline)]) == 2      # no baseline yet
+    assert main(["regress", str(tiny_spec), "--baseline", str(baseline)]) == 2  # no baseline yet
     assert "--update" in capsys.readouterr().err
     assert main(["regress", str(tiny_spec), "--baseline", str(baseline), "--update"]) == 0
     stored = json.loads(baseline.read_text())
@@ -63,7 +66,7 @@ def test_regress_fails_with_a_readable_diff_when_an_outcome_moves_and_update_acc
     baseline = tmp_path / "baseline.json"
     assert main(["regress", str(tiny_spec), "--baseline", str(baseline), "--update"]) == 0
     before = baseline.read_text()
-    changed = ["--set", "emotion.incentive_gain=6.0"]   # as if someone changed tau (S3 eq 11) in the code
+    changed = ["--set", "emotion.incentive_gain=6.0"]  # as if someone changed tau (S3 eq 11) in the code
     capsys.readouterr()
     assert main(["regress", str(tiny_spec), "--baseline", str(baseline), *changed]) == 1
     out = capsys.readouterr().out
@@ -73,7 +76,7 @@ def test_regress_fails_with_a_readable_diff_when_an_outcome_moves_and_update_acc
     header = next(line for line in out.splitlines() if line.startswith("cell"))
     assert header.split() == ["cell", "policy", "measure", "baseline", "now", "change", "tolerance", "change/tol"]
     assert "--update" in out
-    assert not any(line.split()[1] == "none" for line in moved)    # no intervention: tau changes nothing
+    assert not any(line.split()[1] == "none" for line in moved)  # no intervention: tau changes nothing
 
     assert main(["regress", str(tiny_spec), "--baseline", str(baseline), "--update", *changed]) == 0
     assert baseline.read_text() != before

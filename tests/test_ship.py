@@ -24,14 +24,19 @@ def run_folder(tmp_path_factory):
     model = create_model("scn-cs", widths=WIDTHS).eval()
     config = TrainConfig(widths=WIDTHS, epochs=1, out=str(folder))
     save_model_file(model, config, folder / "model.pt", (64, 64))
-    (folder / "config.json").write_text(json.dumps({**json.loads(json.dumps(config.__dict__, default=list)),
-                                                    "widths": list(WIDTHS)}))
-    (folder / "train_log.jsonl").write_text(json.dumps({"epoch": 1, "train_acc": 0.2, "val_acc": 0.18,
-                                                        "relabeled": 3, "relabel_corrections": 1,
-                                                        "seconds": 1.0}) + "\n")
+    (folder / "config.json").write_text(
+        json.dumps({**json.loads(json.dumps(config.__dict__, default=list)), "widths": list(WIDTHS)})
+    )
+    (folder / "train_log.jsonl").write_text(
+        json.dumps(
+            {"epoch": 1, "train_acc": 0.2, "val_acc": 0.18, "relabeled": 3, "relabel_corrections": 1, "seconds": 1.0}
+        )
+        + "\n"
+    )
     return folder
 
 
+@pytest.mark.slow
 def test_ship_installs_model_confusion_and_card_that_agree_with_eval_recognizer(run_folder, tmp_path, capsys):
     out = tmp_path / "shipped"
     assert cli(["ship-recognizer", str(run_folder), "--out", str(out), "--faces", "300"]) == 0
@@ -44,8 +49,10 @@ def test_ship_installs_model_confusion_and_card_that_agree_with_eval_recognizer(
     SurrogateRecognizer.from_file(out / "confusion.json")  # the surrogate and the filter can read it
     capsys.readouterr()
     # the card's headline equals what eval-recognizer measures on the same faces
-    assert cli(["eval-recognizer", str(out / "scn-cs.onnx"), "--faces", "300", "--json", "--out",
-                str(tmp_path / "eval")]) == 0
+    assert (
+        cli(["eval-recognizer", str(out / "scn-cs.onnx"), "--faces", "300", "--json", "--out", str(tmp_path / "eval")])
+        == 0
+    )
     measured = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert measured["top1"] == pytest.approx(record["top1"])
     card = (out / "MODEL_CARD.md").read_text()
@@ -54,13 +61,30 @@ def test_ship_installs_model_confusion_and_card_that_agree_with_eval_recognizer(
     assert "3 labels relabeled in all (1 of them set a" in card
 
 
+@pytest.mark.slow
 def test_shipped_files_drive_a_lesson_with_the_real_recognizer(run_folder, tmp_path):
     out = tmp_path / "shipped"
     assert cli(["ship-recognizer", str(run_folder), "--out", str(out), "--faces", "100"]) == 0
     run = tmp_path / "run"
-    assert cli(["run", "--students", "4", "--minutes", "3", "--quiet", "--out", str(run),
-                "--set", f"recognizer.model={out / 'scn-cs.onnx'}",
-                "--set", f"recognizer.confusion={out / 'confusion.json'}"]) == 0
+    assert (
+        cli(
+            [
+                "run",
+                "--students",
+                "4",
+                "--minutes",
+                "3",
+                "--quiet",
+                "--out",
+                str(run),
+                "--set",
+                f"recognizer.model={out / 'scn-cs.onnx'}",
+                "--set",
+                f"recognizer.confusion={out / 'confusion.json'}",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((run / "summary.json").read_text())
     assert 0.0 <= summary["recognition_accuracy"] <= 1.0
 
@@ -73,8 +97,20 @@ def test_ship_refuses_a_folder_without_a_model_and_installs_nothing(tmp_path, ca
 
 
 def _meta(command, n=50_000, seed=0):
-    return {"provenance": {"command": command, "config": {"n": n, "seed": seed, "size": 64, "noise_kind": None,
-                                                          "noise_rate": 0.0, "val_frac": 0.1, "test_frac": 0.1}}}
+    return {
+        "provenance": {
+            "command": command,
+            "config": {
+                "n": n,
+                "seed": seed,
+                "size": 64,
+                "noise_kind": None,
+                "noise_rate": 0.0,
+                "val_frac": 0.1,
+                "test_frac": 0.1,
+            },
+        }
+    }
 
 
 def test_card_commands_name_the_data_and_the_training_run():
@@ -83,7 +119,8 @@ def test_card_commands_name_the_data_and_the_training_run():
     own = ["/bin/vclass", "train-recognizer", "--faces", "50000", "--out", "runs/a"]
     # the run rendered its own data: its recorded command is the whole recipe
     assert commands({"out": "runs/a", "data": "runs/a/data"}, _meta(own)) == [
-        "vclass train-recognizer --faces 50000 --out runs/a"]
+        "vclass train-recognizer --faces 50000 --out runs/a"
+    ]
     # another run rendered the data: the same faces come from make-faces with its recorded n and seed
     lines = commands({"out": "runs/b", "data": "runs/a/data", "fresh_train": True, "epochs": 3}, _meta(own))
     assert lines[0] == "vclass make-faces --n 50000 --seed 0 --out runs/a/data"
@@ -92,7 +129,8 @@ def test_card_commands_name_the_data_and_the_training_run():
     assert commands({"out": "runs/c", "data": "d"}, _meta(made))[0] == "vclass make-faces --n 900 --out d"
     # made by a script with no recorded settings: only the training command
     assert commands({"out": "runs/c", "data": "d"}, {"provenance": {"command": ["-"]}}) == [
-        "vclass train-recognizer --data d --out runs/c"]
+        "vclass train-recognizer --data d --out runs/c"
+    ]
 
 
 def test_card_puts_the_resting_face_bound_beside_each_intensity_bin_and_describes_fresh_training():
@@ -100,10 +138,23 @@ def test_card_puts_the_resting_face_bound_beside_each_intensity_bin_and_describe
     from vclass.experiments.recognizer.ship import model_card
     from vclass.models.evaluate import INTENSITY_BINS
 
-    bins = {"0.00-0.15": {"n": 10, "top1": 0.1}, "0.15-0.30": {"n": 10, "top1": 0.5},
-            "0.30-0.50": {"n": 10, "top1": 0.8}, "0.50-1.00": {"n": 10, "top1": 0.9}}
-    result = {"n": 40, "top1": 0.575, "top2": 0.7, "macro_f1": 0.5, "attribute_auc": {"eyes_closed": 0.9},
-              "top1_by_intensity": bins, "classes": ["a"], "confusion": [[1]], "per_class_f1": {"a": 1.0}}
+    bins = {
+        "0.00-0.15": {"n": 10, "top1": 0.1},
+        "0.15-0.30": {"n": 10, "top1": 0.5},
+        "0.30-0.50": {"n": 10, "top1": 0.8},
+        "0.50-1.00": {"n": 10, "top1": 0.9},
+    }
+    result = {
+        "n": 40,
+        "top1": 0.575,
+        "top2": 0.7,
+        "macro_f1": 0.5,
+        "attribute_auc": {"eyes_closed": 0.9},
+        "top1_by_intensity": bins,
+        "classes": ["a"],
+        "confusion": [[1]],
+        "per_class_f1": {"a": 1.0},
+    }
     bound = face_ceilings(2_000, 7, oracle=False, edges=INTENSITY_BINS)
     config = {"model": "scn-cs", "out": "runs/b", "data": "runs/a/data", "fresh_train": True, "epochs": 3}
     card = model_card("scn-cs", config, {"sizes": {"train": 100}}, [], None, result, 1, 1, 40, 5, bound)

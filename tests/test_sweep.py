@@ -61,17 +61,19 @@ class DiesForSix(Quiet):
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     """A designer's folder: a confusion matrix and policy module beside the specs, as the working folder."""
-    (tmp_path / "confusion.json").write_text(json.dumps(
-        {"confusion": (np.full((7, 7), 0.03) + np.eye(7) * 0.79).tolist()}))
+    (tmp_path / "confusion.json").write_text(
+        json.dumps({"confusion": (np.full((7, 7), 0.03) + np.eye(7) * 0.79).tolist()})
+    )
     (tmp_path / "designer.py").write_text(DESIGNER_POLICIES)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
-def write_spec(folder: Path, body: str, name: str = "spec.toml", seeds: int = 3, students: str = "5",
-               extra: str = "") -> Path:
+def write_spec(
+    folder: Path, body: str, name: str = "spec.toml", seeds: int = 3, students: str = "5", extra: str = ""
+) -> Path:
     path = folder / name
-    path.write_text(f'''name = "t"
+    path.write_text(f"""name = "t"
 seeds = {seeds}
 reference = "none"
 measures = ["tea_share", "mean_attention", "learning_gain"]
@@ -79,7 +81,7 @@ measures = ["tea_share", "mean_attention", "learning_gain"]
 [base]
 recognizer = {{ kind = "surrogate", confusion = "confusion.json" }}
 classroom = {{ students = {students}, minutes = 3 }}
-{body}''')
+{body}""")
     return path
 
 
@@ -89,19 +91,26 @@ def table_without_timing(path: Path) -> list[dict]:
 
 # -- specs ---------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("extra, body, field", [
-    ("seedz = 3", '[[policies]]\nname = "none"', "seedz"),
-    ("", '[grid]\nclassroom.students = [4, 0]\n[[policies]]\nname = "none"', "grid.classroom.students"),
-    ("", '[grid]\nclassroom.minutes = 5\n[[policies]]\nname = "none"', "grid.classroom.minutes"),
-    ("", '[grid]\npolicy.name = ["none"]\n[[policies]]\nname = "none"', "grid.policy.name"),
-    ("", '[base.lesson]\nsegmentz = 1\n[[policies]]\nname = "none"', "base.lesson.segmentz"),
-    ("", '[[policies]]\nname = "none"\n[[policies]]\nname = "nope"', "policies[1].name"),
-    ("", '[[policies]]\nname = "none"\n[[policies]]\nname = "random"\nparams = { incentive_prob = 2 }',
-     "policies[1].params.incentive_prob"),
-    ("", '[[policies]]\nname = "none"\n[[policies]]\nname = "none"', "policies[1].label"),
-    ("", '[[policies]]\nname = "ecem"', "reference"),
-    ('rank_by = "-cost"', '[[policies]]\nname = "none"', "rank_by"),
-])
+
+@pytest.mark.parametrize(
+    "extra, body, field",
+    [
+        ("seedz = 3", '[[policies]]\nname = "none"', "seedz"),
+        ("", '[grid]\nclassroom.students = [4, 0]\n[[policies]]\nname = "none"', "grid.classroom.students"),
+        ("", '[grid]\nclassroom.minutes = 5\n[[policies]]\nname = "none"', "grid.classroom.minutes"),
+        ("", '[grid]\npolicy.name = ["none"]\n[[policies]]\nname = "none"', "grid.policy.name"),
+        ("", '[base.lesson]\nsegmentz = 1\n[[policies]]\nname = "none"', "base.lesson.segmentz"),
+        ("", '[[policies]]\nname = "none"\n[[policies]]\nname = "nope"', "policies[1].name"),
+        (
+            "",
+            '[[policies]]\nname = "none"\n[[policies]]\nname = "random"\nparams = { incentive_prob = 2 }',
+            "policies[1].params.incentive_prob",
+        ),
+        ("", '[[policies]]\nname = "none"\n[[policies]]\nname = "none"', "policies[1].label"),
+        ("", '[[policies]]\nname = "ecem"', "reference"),
+        ('rank_by = "-cost"', '[[policies]]\nname = "none"', "rank_by"),
+    ],
+)
 def test_a_bad_spec_fails_before_any_work_naming_the_key(workdir, capsys, extra, body, field):
     spec = write_spec(workdir, body, extra=extra)
     with pytest.raises(ConfigError) as err:
@@ -126,13 +135,16 @@ def test_an_unknown_measure_is_named():
 
 
 def test_expansion_orders_runs_by_cell_policy_seed_with_stable_ids(workdir):
-    spec = write_spec(workdir, '[grid]\nclassroom.presentation = ["video", "slides"]\nclassroom.online_tests = '
-                               '[true, false]\n[[policies]]\nname = "none"\n[[policies]]\nname = "ecem"')
+    spec = write_spec(
+        workdir,
+        '[grid]\nclassroom.presentation = ["video", "slides"]\nclassroom.online_tests = '
+        '[true, false]\n[[policies]]\nname = "none"\n[[policies]]\nname = "ecem"',
+    )
     entries = expand(*load_spec(spec))
     assert len(entries) == 4 * 2 * 3
     assert [(e.cell, e.policy, e.seed) for e in entries[:4]] == [
-        ("presentation=video, online_tests=true", "none", s) for s in range(3)] + [
-        ("presentation=video, online_tests=true", "ecem", 0)]
+        ("presentation=video, online_tests=true", "none", s) for s in range(3)
+    ] + [("presentation=video, online_tests=true", "ecem", 0)]
     assert len({e.run_id for e in entries}) == len(entries)
     assert [e.run_id for e in expand(*load_spec(spec), validate=False)] == [e.run_id for e in entries]
     assert entries[0].config["recognizer"]["confusion"] == str(workdir / "confusion.json")
@@ -150,33 +162,86 @@ def test_the_s0_experiment_is_the_s0_spec_run_through_the_sweep(tmp_path):
     from vclass.experiments.lesson.runner import run_lesson
 
     out = tmp_path / "s0"
-    assert main(["experiment", "s0-2x2", "--seeds", "2", "--students", "6", "--minutes", "4", "--recognizer",
-                 "oracle", "--workers", "1", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "experiment",
+                "s0-2x2",
+                "--seeds",
+                "2",
+                "--students",
+                "6",
+                "--minutes",
+                "4",
+                "--recognizer",
+                "oracle",
+                "--workers",
+                "1",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert (out / "journal.jsonl").is_file() and (out / "results.parquet").is_file()  # a sweep folder
     lessons = list(csv.DictReader((out / "lessons.csv").open()))
     assert len(lessons) == 4 * 2 * 2
     for row in lessons[::5]:  # every lesson is the plain lesson of its cell, policy and seed
-        overrides = [(["classroom", "students"], 6), (["classroom", "minutes"], 4.0),
-                     (["recognizer", "kind"], "oracle"), (["classroom", "presentation"], row["presentation"]),
-                     (["classroom", "online_tests"], row["online_tests"] == "True"),
-                     (["policy", "name"], row["policy"]), (["seed"], int(row["seed"]))]
+        overrides = [
+            (["classroom", "students"], 6),
+            (["classroom", "minutes"], 4.0),
+            (["recognizer", "kind"], "oracle"),
+            (["classroom", "presentation"], row["presentation"]),
+            (["classroom", "online_tests"], row["online_tests"] == "True"),
+            (["policy", "name"], row["policy"]),
+            (["seed"], int(row["seed"])),
+        ]
         summary = run_lesson(load_run_config(None, overrides)).summary
         assert float(row["tea_share"]) == summary["tea_share"]
     table = json.loads((out / "table.json").read_text())
     cell = next(e for e in table if (e["presentation"], e["online_tests"], e["policy"]) == ("slides", False, "ecem"))
-    shares = [float(r["tea_share"]) for r in lessons
-              if (r["presentation"], r["online_tests"], r["policy"]) == ("slides", "False", "ecem")]
+    shares = [
+        float(r["tea_share"])
+        for r in lessons
+        if (r["presentation"], r["online_tests"], r["policy"]) == ("slides", "False", "ecem")
+    ]
     assert cell["tea_share"][0] == pytest.approx(np.mean(shares)) and cell["n"] == 2
-    assert main(["experiment", "s0-2x2", "--seeds", "2", "--students", "6", "--minutes", "4", "--recognizer",
-                 "oracle", "--workers", "1", "--out", str(out), "--quiet"]) == 0  # resumes: nothing to run
+    assert (
+        main(
+            [
+                "experiment",
+                "s0-2x2",
+                "--seeds",
+                "2",
+                "--students",
+                "6",
+                "--minutes",
+                "4",
+                "--recognizer",
+                "oracle",
+                "--workers",
+                "1",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )  # resumes: nothing to run
 
 
 # -- sweeps --------------------------------------------------------------------------------------------------------
 
+
 def test_a_failing_run_is_recorded_and_the_others_finish_with_a_report(workdir, capsys):
-    spec = write_spec(workdir, '[grid]\nclassroom.students = [5, 6]\n[[policies]]\nname = "none"\n'
-                               '[[policies]]\nlabel = "raises"\nname = "designer:RaisesForSix"\n'
-                               '[[policies]]\nlabel = "dies"\nname = "designer:DiesForSix"', seeds=2)
+    spec = write_spec(
+        workdir,
+        '[grid]\nclassroom.students = [5, 6]\n[[policies]]\nname = "none"\n'
+        '[[policies]]\nlabel = "raises"\nname = "designer:RaisesForSix"\n'
+        '[[policies]]\nlabel = "dies"\nname = "designer:DiesForSix"',
+        seeds=2,
+    )
     out = workdir / "out"
     assert main(["sweep", str(spec), "--workers", "2", "--out", str(out), "--quiet"]) == 1
     rows = read_results(out)
@@ -198,8 +263,22 @@ def test_a_failing_run_is_recorded_and_the_others_finish_with_a_report(workdir, 
 
     # the CSV copy reports too, with another reference and a lower-is-better ranking
     capsys.readouterr()
-    assert main(["report", str(out / "results.csv"), "--reference", "raises", "--rank-by=-learning_gain",
-                 "--measures", "learning_gain,tea_share", "--out", str(workdir / "rep")]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(out / "results.csv"),
+                "--reference",
+                "raises",
+                "--rank-by=-learning_gain",
+                "--measures",
+                "learning_gain,tea_share",
+                "--out",
+                str(workdir / "rep"),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "ranking by learning_gain (lower is better)" in printed
     report = json.loads((workdir / "rep" / "report.json").read_text())
@@ -207,14 +286,30 @@ def test_a_failing_run_is_recorded_and_the_others_finish_with_a_report(workdir, 
     assert main(["report", str(out), "--reference", "nobody"]) == 2
 
 
+@pytest.mark.slow
 def test_an_interrupted_sweep_resumes_without_duplicates_or_losses(workdir, capsys):
-    spec = write_spec(workdir, '[[policies]]\nname = "none"\n[[policies]]\nlabel = "slow"\n'
-                               'name = "designer:Slow"', seeds=6)
+    spec = write_spec(
+        workdir, '[[policies]]\nname = "none"\n[[policies]]\nlabel = "slow"\nname = "designer:Slow"', seeds=6
+    )
     out = workdir / "killed"
-    command = [sys.executable, "-m", "vclass.cli", "sweep", str(spec), "--workers", "1", "--chunk", "1",
-               "--out", str(out), "--quiet", "--no-report"]
-    proc = subprocess.Popen(command, cwd=workdir, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    command = [
+        sys.executable,
+        "-m",
+        "vclass.cli",
+        "sweep",
+        str(spec),
+        "--workers",
+        "1",
+        "--chunk",
+        "1",
+        "--out",
+        str(out),
+        "--quiet",
+        "--no-report",
+    ]
+    proc = subprocess.Popen(
+        command, cwd=workdir, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     journal = out / JOURNAL
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
@@ -232,8 +327,8 @@ def test_an_interrupted_sweep_resumes_without_duplicates_or_losses(workdir, caps
     done_before = before.count(b"\n")
     assert f"({done_before} done before, {12 - done_before} run now" in capsys.readouterr().out
     after = journal.read_bytes()
-    assert after.startswith(before) and after.count(b"\n") == 12           # nothing finished ran twice
-    assert len({r["run_id"] for r in read_journal(journal)}) == 12          # nothing lost
+    assert after.startswith(before) and after.count(b"\n") == 12  # nothing finished ran twice
+    assert len({r["run_id"] for r in read_journal(journal)}) == 12  # nothing lost
 
     whole = workdir / "whole"
     assert main(["sweep", str(spec), "--workers", "2", "--out", str(whole), "--quiet", "--no-report"]) == 0
@@ -246,20 +341,39 @@ def test_an_interrupted_sweep_resumes_without_duplicates_or_losses(workdir, caps
     assert "--out" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_local_and_ray_executors_give_the_same_table(workdir):
     pytest.importorskip("ray", reason="ray is an optional extra: pip install -e .[cluster]")
-    spec = write_spec(workdir, '[grid]\nclassroom.online_tests = [true, false]\n[[policies]]\nname = "none"\n'
-                               '[[policies]]\nname = "ecem"', seeds=3)
-    assert main(["sweep", str(spec), "--workers", "2", "--out", str(workdir / "local"), "--quiet",
-                 "--no-report"]) == 0
-    assert main(["sweep", str(spec), "--executor", "ray", "--workers", "2", "--out", str(workdir / "ray"),
-                 "--quiet", "--no-report"]) == 0
+    spec = write_spec(
+        workdir,
+        '[grid]\nclassroom.online_tests = [true, false]\n[[policies]]\nname = "none"\n[[policies]]\nname = "ecem"',
+        seeds=3,
+    )
+    assert main(["sweep", str(spec), "--workers", "2", "--out", str(workdir / "local"), "--quiet", "--no-report"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                str(spec),
+                "--executor",
+                "ray",
+                "--workers",
+                "2",
+                "--out",
+                str(workdir / "ray"),
+                "--quiet",
+                "--no-report",
+            ]
+        )
+        == 0
+    )
     local, ray = table_without_timing(workdir / "local"), table_without_timing(workdir / "ray")
     assert len(local) == 12 and all(r["status"] == "ok" for r in local)
     assert local == ray
 
 
 # -- statistics ----------------------------------------------------------------------------------------------------
+
 
 def test_bootstrap_ci_brackets_the_mean_narrows_with_n_and_is_deterministic():
     rng = np.random.default_rng(1)

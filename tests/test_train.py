@@ -13,8 +13,15 @@ from vclass.cli import main as cli
 from vclass.config import ConfigError
 from vclass.models.train import TrainConfig, train_recognizer
 
-TINY = {"widths": (4, 8, 8, 16), "batch_size": 32, "epochs": 2, "threads": 1, "progress": False,
-        "attribute_batches": 1, "lr": 1e-2}
+TINY = {
+    "widths": (4, 8, 8, 16),
+    "batch_size": 32,
+    "epochs": 2,
+    "threads": 1,
+    "progress": False,
+    "attribute_batches": 1,
+    "lr": 1e-2,
+}
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +30,9 @@ def tiny_data(tmp_path_factory):
     from vclass.experiments.recognizer.make_faces import MakeFacesConfig, make_dataset
 
     out = tmp_path_factory.mktemp("faces")
-    make_dataset(MakeFacesConfig(n=240, seed=3, size=64, noise_kind=None, noise_rate=0.0, val_frac=0.1,
-                                 test_frac=0.1), out)
+    make_dataset(
+        MakeFacesConfig(n=240, seed=3, size=64, noise_kind=None, noise_rate=0.0, val_frac=0.1, test_frac=0.1), out
+    )
     return out
 
 
@@ -60,14 +68,15 @@ def test_cs_misclassification_term_starts_with_relabeling_at_epoch_r(tiny_data, 
     config = _config(tiny_data, tmp_path / "cs", model="scn-cs", gamma=10.0, relabel_start_epoch=2, epochs=2)
     first, second = train_recognizer(config).history
     rank_margin = scaled_delta1(config.batch_size, config.delta1)
-    assert first["regularizer"] <= rank_margin + 1e-6          # L_RR alone before epoch r
-    assert second["regularizer"] > rank_margin + 0.5           # + gamma * mean alpha of the misclassified
+    assert first["regularizer"] <= rank_margin + 1e-6  # L_RR alone before epoch r
+    assert second["regularizer"] > rank_margin + 0.5  # + gamma * mean alpha of the misclassified
 
 
 def test_relabeling_counts_changes_and_corrections_of_injected_noise(tiny_data, tmp_path):
     # delta2 = 0 relabels every low-importance sample the model disagrees with
-    config = _config(tiny_data, tmp_path / "cs", model="scn-cs", noise="symmetric:0.4", relabel_start_epoch=1,
-                     delta2=0.0, epochs=1)
+    config = _config(
+        tiny_data, tmp_path / "cs", model="scn-cs", noise="symmetric:0.4", relabel_start_epoch=1, delta2=0.0, epochs=1
+    )
     record = train_recognizer(config).history[0]
     assert record["relabeled"] > 0 and 0 <= record["relabel_corrections"] <= record["relabeled"]
     assert record["label_noise_given"] == pytest.approx(0.4, abs=0.01)
@@ -80,8 +89,9 @@ def test_relabeling_counts_changes_and_corrections_of_injected_noise(tiny_data, 
 
 
 def test_baseline_never_relabels(tiny_data, tmp_path):
-    history = train_recognizer(_config(tiny_data, tmp_path / "b", model="baseline", noise="symmetric:0.3",
-                                       relabel_start_epoch=1, delta2=0.0)).history
+    history = train_recognizer(
+        _config(tiny_data, tmp_path / "b", model="baseline", noise="symmetric:0.3", relabel_start_epoch=1, delta2=0.0)
+    ).history
     assert all(r["relabeled"] == 0 and r["alpha_mean"] is None for r in history)
 
 
@@ -110,36 +120,49 @@ def test_resume_refuses_changed_settings_or_a_missing_checkpoint(tiny_data, tmp_
 
 def test_cli_trains_resumes_and_rejects_bad_flags(tiny_data, tmp_path, capsys):
     out = tmp_path / "cli"
-    base = ["train-recognizer", "--data", str(tiny_data), "--out", str(out), "--widths", "4,8,8,16",
-            "--batch-size", "32", "--quiet"]
+    base = [
+        "train-recognizer",
+        "--data",
+        str(tiny_data),
+        "--out",
+        str(out),
+        "--widths",
+        "4,8,8,16",
+        "--batch-size",
+        "32",
+        "--quiet",
+    ]
     assert cli(base + ["--epochs", "1", "--model", "scn", "--noise", "annotator:0.2"]) == 0
     assert "clean test top-1" in capsys.readouterr().out
     assert json.loads((out / "config.json").read_text())["noise"] == "annotator:0.2"
     assert cli(["train-recognizer", "--out", str(out), "--resume", "--quiet"]) == 0  # nothing left to do
-    for flags, fragment in [(["--widths", "1,2"], "--widths: must be four"),
-                            (["--noise", "symmetric:0.9"], "--noise: must be 'none' or KIND:RATE"),
-                            (["--beta", "1.5"], "--beta: must be a number > 0 and < 1"),
-                            (["--model", "vgg"], "--model: must be one of baseline, scn, scn-cs"),
-                            (["--epochs", "0"], "--epochs: must be an integer >= 1")]:
+    for flags, fragment in [
+        (["--widths", "1,2"], "--widths: must be four"),
+        (["--noise", "symmetric:0.9"], "--noise: must be 'none' or KIND:RATE"),
+        (["--beta", "1.5"], "--beta: must be a number > 0 and < 1"),
+        (["--model", "vgg"], "--model: must be one of baseline, scn, scn-cs"),
+        (["--epochs", "0"], "--epochs: must be an integer >= 1"),
+    ]:
         assert cli(base + flags) == 2, flags
         assert fragment in capsys.readouterr().err
     assert cli(["train-recognizer", "--out", str(out), "--resume", "--epochs", "5", "--quiet"]) == 2
     assert "--epochs: the run" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_fresh_train_renders_new_faces_each_epoch_and_resumes_to_the_same_weights(tiny_data, tmp_path):
     from vclass.models.train import fresh_train_split
 
     first, second = fresh_train_split(192, 64, 5, 1), fresh_train_split(192, 64, 5, 2)
     assert first.images.shape == (192, 64, 64) and not np.array_equal(first.images, second.images)
-    assert np.array_equal(first.images, fresh_train_split(192, 64, 5, 1).images)   # seeded by (seed, epoch)
+    assert np.array_equal(first.images, fresh_train_split(192, 64, 5, 1).images)  # seeded by (seed, epoch)
     assert np.array_equal(first.labels, first.clean_labels) and len(np.unique(first.labels)) == 7
 
     config = _config(tiny_data, tmp_path / "whole", model="scn-cs", fresh_train=True, relabel_start_epoch=2)
     whole = train_recognizer(config)
     train_recognizer(replace(config, out=str(tmp_path / "reused"), fresh_train=False))
     a, b = _weights(tmp_path / "whole"), _weights(tmp_path / "reused")
-    assert any(not torch.equal(a[k], b[k]) for k in a)                  # other faces, other weights
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # other faces, other weights
     # label state is per epoch: what relabeling did in epoch 2 is all the training labels can differ by
     assert whole.history[-1]["label_noise_now"] <= whole.history[-1]["relabeled"] / 192 + 1e-9
     part = replace(config, out=str(tmp_path / "part"))
@@ -154,6 +177,7 @@ def test_fresh_train_refuses_label_noise_and_non_synthetic_data(tiny_data, tmp_p
         _config(tiny_data, tmp_path / "n", fresh_train=True, noise="symmetric:0.2").check()
     fer = tmp_path / "fer"
     import shutil
+
     shutil.copytree(tiny_data, fer)
     meta = json.loads((fer / "meta.json").read_text())
     (fer / "meta.json").write_text(json.dumps({**meta, "source": "fer2013"}))

@@ -18,8 +18,10 @@ import gymnasium as _gym
 
 __version__ = "0.1.0"
 
-ENV_IDS = {"vclass/Motivation-v0": "vclass.env.motivation:MotivationEnv",
-           "vclass/Attention-v0": "vclass.env.attention:AttentionEnv"}
+ENV_IDS = {
+    "vclass/Motivation-v0": "vclass.env.motivation:MotivationEnv",
+    "vclass/Attention-v0": "vclass.env.attention:AttentionEnv",
+}
 
 for _id, _entry in ENV_IDS.items():
     if _id not in _gym.registry:

@@ -15,47 +15,76 @@ from vclass.config import ConfigError
 
 # name: (module, one-line help). argparse %-formats help text: a literal percent sign is written %%.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("vclass.experiments.lesson.run",
-            "Simulate a lesson (recognizer in the loop), compare with a baseline policy, write outcomes and a report."),
-    "bench": ("vclass.experiments.bench.bench",
-              "Run benchmarks (sim, faces, recognizer, e2e, env, sweep) and record them in BENCHMARKS.md; what this "
-              "machine cannot run (a GPU, TensorRT) is reported as not available here."),
-    "fit-hmm": ("vclass.experiments.lesson.fit_hmm",
-                "Refit transitions and emissions by Baum-Welch from a run's recognitions; compare with the truth."),
-    "experiment": ("vclass.experiments.sweep.experiment",
-                   "Run S0's 2x2 experiment (presentation x online tests) with and without ECEM; write a table with "
-                   "95%% CIs."),
-    "make-faces": ("vclass.experiments.recognizer.make_faces",
-                   "Render a synthetic face dataset: train/val/test .npz, meta.json and samples.png."),
-    "train-policy": ("vclass.experiments.policy.train",
-                     "Train a PPO, A2C or DQN teacher policy on the motivation or attention environment."),
-    "evaluate": ("vclass.experiments.policy.evaluate",
-                 "Evaluate policies against the baselines on the same seeds (recognizer in the loop), with 95%% CIs."),
-    "train-recognizer": ("vclass.experiments.recognizer.train",
-                         "Train a facial-expression recognizer (baseline, scn, scn-cs) with checkpoints, logs and "
-                         "TensorBoard."),
-    "eval-recognizer": ("vclass.experiments.recognizer.evaluate",
-                        "Evaluate a recognizer (training folder, .pt or .onnx) on clean faces: top-1/2, F1, confusion, "
-                        "AUCs."),
-    "export": ("vclass.experiments.recognizer.export",
-               "Export a trained recognizer (training folder or model.pt) to ONNX."),
-    "ship-recognizer": ("vclass.experiments.recognizer.ship",
-                        "Export, evaluate and install a trained recognizer as the shipped default, with a model card."),
-    "ship-policy": ("vclass.experiments.policy.ship",
-                    "Install a trained policy (train-policy folder) as a shipped policy, with a card from a vclass "
-                    "evaluate run."),
-    "sweep": ("vclass.experiments.sweep.sweep",
-              "Run an experiment spec's grid (local processes or Ray) into one results table; resumable."),
-    "report": ("vclass.experiments.sweep.report",
-               "Report a sweep: per-cell means with bootstrap 95%% CIs, paired differences, effect sizes, plots, HTML."),
-    "regress": ("vclass.experiments.sweep.regress",
-                "Rerun a small spec and compare each measure with a stored baseline (tolerance from the seed spread)."),
-    "ablation": ("vclass.experiments.recognizer.ablation",
-                 "Noisy-label ablation: baseline vs scn vs scn-cs at symmetric noise rates over seeds, plus a pixel LR "
-                 "floor."),
-    "face-ceiling": ("vclass.experiments.recognizer.face_ceiling",
-                     "Top-1 ceilings the renderer sets: a template oracle that knows every face parameter but the "
-                     "expression, and the Bayes bound for recognizers that do not know the resting face."),
+    "run": (
+        "vclass.experiments.lesson.run",
+        "Simulate a lesson (recognizer in the loop), compare with a baseline policy, write outcomes and a report.",
+    ),
+    "bench": (
+        "vclass.experiments.bench.bench",
+        "Run benchmarks (sim, faces, recognizer, e2e, env, sweep) and record them in BENCHMARKS.md; what this "
+        "machine cannot run (a GPU, TensorRT) is reported as not available here.",
+    ),
+    "fit-hmm": (
+        "vclass.experiments.lesson.fit_hmm",
+        "Refit transitions and emissions by Baum-Welch from a run's recognitions; compare with the truth.",
+    ),
+    "experiment": (
+        "vclass.experiments.sweep.experiment",
+        "Run S0's 2x2 experiment (presentation x online tests) with and without ECEM; write a table with 95%% CIs.",
+    ),
+    "make-faces": (
+        "vclass.experiments.recognizer.make_faces",
+        "Render a synthetic face dataset: train/val/test .npz, meta.json and samples.png.",
+    ),
+    "train-policy": (
+        "vclass.experiments.policy.train",
+        "Train a PPO, A2C or DQN teacher policy on the motivation or attention environment.",
+    ),
+    "evaluate": (
+        "vclass.experiments.policy.evaluate",
+        "Evaluate policies against the baselines on the same seeds (recognizer in the loop), with 95%% CIs.",
+    ),
+    "train-recognizer": (
+        "vclass.experiments.recognizer.train",
+        "Train a facial-expression recognizer (baseline, scn, scn-cs) with checkpoints, logs and TensorBoard.",
+    ),
+    "eval-recognizer": (
+        "vclass.experiments.recognizer.evaluate",
+        "Evaluate a recognizer (training folder, .pt or .onnx) on clean faces: top-1/2, F1, confusion, AUCs.",
+    ),
+    "export": (
+        "vclass.experiments.recognizer.export",
+        "Export a trained recognizer (training folder or model.pt) to ONNX.",
+    ),
+    "ship-recognizer": (
+        "vclass.experiments.recognizer.ship",
+        "Export, evaluate and install a trained recognizer as the shipped default, with a model card.",
+    ),
+    "ship-policy": (
+        "vclass.experiments.policy.ship",
+        "Install a trained policy (train-policy folder) as a shipped policy, with a card from a vclass evaluate run.",
+    ),
+    "sweep": (
+        "vclass.experiments.sweep.sweep",
+        "Run an experiment spec's grid (local processes or Ray) into one results table; resumable.",
+    ),
+    "report": (
+        "vclass.experiments.sweep.report",
+        "Report a sweep: per-cell means with bootstrap 95%% CIs, paired differences, effect sizes, plots, HTML.",
+    ),
+    "regress": (
+        "vclass.experiments.sweep.regress",
+        "Rerun a small spec and compare each measure with a stored baseline (tolerance from the seed spread).",
+    ),
+    "ablation": (
+        "vclass.experiments.recognizer.ablation",
+        "Noisy-label ablation: baseline vs scn vs scn-cs at symmetric noise rates over seeds, plus a pixel LR floor.",
+    ),
+    "face-ceiling": (
+        "vclass.experiments.recognizer.face_ceiling",
+        "Top-1 ceilings the renderer sets: a template oracle that knows every face parameter but the "
+        "expression, and the Bayes bound for recognizers that do not know the resting face.",
+    ),
 }
 
 

@@ -29,9 +29,17 @@ class ConfigError(ValueError):
         super().__init__(f"{field}: {message}" if field else message)
 
 
-def bounded(default: Any = dataclasses.MISSING, *, ge: float | None = None, le: float | None = None,
-            gt: float | None = None, lt: float | None = None, length: int | None = None,
-            factory: Any = dataclasses.MISSING, doc: str = "") -> Any:
+def bounded(
+    default: Any = dataclasses.MISSING,
+    *,
+    ge: float | None = None,
+    le: float | None = None,
+    gt: float | None = None,
+    lt: float | None = None,
+    length: int | None = None,
+    factory: Any = dataclasses.MISSING,
+    doc: str = "",
+) -> Any:
     """A dataclass field with an allowed range (applied to every element of a sequence).
 
     :param ge, le, gt, lt: inclusive / exclusive bounds.
@@ -82,7 +90,7 @@ def _convert(value: Any, tp: Any, meta: dict[str, Any], path: str) -> Any:
     rng = describe_range(meta)
     wanted = allowed + (f" {rng}" if rng else "")
 
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(path, f"must be {wanted}, got {value!r}")
         return from_dict(tp, value, path)
@@ -119,9 +127,12 @@ def _convert(value: Any, tp: Any, meta: dict[str, Any], path: str) -> Any:
         value = tp(value)
         if tp is float and not math.isfinite(value):
             raise ConfigError(path, f"must be a finite number {rng}".rstrip() + f", got {value!r}")
-        if ((meta.get("ge") is not None and value < meta["ge"]) or (meta.get("le") is not None and value > meta["le"])
-                or (meta.get("gt") is not None and value <= meta["gt"])
-                or (meta.get("lt") is not None and value >= meta["lt"])):
+        if (
+            (meta.get("ge") is not None and value < meta["ge"])
+            or (meta.get("le") is not None and value > meta["le"])
+            or (meta.get("gt") is not None and value <= meta["gt"])
+            or (meta.get("lt") is not None and value >= meta["lt"])
+        ):
             raise ConfigError(path, f"must be {wanted}, got {value!r}")
         return value
     raise TypeError(f"unsupported config type {tp!r} at {path}")
@@ -134,7 +145,7 @@ def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
         or a broken cross-field rule (``cls.check``).
     """
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]  # cls is a dataclass
     for key in data:
         if key not in fields:
             path = f"{prefix}.{key}" if prefix else key
@@ -211,4 +222,3 @@ def replace_nested(obj: T, **changes: Any) -> T:
     for dotted, value in changes.items():
         set_path(data, dotted.split("."), to_dict(value))
     return from_dict(type(obj), data)
-

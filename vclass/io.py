@@ -14,8 +14,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-TRACKED_PACKAGES = ("vclass", "numpy", "simpy", "matplotlib", "torch", "onnxruntime", "onnx", "gymnasium",
-                    "stable-baselines3", "hmmlearn")
+TRACKED_PACKAGES = (
+    "vclass",
+    "numpy",
+    "simpy",
+    "matplotlib",
+    "torch",
+    "onnxruntime",
+    "onnx",
+    "gymnasium",
+    "stable-baselines3",
+    "hmmlearn",
+)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -72,10 +82,17 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
     """The commit of the source tree (``+dirty`` when it has uncommitted changes), or None outside git."""
     here = Path(cwd) if cwd else Path(__file__).resolve().parent.parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-                                check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("+dirty" if dirty else "")
@@ -93,9 +110,15 @@ def package_versions() -> dict[str, str]:
 
 def provenance(config: dict[str, Any], seed: int) -> dict[str, Any]:
     """What a run folder records about how it was made (``run.json``)."""
-    return {"config": config, "seed": seed, "versions": package_versions(), "git_commit": git_commit(),
-            "command": sys.argv, "platform": platform.platform(),
-            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+    return {
+        "config": config,
+        "seed": seed,
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+        "command": sys.argv,
+        "platform": platform.platform(),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
 
 
 def new_run_dir(base: str | Path = "runs") -> Path:

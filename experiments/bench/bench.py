@@ -15,34 +15,37 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vclass.io import atomic_write_text, git_commit
 
-SUITES = {"sim": "vclass.experiments.bench.sim",
-          "faces": "vclass.experiments.bench.faces",
-          "recognizer": "vclass.experiments.bench.recognizer",
-          "e2e": "vclass.experiments.bench.e2e",
-          "env": "vclass.experiments.bench.env",
-          "sweep": "vclass.experiments.bench.sweep",
-          }
+SUITES = {
+    "sim": "vclass.experiments.bench.sim",
+    "faces": "vclass.experiments.bench.faces",
+    "recognizer": "vclass.experiments.bench.recognizer",
+    "e2e": "vclass.experiments.bench.e2e",
+    "env": "vclass.experiments.bench.env",
+    "sweep": "vclass.experiments.bench.sweep",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("suite", nargs="?", default="all", choices=["all", *SUITES],
-                        help="which benchmark suite (default: all)")
+    parser.add_argument(
+        "suite", nargs="?", default="all", choices=["all", *SUITES], help="which benchmark suite (default: all)"
+    )
     parser.add_argument("--quick", action="store_true", help="short measurements (smoke test)")
-    parser.add_argument("--write", default="BENCHMARKS.md",
-                        help="markdown file whose section for each suite is replaced (use '' to skip)")
+    parser.add_argument(
+        "--write",
+        default="BENCHMARKS.md",
+        help="markdown file whose section for each suite is replaced (use '' to skip)",
+    )
 
 
 def machine_line() -> str:
-    try:
-        import numpy
-
-        np_version = numpy.__version__
-    except ImportError:
-        np_version = "?"
-    return (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"numpy {np_version}, {platform.system()}")
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"numpy {np.__version__}, {platform.system()}"
+    )
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
@@ -51,8 +54,10 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         value = r.get("value")
         shown = "not available here" if value is None else (f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}")
-        lines.append(f"| {r['benchmark']} | {r['case']} | {shown} | {r.get('unit', '')} | {r.get('target', '')} "
-                     f"| {r.get('note', '')} |")
+        lines.append(
+            f"| {r['benchmark']} | {r['case']} | {shown} | {r.get('unit', '')} | {r.get('target', '')} "
+            f"| {r.get('note', '')} |"
+        )
     return "\n".join(lines)
 
 
@@ -68,8 +73,6 @@ def update_markdown(path: Path, suite: str, body: str) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-
-
     suites = list(SUITES) if args.suite == "all" else [args.suite]
     for suite in suites:
         module = importlib.import_module(SUITES[suite])
@@ -78,7 +81,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"## {suite}\n{table}\n")
         if args.write and not args.quick:
             stamp = dt.date.today().isoformat()
-            body = (f"### `vclass bench {suite}`\n\nMachine: {machine_line()}; commit {git_commit()}; {stamp}.\n\n"
-                    f"{table}\n\n{getattr(module, 'NOTES', '')}").rstrip()
+            body = (
+                f"### `vclass bench {suite}`\n\nMachine: {machine_line()}; commit {git_commit()}; {stamp}.\n\n"
+                f"{table}\n\n{getattr(module, 'NOTES', '')}"
+            ).rstrip()
             update_markdown(Path(args.write), suite, body)
     return 0

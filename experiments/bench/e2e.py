@@ -23,9 +23,11 @@ from vclass.env.observers import RecognitionObserver
 from vclass.models.recognizer import SHIPPED_MODEL, load_recognizer
 from vclass.sim.config import SimConfig
 
-NOTES = ("Target (2-core CPU): a 30-student 45-minute lesson with the real recognizer in under 10 s, i.e. at "
-         "least 0.1 lessons/s for one classroom. Larger groups run shorter lessons and are given in 45-minute "
-         "lesson equivalents per second (cost is linear in ticks).")
+NOTES = (
+    "Target (2-core CPU): a 30-student 45-minute lesson with the real recognizer in under 10 s, i.e. at "
+    "least 0.1 lessons/s for one classroom. Larger groups run shorter lessons and are given in 45-minute "
+    "lesson equivalents per second (cost is linear in ticks)."
+)
 GROUPS = (1, 16, 256)
 LESSON_MINUTES = {1: 45.0, 16: 45.0, 256: 5.0}
 QUICK_MINUTES = 1.0
@@ -38,7 +40,9 @@ def time_classrooms(classrooms: int, minutes: float, backend: str, students: int
     cfg = replace_nested(SimConfig(), **{"classroom.students": students, "classroom.minutes": minutes})
     path = SHIPPED_MODEL if backend == "onnxruntime" else SHIPPED_MODEL.with_suffix(".pt")
     # CPUs run best at a few hundred frames a call (cache-sized); GPUs want the whole step in one batch
-    service = RecognitionService(load_recognizer(path, backend=backend), max_batch=256 if backend == "onnxruntime" else 8192)
+    service = RecognitionService(
+        load_recognizer(path, backend=backend), max_batch=256 if backend == "onnxruntime" else 8192
+    )
     observers = [RecognitionObserver("scn-cs", backend, service=service) for _ in range(classrooms)]
     policies = [make_policy("ecem", {}, cfg) for _ in range(classrooms)]
     start = time.perf_counter()
@@ -48,7 +52,6 @@ def time_classrooms(classrooms: int, minutes: float, backend: str, students: int
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
-
     rows: list[dict[str, Any]] = []
     backends = ["onnxruntime"]
     try:
@@ -60,8 +63,12 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         pass
     for backend in ("onnxruntime", "torch-cuda"):
         for classrooms in GROUPS:
-            row = {"benchmark": "end-to-end", "case": f"{backend}, {classrooms} x 30 students", "unit": "lessons/s",
-                   "target": ">= 0.1 (10 s a lesson)" if (backend, classrooms) == ("onnxruntime", 1) else ""}
+            row = {
+                "benchmark": "end-to-end",
+                "case": f"{backend}, {classrooms} x 30 students",
+                "unit": "lessons/s",
+                "target": ">= 0.1 (10 s a lesson)" if (backend, classrooms) == ("onnxruntime", 1) else "",
+            }
             if not SHIPPED_MODEL.is_file():
                 rows.append({**row, "value": None, "note": "not available here: no shipped model"})
                 continue
@@ -73,8 +80,13 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             minutes = QUICK_MINUTES if quick else LESSON_MINUTES[classrooms]
             measured = time_classrooms(classrooms, minutes, backend)
             lessons = classrooms * measured["ticks"] / FULL_LESSON_TICKS
-            rows.append({**row, "value": lessons / measured["seconds"],
-                         "note": f"{minutes:g}-min lessons, {measured['seconds']:.1f} s; "
-                                 f"{measured['frames'] / measured['seconds']:,.0f} frames/s; "
-                                 f"{measured['seconds'] / lessons:.2f} s per 45-min lesson"})
+            rows.append(
+                {
+                    **row,
+                    "value": lessons / measured["seconds"],
+                    "note": f"{minutes:g}-min lessons, {measured['seconds']:.1f} s; "
+                    f"{measured['frames'] / measured['seconds']:,.0f} frames/s; "
+                    f"{measured['seconds'] / lessons:.2f} s per 45-min lesson",
+                }
+            )
     return rows

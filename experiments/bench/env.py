@@ -21,9 +21,11 @@ from vclass.env.attention import AttentionEnv
 from vclass.env.motivation import MotivationEnv
 from vclass.env.observers import SHIPPED_CONFUSION, SHIPPED_MODEL
 
-NOTES = ("One env step = one 30 s decision = 3 ticks of 30 students with recognition in the loop and the HMM "
-         "belief filter. The surrogate target is 2,000 steps/s in one process; on a shared 2-core machine "
-         "other work slows every figure, and vectorized figures are total steps/s over all copies.")
+NOTES = (
+    "One env step = one 30 s decision = 3 ticks of 30 students with recognition in the loop and the HMM "
+    "belief filter. The surrogate target is 2,000 steps/s in one process; on a shared 2-core machine "
+    "other work slows every figure, and vectorized figures are total steps/s over all copies."
+)
 STUDENTS = 30
 TARGET = 2_000
 
@@ -64,34 +66,48 @@ def _placeholder_confusion() -> str:
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
-
-
     seconds = 0.5 if quick else 8.0
     rows: list[dict[str, Any]] = []
 
     def row(case: str, value: float | None, target: str = "", note: str = "") -> None:
-        rows.append({"benchmark": "env", "case": case, "value": value, "unit": "env steps/s", "target": target,
-                     "note": note})
+        rows.append(
+            {"benchmark": "env", "case": case, "value": value, "unit": "env steps/s", "target": target, "note": note}
+        )
 
     options: dict[str, Any] = {"students": STUDENTS}
     if not SHIPPED_CONFUSION.exists():  # speed does not depend on the confusion's values
         options["confusion_path"] = _placeholder_confusion()
     row("motivation, surrogate, 1 process", _time_single(MotivationEnv(**options), seconds), f">= {TARGET:,}")
     row("attention, surrogate, 1 process", _time_single(AttentionEnv(**options), seconds), f">= {TARGET:,}")
-    row("motivation, surrogate, gymnasium.make", _time_single(gymnasium.make("vclass/Motivation-v0", **options),
-                                                               seconds), note="with Gymnasium's wrappers")
+    row(
+        "motivation, surrogate, gymnasium.make",
+        _time_single(gymnasium.make("vclass/Motivation-v0", **options), seconds),
+        note="with Gymnasium's wrappers",
+    )
     from vclass.agents.drl import make_vec_env
 
-    row("motivation, surrogate, DummyVecEnv x8", _time_vec(make_vec_env("motivation", options, 8, 0), seconds),
-        note="one process, SB3 wrappers")
-    row("motivation, surrogate, SubprocVecEnv x2", _time_vec(make_vec_env("motivation", options, 2, 0, True),
-                                                             seconds), note="two worker processes")
+    row(
+        "motivation, surrogate, DummyVecEnv x8",
+        _time_vec(make_vec_env("motivation", options, 8, 0), seconds),
+        note="one process, SB3 wrappers",
+    )
+    row(
+        "motivation, surrogate, SubprocVecEnv x2",
+        _time_vec(make_vec_env("motivation", options, 2, 0, True), seconds),
+        note="two worker processes",
+    )
     if not SHIPPED_MODEL.exists():
         row("motivation, scn-cs (onnxruntime)", None, note=f"needs the shipped {SHIPPED_MODEL.name}")
         return rows
-    scn = {"students": STUDENTS, "recognizer": "scn-cs", "backend": "onnxruntime"}
-    row("motivation, scn-cs (onnxruntime), 1 process", _time_single(MotivationEnv(**scn), seconds),
-        note="renders 30 faces a tick and runs the recognizer on them")
-    row("motivation, scn-cs (onnxruntime), SubprocVecEnv x2",
-        _time_vec(make_vec_env("motivation", scn, 2, 0, True), seconds), note="two worker processes")
+    scn: dict[str, Any] = {"students": STUDENTS, "recognizer": "scn-cs", "backend": "onnxruntime"}
+    row(
+        "motivation, scn-cs (onnxruntime), 1 process",
+        _time_single(MotivationEnv(**scn), seconds),
+        note="renders 30 faces a tick and runs the recognizer on them",
+    )
+    row(
+        "motivation, scn-cs (onnxruntime), SubprocVecEnv x2",
+        _time_vec(make_vec_env("motivation", scn, 2, 0, True), seconds),
+        note="two worker processes",
+    )
     return rows

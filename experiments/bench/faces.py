@@ -15,15 +15,15 @@ import numpy as np
 
 from vclass.sim.faces import render_faces, sample_face_params
 
-NOTES = ("The renderer target is 20,000 faces/s at 64x64 in one process; other work on a shared machine "
-         "slows it, so the note gives the best call as well.")
+NOTES = (
+    "The renderer target is 20,000 faces/s at 64x64 in one process; other work on a shared machine "
+    "slows it, so the note gives the best call as well."
+)
 TARGET_FACES_PER_S = 20_000
-CASES = ((64, 1024), (64, 256), (48, 1024))   # (image side, batch size)
+CASES = ((64, 1024), (64, 256), (48, 1024))  # (image side, batch size)
 
 
 def _time_renders(size: int, batch: int, repeats: int) -> list[float]:
-
-
     rng = np.random.default_rng(0)
     batches = [sample_face_params(batch, rng) for _ in range(repeats + 1)]
     render_faces(batches[0], rng, size=size)  # warm-up
@@ -40,8 +40,14 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     rows = []
     for size, batch in CASES:
         times = _time_renders(size, batch, repeats)
-        rows.append({"benchmark": "renderer", "case": f"{size}x{size} batch {batch}",
-                     "value": batch / statistics.median(times), "unit": "faces/s",
-                     "target": f">= {TARGET_FACES_PER_S}" if (size, batch) == CASES[0] else "",
-                     "note": f"best {batch / min(times):,.0f} faces/s over {repeats} calls"})
+        rows.append(
+            {
+                "benchmark": "renderer",
+                "case": f"{size}x{size} batch {batch}",
+                "value": batch / statistics.median(times),
+                "unit": "faces/s",
+                "target": f">= {TARGET_FACES_PER_S}" if (size, batch) == CASES[0] else "",
+                "note": f"best {batch / min(times):,.0f} faces/s over {repeats} calls",
+            }
+        )
     return rows

@@ -26,36 +26,54 @@ from vclass.models.export import export_onnx
 from vclass.models.recognizer import SHIPPED_MODEL, BackendUnavailable, load_recognizer, load_torch_model
 from vclass.models.train import TrainConfig, save_model_file
 
-# S0 Table 1 (model, top-1, Paddle Fluid ms, TensorRT ms per image; GPU and batch not stated in the paper), for reference
-S0_TABLE1 = (("AlexNet", "56.72%", 3.083, 2.566), ("GoogLeNet", "70.70%", 6.528, 2.919),
-             ("SqueezeNet1_0", "59.60%", 2.74, 1.719), ("VGG11", "69.28%", 8.223, 6.619),
-             ("MobileNetV1_x0_25", "51.43%", 2.283, 0.838), ("MobileNetV2_x0_25", "53.21%", 4.267, 2.791),
-             ("ShuffleNetV2", "68.80%", 6.101, 3.616), ("ResNet34", "74.57%", 5.668, 3.424),
-             ("ResNeXt101_64x4d", "78.43%", 41.073, 31.288), ("DarkNet53", "78.04%", 11.969, 6.3),
-             ("Xception41", "79.30%", 13.757, 7.885), ("InceptionV4", "80.77%", 32.413, 17.728),
-             ("S0's own model", "84%", 138.67, 51.059))
+# S0 Table 1 (model, top-1, Paddle Fluid ms, TensorRT ms per image; GPU and batch not stated in the paper), for
+# reference
+S0_TABLE1 = (
+    ("AlexNet", "56.72%", 3.083, 2.566),
+    ("GoogLeNet", "70.70%", 6.528, 2.919),
+    ("SqueezeNet1_0", "59.60%", 2.74, 1.719),
+    ("VGG11", "69.28%", 8.223, 6.619),
+    ("MobileNetV1_x0_25", "51.43%", 2.283, 0.838),
+    ("MobileNetV2_x0_25", "53.21%", 4.267, 2.791),
+    ("ShuffleNetV2", "68.80%", 6.101, 3.616),
+    ("ResNet34", "74.57%", 5.668, 3.424),
+    ("ResNeXt101_64x4d", "78.43%", 41.073, 31.288),
+    ("DarkNet53", "78.04%", 11.969, 6.3),
+    ("Xception41", "79.30%", 13.757, 7.885),
+    ("InceptionV4", "80.77%", 32.413, 17.728),
+    ("S0's own model", "84%", 138.67, 51.059),
+)
 
 
 def _s0_table() -> str:
     rows = "\n".join(f"| {name} | {top1} | {fluid} | {trt} |" for name, top1, fluid, trt in S0_TABLE1)
-    return ("For reference, S0 Table 1 (FER2013/CK+/MMI accuracy; inference time per image on an unstated GPU, "
-            "batch unstated). Our batch-1 latency rows are the comparable figure:\n\n"
-            "| S0 model | top-1 | Fluid (ms) | TensorRT (ms) |\n|---|---|---|---|\n" + rows)
+    return (
+        "For reference, S0 Table 1 (FER2013/CK+/MMI accuracy; inference time per image on an unstated GPU, "
+        "batch unstated). Our batch-1 latency rows are the comparable figure:\n\n"
+        "| S0 model | top-1 | Fluid (ms) | TensorRT (ms) |\n|---|---|---|---|\n" + rows
+    )
 
 
-NOTES = ("Targets (SPEC, 2-core CPU): ONNX Runtime >= 2,000 faces/s at batch 256 and a 30-face batch in < 20 ms; "
-         "on an H100: >= 50,000 faces/s and < 1 ms at batch 1. The note gives the median time of one predict "
-         "call (uint8 -> float scaling included) and the achieved GFLOP/s.\n\n"
-         "The `widths` rows time untrained networks of two other sizes (speed does not depend on the weights), "
-         "for accuracy against speed: on clean labels the 8-16-32-64 baseline of the noisy-label ablation reaches "
-         "67.0% clean top-1 (40,000 faces, 8 epochs, 3 seeds) and the shipped 16-32-64-128 scn-cs 77.8% "
-         "(a fresh 40,000-face split each of 60 epochs; 68.9% when it trained on 40,000 fixed faces for 10 "
-         "epochs); 32-64-128-256 was not trained.\n\n" + _s0_table())
+NOTES = (
+    "Targets (SPEC, 2-core CPU): ONNX Runtime >= 2,000 faces/s at batch 256 and a 30-face batch in < 20 ms; "
+    "on an H100: >= 50,000 faces/s and < 1 ms at batch 1. The note gives the median time of one predict "
+    "call (uint8 -> float scaling included) and the achieved GFLOP/s.\n\n"
+    "The `widths` rows time untrained networks of two other sizes (speed does not depend on the weights), "
+    "for accuracy against speed: on clean labels the 8-16-32-64 baseline of the noisy-label ablation reaches "
+    "67.0% clean top-1 (40,000 faces, 8 epochs, 3 seeds) and the shipped 16-32-64-128 scn-cs 77.8% "
+    "(a fresh 40,000-face split each of 60 epochs; 68.9% when it trained on 40,000 fixed faces for 10 "
+    "epochs); 32-64-128-256 was not trained.\n\n" + _s0_table()
+)
 
 BATCHES = (1, 30, 256)  # and 4,096 (on GPUs; on CPUs too unless --quick)
-TARGETS = {("onnxruntime", 256): ">= 2,000 faces/s", ("onnxruntime", 30): "< 20 ms per batch",
-           ("torch-cuda", 1): "< 1 ms per batch", ("torch-cuda", 4096): ">= 50,000 faces/s",
-           ("tensorrt", 1): "< 1 ms per batch", ("tensorrt", 4096): ">= 50,000 faces/s"}
+TARGETS = {
+    ("onnxruntime", 256): ">= 2,000 faces/s",
+    ("onnxruntime", 30): "< 20 ms per batch",
+    ("torch-cuda", 1): "< 1 ms per batch",
+    ("torch-cuda", 4096): ">= 50,000 faces/s",
+    ("tensorrt", 1): "< 1 ms per batch",
+    ("tensorrt", 4096): ">= 50,000 faces/s",
+}
 
 
 def _untrained_model(workdir: Path, widths: tuple[int, ...] | None = None) -> tuple[Path, Path]:
@@ -93,10 +111,13 @@ def time_predict(recognizer: Any, frames: np.ndarray, min_seconds: float, min_ca
 
 
 # (label, backend, load options): the torch-cuda rows compare CUDA graphs with eager FP16 (issue: GPU path)
-CASES = (("onnxruntime", "onnxruntime", {}), ("torch", "torch", {}),
-         ("torch-cuda fp16 + CUDA graphs", "torch-cuda", {"cuda_graphs": True}),
-         ("torch-cuda fp16 eager", "torch-cuda", {"cuda_graphs": False}),
-         ("tensorrt fp16", "tensorrt", {}))
+CASES: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("onnxruntime", "onnxruntime", {}),
+    ("torch", "torch", {}),
+    ("torch-cuda fp16 + CUDA graphs", "torch-cuda", {"cuda_graphs": True}),
+    ("torch-cuda fp16 eager", "torch-cuda", {"cuda_graphs": False}),
+    ("tensorrt fp16", "tensorrt", {}),
+)
 # other backbone sizes on ONNX Runtime, for accuracy against speed (speed does not depend on the weights)
 SIZES = ((8, 16, 32, 64), (32, 64, 128, 256))
 # dense FP16 tensor-core peaks (TFLOP/s) of the GPUs we expect, for the achieved share of peak
@@ -125,8 +146,15 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path, pt_path = _model_paths(Path(tmp))
         flops = count_flops(load_torch_model(pt_path))
-        rows.append({"benchmark": "recognizer", "case": "model FLOPs per face", "value": flops / 1e6,
-                     "unit": "MFLOP", "note": f"{onnx_path.name}; convolutions and linears, 2 per multiply-add"})
+        rows.append(
+            {
+                "benchmark": "recognizer",
+                "case": "model FLOPs per face",
+                "value": flops / 1e6,
+                "unit": "MFLOP",
+                "note": f"{onnx_path.name}; convolutions and linears, 2 per multiply-add",
+            }
+        )
         for label, backend, options in CASES:
             path = onnx_path if backend in ("onnxruntime", "tensorrt") else pt_path
             try:
@@ -136,8 +164,12 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 recognizer, reason = None, str(err)
             on_gpu = backend in ("torch-cuda", "tensorrt")
             for batch in BATCHES + ((4096,) if on_gpu or not quick else ()):
-                row = {"benchmark": "recognizer", "case": f"{label} batch {batch}", "unit": "faces/s",
-                       "target": TARGETS.get((backend, batch), "")}
+                row = {
+                    "benchmark": "recognizer",
+                    "case": f"{label} batch {batch}",
+                    "unit": "faces/s",
+                    "target": TARGETS.get((backend, batch), ""),
+                }
                 if recognizer is None:
                     rows.append({**row, "value": None, "latency_ms": None, "note": f"not available here: {reason}"})
                     continue
@@ -156,8 +188,15 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             for batch in BATCHES:
                 frames = rng.integers(0, 256, (batch, *recognizer.input_size), dtype=np.uint8)
                 seconds = time_predict(recognizer, frames, 0.2 if quick else 3.0, 2 if quick else 10)
-                rows.append({"benchmark": "recognizer", "case": f"onnxruntime widths {label} batch {batch}",
-                             "unit": "faces/s", "target": "", "value": batch / seconds, "latency_ms": 1000 * seconds,
-                             "note": f"untrained, {size_flops / 1e6:.1f} MFLOP per face; {1000 * seconds:.2f} ms "
-                                     "per batch"})
+                rows.append(
+                    {
+                        "benchmark": "recognizer",
+                        "case": f"onnxruntime widths {label} batch {batch}",
+                        "unit": "faces/s",
+                        "target": "",
+                        "value": batch / seconds,
+                        "latency_ms": 1000 * seconds,
+                        "note": f"untrained, {size_flops / 1e6:.1f} MFLOP per face; {1000 * seconds:.2f} ms per batch",
+                    }
+                )
     return rows

@@ -46,8 +46,10 @@ def noop(task: Any) -> Any:
 def _spec_text(seeds: int, confusion: str) -> str:
     recognizer = f'{{ kind = "surrogate"{f", confusion = {json.dumps(confusion)}" if confusion else ""} }}'
     policies = "\n".join(f'[[policies]]\nname = "{p}"' for p in POLICIES)
-    return (f'name = "bench"\nseeds = {seeds}\nreference = "none"\nmeasures = ["tea_share"]\n[base]\n'
-            f"recognizer = {recognizer}\n{policies}\n")
+    return (
+        f'name = "bench"\nseeds = {seeds}\nreference = "none"\nmeasures = ["tea_share"]\n[base]\n'
+        f"recognizer = {recognizer}\n{policies}\n"
+    )
 
 
 def _confusion(folder: Path) -> tuple[str, str]:
@@ -62,7 +64,6 @@ def _confusion(folder: Path) -> tuple[str, str]:
 
 
 def _sweep(folder: Path, name: str, executor: str, workers: int, seeds: int, confusion: str) -> dict[str, Any]:
-
     spec_path = folder / "bench.toml"
     spec_path.write_text(_spec_text(seeds, confusion))
     spec, spec_dir = load_spec(spec_path)
@@ -93,7 +94,6 @@ def _task_cost(executor_kind: str, workers: int, tasks: int) -> float:
 
 
 def _ray_start_seconds() -> float:
-
     start = time.perf_counter()
     executor = RayExecutor(2)
     seconds = time.perf_counter() - start
@@ -111,7 +111,7 @@ def _recording_cost(folder: Path, rows_n: int) -> tuple[float, float, int]:
     store = ResultStore(out, snapshot_every=float("inf"))  # the table rewrite is timed on its own below
     start = time.perf_counter()
     for i in range(0, rows_n, 32):  # as chunks of 32 come back
-        store.add(rows[i:i + 32])
+        store.add(rows[i : i + 32])
     append = (time.perf_counter() - start) / rows_n
     start = time.perf_counter()
     store.snapshot()
@@ -120,39 +120,61 @@ def _recording_cost(folder: Path, rows_n: int) -> tuple[float, float, int]:
     return append, rewrite, len(json.dumps(template)) + 1
 
 
-def cluster_estimate(lesson_s: float, efficiency: float, ray_task_s: float, append_s: float, rewrite_s: float,
-                     ray_start_s: float, row_bytes: int) -> dict[str, float]:
+def cluster_estimate(
+    lesson_s: float,
+    efficiency: float,
+    ray_task_s: float,
+    append_s: float,
+    rewrite_s: float,
+    ray_start_s: float,
+    row_bytes: int,
+) -> dict[str, float]:
     """What 100 nodes x 16 cores would do with 1,000,000 lessons, from this machine's measurements."""
 
     workers = CLUSTER_NODES * CORES_PER_NODE
     chunk = auto_chunk(CLUSTER_LESSONS, workers)
-    compute = workers * efficiency / lesson_s               # lessons/s the cores can simulate
-    scheduling = chunk / ray_task_s                         # lessons/s one driver can hand out, `chunk` per task
-    recording = 1.0 / append_s                              # lessons/s one driver can append to the journal
+    compute = workers * efficiency / lesson_s  # lessons/s the cores can simulate
+    scheduling = chunk / ray_task_s  # lessons/s one driver can hand out, `chunk` per task
+    recording = 1.0 / append_s  # lessons/s one driver can append to the journal
     rate = min(compute, scheduling, recording)
-    tail = chunk * lesson_s                                 # the last tasks finish at most one chunk late
+    tail = chunk * lesson_s  # the last tasks finish at most one chunk late
     final_table = CLUSTER_LESSONS * rewrite_s
-    snapshots = 0.1                                         # periodic rewrites are held to <= 10% of the run
+    snapshots = 0.1  # periodic rewrites are held to <= 10% of the run
     total = ray_start_s + CLUSTER_LESSONS / rate * (1 + snapshots) + tail + final_table
-    return {"workers": workers, "chunk": chunk, "compute": compute, "scheduling": scheduling, "recording": recording,
-            "rate": rate, "tail": tail, "final_table": final_table, "total": total,
-            "result_mb": CLUSTER_LESSONS * row_bytes / 1e6}
+    return {
+        "workers": workers,
+        "chunk": chunk,
+        "compute": compute,
+        "scheduling": scheduling,
+        "recording": recording,
+        "rate": rate,
+        "tail": tail,
+        "final_table": final_table,
+        "total": total,
+        "result_mb": CLUSTER_LESSONS * row_bytes / 1e6,
+    }
 
 
 def _bottleneck(est: dict[str, float]) -> str:
     driver = min(est["scheduling"], est["recording"])
     if est["compute"] <= driver:
-        return (f"Compute is the limit; the single driver would start to bind at {driver / est['compute']:.1f}x "
-                "this much compute (then: larger chunks, or several drivers on disjoint parts of the grid).")
+        return (
+            f"Compute is the limit; the single driver would start to bind at {driver / est['compute']:.1f}x "
+            "this much compute (then: larger chunks, or several drivers on disjoint parts of the grid)."
+        )
     which = "scheduling" if est["scheduling"] < est["recording"] else "recording results"
-    return (f"The single driver is the limit ({which}), {est['compute'] / driver:.1f}x below what the cores "
-            "could do: larger chunks (--chunk), or several drivers on disjoint parts of the grid, would lift it.")
+    return (
+        f"The single driver is the limit ({which}), {est['compute'] / driver:.1f}x below what the cores "
+        "could do: larger chunks (--chunk), or several drivers on disjoint parts of the grid, would lift it."
+    )
 
 
 def _notes(m: dict[str, Any], low: dict[str, float], high: dict[str, float], confusion_note: str) -> str:
     def compute_line(est: dict[str, float], efficiency: float, why: str) -> str:
-        return (f"{est['workers']:,} workers x {efficiency:.2f} ({why}) / {m['lesson_cpu']:.3f} s = "
-                f"{est['compute']:,.0f} lessons/s")
+        return (
+            f"{est['workers']:,} workers x {efficiency:.2f} ({why}) / {m['lesson_cpu']:.3f} s = "
+            f"{est['compute']:,.0f} lessons/s"
+        )
 
     lines = [
         "#### Sweep scaling and a 100-node estimate",
@@ -209,58 +231,119 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         confusion, confusion_note = _confusion(folder)
         results = {key: _sweep(folder, f"{key[0]}-{key[1]}", key[0], key[1], seeds, confusion) for key in order}
         for (executor, workers), stats in sorted(results.items()):
-            rows.append({"benchmark": "sweep", "case": f"{executor}, {workers} worker{'s' if workers > 1 else ''}, "
-                                                      f"{lessons:,} lessons",
-                         "value": stats["ran"] / stats["seconds"], "unit": "lessons/s",
-                         "note": f"{stats['seconds']:.0f} s; {stats['failed']} failed; load {stats['load']:.1f}"})
+            rows.append(
+                {
+                    "benchmark": "sweep",
+                    "case": f"{executor}, {workers} worker{'s' if workers > 1 else ''}, {lessons:,} lessons",
+                    "value": stats["ran"] / stats["seconds"],
+                    "unit": "lessons/s",
+                    "note": f"{stats['seconds']:.0f} s; {stats['failed']} failed; load {stats['load']:.1f}",
+                }
+            )
         if not have_ray:
-            rows.append({"benchmark": "sweep", "case": "ray", "value": None, "unit": "lessons/s",
-                         "note": "ray not installed (pip install -e .[cluster])"})
+            rows.append(
+                {
+                    "benchmark": "sweep",
+                    "case": "ray",
+                    "value": None,
+                    "unit": "lessons/s",
+                    "note": "ray not installed (pip install -e .[cluster])",
+                }
+            )
         lesson_s = statistics.fmean(s["lesson_seconds"] for s in results.values())
         lesson_cpu = statistics.fmean(s["lesson_cpu"] for s in results.values())
-        rows.append({"benchmark": "sweep", "case": "one lesson in a worker: CPU time", "value": lesson_cpu * 1e3,
-                     "unit": "ms/lesson", "note": f"wall {lesson_s * 1e3:.0f} ms (the rows' cpu_s, duration_s)"})
+        rows.append(
+            {
+                "benchmark": "sweep",
+                "case": "one lesson in a worker: CPU time",
+                "value": lesson_cpu * 1e3,
+                "unit": "ms/lesson",
+                "note": f"wall {lesson_s * 1e3:.0f} ms (the rows' cpu_s, duration_s)",
+            }
+        )
         speedups = {}
         for executor in ("local", "ray"):
             if (executor, 2) in results:
                 one, two = results[executor, 1], results[executor, 2]
                 speedups[executor] = (two["ran"] / two["seconds"]) / (one["ran"] / one["seconds"])
-                rows.append({"benchmark": "sweep", "case": f"{executor}: speed-up 1 -> 2 workers",
-                             "value": speedups[executor], "unit": "x",
-                             "note": f"{speedups[executor] / 2:.0%} parallel efficiency"})
+                rows.append(
+                    {
+                        "benchmark": "sweep",
+                        "case": f"{executor}: speed-up 1 -> 2 workers",
+                        "value": speedups[executor],
+                        "unit": "x",
+                        "note": f"{speedups[executor] / 2:.0%} parallel efficiency",
+                    }
+                )
         tasks = 200 if quick else 2000
         local_task = _task_cost("local", 2, tasks)
-        rows.append({"benchmark": "sweep", "case": "local: cost per task (no-op tasks, 2 workers)",
-                     "value": local_task * 1e3, "unit": "ms/task"})
+        rows.append(
+            {
+                "benchmark": "sweep",
+                "case": "local: cost per task (no-op tasks, 2 workers)",
+                "value": local_task * 1e3,
+                "unit": "ms/task",
+            }
+        )
         if have_ray:
             ray_task = _task_cost("ray", 2, tasks)
             ray_start = _ray_start_seconds()
-            rows.append({"benchmark": "sweep", "case": "ray: cost per task (no-op tasks, 2 workers)",
-                         "value": ray_task * 1e3, "unit": "ms/task"})
-            rows.append({"benchmark": "sweep", "case": "ray: start a local instance", "value": ray_start,
-                         "unit": "s"})
+            rows.append(
+                {
+                    "benchmark": "sweep",
+                    "case": "ray: cost per task (no-op tasks, 2 workers)",
+                    "value": ray_task * 1e3,
+                    "unit": "ms/task",
+                }
+            )
+            rows.append({"benchmark": "sweep", "case": "ray: start a local instance", "value": ray_start, "unit": "s"})
         append, rewrite, row_bytes = _recording_cost(folder, 2_000 if quick else 50_000)
-        rows.append({"benchmark": "sweep", "case": "record a row: journal append", "value": append * 1e6,
-                     "unit": "us/row"})
-        rows.append({"benchmark": "sweep", "case": "record a row: table rewrite (Parquet + CSV)",
-                     "value": rewrite * 1e6, "unit": "us/row", "note": f"{row_bytes} bytes a JSON row"})
+        rows.append(
+            {"benchmark": "sweep", "case": "record a row: journal append", "value": append * 1e6, "unit": "us/row"}
+        )
+        rows.append(
+            {
+                "benchmark": "sweep",
+                "case": "record a row: table rewrite (Parquet + CSV)",
+                "value": rewrite * 1e6,
+                "unit": "us/row",
+                "note": f"{row_bytes} bytes a JSON row",
+            }
+        )
     if have_ray:
-
         chunk_s = auto_chunk(CLUSTER_LESSONS, CLUSTER_NODES * CORES_PER_NODE) * lesson_cpu
         efficiency_high = 1.0 - ray_task / chunk_s
         efficiency_low = min(1.0, max(speedups.values()) / 2)
         inputs = (ray_task, append, rewrite, ray_start, row_bytes)
         high = cluster_estimate(lesson_cpu, efficiency_high, *inputs)
         low = cluster_estimate(lesson_cpu, efficiency_low, *inputs)
-        rows.append({"benchmark": "sweep", "case": f"estimate: {CLUSTER_LESSONS:,} lessons on {CLUSTER_NODES} "
-                                                  f"nodes x {CORES_PER_NODE} cores", "value": high["rate"],
-                     "unit": "lessons/s", "note": f"about {high['total'] / 60:.0f} min (up to "
-                                                  f"{low['total'] / 60:.0f}); see below"})
+        rows.append(
+            {
+                "benchmark": "sweep",
+                "case": f"estimate: {CLUSTER_LESSONS:,} lessons on {CLUSTER_NODES} nodes x {CORES_PER_NODE} cores",
+                "value": high["rate"],
+                "unit": "lessons/s",
+                "note": f"about {high['total'] / 60:.0f} min (up to {low['total'] / 60:.0f}); see below",
+            }
+        )
         loads = [s["load"] for s in results.values()]
-        measured = {"lessons": lessons, "lesson_s": lesson_s, "lesson_cpu": lesson_cpu,
-                    "local_speedup": speedups["local"], "ray_speedup": speedups["ray"],
-                    "efficiency_high": efficiency_high, "efficiency_low": efficiency_low, "ray_task_s": ray_task,
-                    "local_task_s": local_task, "chunk_s": chunk_s, "append_s": append, "rewrite_s": rewrite,
-                    "row_bytes": row_bytes, "ray_start_s": ray_start, "load_min": min(loads), "load_max": max(loads)}
+        measured = {
+            "lessons": lessons,
+            "lesson_s": lesson_s,
+            "lesson_cpu": lesson_cpu,
+            "local_speedup": speedups["local"],
+            "ray_speedup": speedups["ray"],
+            "efficiency_high": efficiency_high,
+            "efficiency_low": efficiency_low,
+            "ray_task_s": ray_task,
+            "local_task_s": local_task,
+            "chunk_s": chunk_s,
+            "append_s": append,
+            "rewrite_s": rewrite,
+            "row_bytes": row_bytes,
+            "ray_start_s": ray_start,
+            "load_min": min(loads),
+            "load_max": max(loads),
+        }
         NOTES = _notes(measured, low, high, confusion_note)
     return rows

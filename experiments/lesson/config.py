@@ -21,6 +21,7 @@ The sections live with the layer that uses them: ``[policy]`` is :class:`vclass.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,12 @@ class RunConfig:
 
     def as_dict(self) -> dict[str, Any]:
         """Flat TOML-shaped view: seed, policy, recognizer, then the simulator sections at top level."""
-        return {"seed": self.seed, "policy": to_dict(self.policy), "recognizer": to_dict(self.recognizer),
-                **to_dict(self.sim)}
+        return {
+            "seed": self.seed,
+            "policy": to_dict(self.policy),
+            "recognizer": to_dict(self.recognizer),
+            **to_dict(self.sim),
+        }
 
 
 _RUN_KEYS = ("seed", "policy", "recognizer")
@@ -62,7 +67,7 @@ def run_config_from_dict(data: dict[str, Any]) -> RunConfig:
     return dataclasses.replace(run, sim=from_dict(SimConfig, sim_part))
 
 
-def load_run_config(path: str | Path | None = None, overrides: list[tuple[list[str], Any]] = ()) -> RunConfig:
+def load_run_config(path: str | Path | None = None, overrides: Sequence[tuple[list[str], Any]] = ()) -> RunConfig:
     """Load ``path`` (or the defaults), apply ``(dotted keys, value)`` overrides, validate."""
     data = load_toml(path) if path else {}
     for keys, value in overrides:

@@ -61,7 +61,6 @@ def empirical_emissions(state: np.ndarray, recognized: np.ndarray, n_states: int
 
 
 def main(args: argparse.Namespace) -> int:
-
     from vclass.experiments.lesson import plots
 
     run_dir = Path(args.run_dir)
@@ -81,31 +80,53 @@ def main(args: argparse.Namespace) -> int:
     start_a = base_transition_matrix(run_cfg.sim.emotion)
     start_e = compose_emission(emission_b, confusion)
     sequences = split_sequences(data["recognized"])
-    fitted = fit_baum_welch(sequences, start_a, start_e, stationary_distribution(start_a[None])[0],
-                            epsilon=args.epsilon, max_iter=args.max_iter, params="te")
+    fitted = fit_baum_welch(
+        sequences,
+        start_a,
+        start_e,
+        stationary_distribution(start_a[None])[0],
+        epsilon=args.epsilon,
+        max_iter=args.max_iter,
+        params="te",
+    )
     true_a = empirical_transitions(data["state"], data["present"], N_STATES)
     true_e = empirical_emissions(data["state"], data["recognized"], N_STATES, confusion.shape[0])
     report = {
-        "sequences": len(sequences), "observations": int(sum(len(s) for s in sequences)),
-        "iterations": fitted.n_iter_, "converged": fitted.converged_, "log_likelihood": fitted.log_likelihood_,
-        "max_abs_error": {"transitions_fitted_vs_run": float(np.abs(fitted.transmat_ - true_a).max()),
-                          "transitions_start_vs_run": float(np.abs(start_a - true_a).max()),
-                          "emissions_fitted_vs_run": float(np.abs(fitted.emissionprob_ - true_e).max()),
-                          "emissions_start_vs_run": float(np.abs(start_e - true_e).max())},
-        "stay_probability": {name: {"fitted": float(fitted.transmat_[i, i]), "run": float(true_a[i, i]),
-                                    "spec": float(start_a[i, i])} for i, name in enumerate(STATE_NAMES)},
-        "transitions_fitted": fitted.transmat_.tolist(), "transitions_run": true_a.tolist(),
-        "emissions_fitted": fitted.emissionprob_.tolist(), "emissions_run": true_e.tolist(),
+        "sequences": len(sequences),
+        "observations": int(sum(len(s) for s in sequences)),
+        "iterations": fitted.n_iter_,
+        "converged": fitted.converged_,
+        "log_likelihood": fitted.log_likelihood_,
+        "max_abs_error": {
+            "transitions_fitted_vs_run": float(np.abs(fitted.transmat_ - true_a).max()),
+            "transitions_start_vs_run": float(np.abs(start_a - true_a).max()),
+            "emissions_fitted_vs_run": float(np.abs(fitted.emissionprob_ - true_e).max()),
+            "emissions_start_vs_run": float(np.abs(start_e - true_e).max()),
+        },
+        "stay_probability": {
+            name: {"fitted": float(fitted.transmat_[i, i]), "run": float(true_a[i, i]), "spec": float(start_a[i, i])}
+            for i, name in enumerate(STATE_NAMES)
+        },
+        "transitions_fitted": fitted.transmat_.tolist(),
+        "transitions_run": true_a.tolist(),
+        "emissions_fitted": fitted.emissionprob_.tolist(),
+        "emissions_run": true_e.tolist(),
     }
     write_json(run_dir / "fit_hmm.json", report)
     plots.plot_hmm_fit(fitted.transmat_, true_a, fitted.emissionprob_, true_e, run_dir / "fit_hmm.png")
-    err = report["max_abs_error"]
-    print(f"Baum-Welch on {report['sequences']} sequences ({report['observations']} recognitions): "
-          f"{fitted.n_iter_} iterations, converged={fitted.converged_}")
-    print(f"max |transition error| vs the run's true transitions: fitted {err['transitions_fitted_vs_run']:.3f}, "
-          f"SPEC start {err['transitions_start_vs_run']:.3f}")
-    print(f"max |emission error| vs the run's recognitions per true state: fitted {err['emissions_fitted_vs_run']:.3f}"
-          f", start {err['emissions_start_vs_run']:.3f}")
+    errors = report["max_abs_error"]
+    print(
+        f"Baum-Welch on {report['sequences']} sequences ({report['observations']} recognitions): "
+        f"{fitted.n_iter_} iterations, converged={fitted.converged_}"
+    )
+    print(
+        f"max |transition error| vs the run's true transitions: fitted {errors['transitions_fitted_vs_run']:.3f}, "
+        f"SPEC start {errors['transitions_start_vs_run']:.3f}"
+    )
+    print(
+        f"max |emission error| vs the run's recognitions per true state: fitted {errors['emissions_fitted_vs_run']:.3f}"
+        f", start {errors['emissions_start_vs_run']:.3f}"
+    )
     print(f"{'state':<12} stay: fitted   run    SPEC")
     for name, v in report["stay_probability"].items():
         print(f"{name:<12}       {v['fitted']:.3f}  {v['run']:.3f}  {v['spec']:.3f}")

@@ -39,9 +39,14 @@ def write_lesson(out: Path, result: LessonResult, run_cfg: RunConfig) -> None:
     atomic_write_text(out / "students.csv", csv_text(student_table(record)))
     none = np.full(record.state.shape, -1, dtype=np.int8)
     buf = io.BytesIO()
-    np.savez_compressed(buf, state=record.state, expression=record.expression,
-                        recognized=log.recognized if log is not None else none,
-                        belief_state=log.belief_state if log is not None else none, present=record.present)
+    np.savez_compressed(
+        buf,
+        state=record.state,
+        expression=record.expression,
+        recognized=log.recognized if log is not None else none,
+        belief_state=log.belief_state if log is not None else none,
+        present=record.present,
+    )
     atomic_write_bytes(out / "recognitions.npz", buf.getvalue())
     write_json(out / "run.json", provenance(result.summary["config"], run_cfg.seed))
     plots.plot_emotions(ticks, out / "emotions.png")
@@ -57,8 +62,10 @@ def format_summary(summaries: dict[str, dict[str, Any]]) -> str:
     """A text table of the summary measures with one column per policy."""
     names = list(summaries)
     width = max(len(MEASURES[key].label) for key in SUMMARY_KEYS)
-    lines = [f"{'measure':<{width}}  " + "  ".join(f"{n:>10}" for n in names),
-             f"{'-' * width}  " + "  ".join("-" * 10 for _ in names)]
+    lines = [
+        f"{'measure':<{width}}  " + "  ".join(f"{n:>10}" for n in names),
+        f"{'-' * width}  " + "  ".join("-" * 10 for _ in names),
+    ]
     for key in SUMMARY_KEYS:
         measure = MEASURES[key]
         cells = []

@@ -30,8 +30,15 @@ def _shade_segments(ax: plt.Axes, timeline: dict[str, np.ndarray], lines_only: b
             ax.axvline(minutes[a], color="black", lw=0.8, ls="--", zorder=3)
         else:
             ax.axvspan(minutes[a], minutes[b - 1] + dt, color="0.92" if i % 2 else "white", zorder=0)
-        ax.text((minutes[a] + minutes[b - 1] + dt) / 2, 1.01, segments[a], ha="center", va="bottom",
-                fontsize=8, transform=ax.get_xaxis_transform())
+        ax.text(
+            (minutes[a] + minutes[b - 1] + dt) / 2,
+            1.01,
+            segments[a],
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            transform=ax.get_xaxis_transform(),
+        )
 
 
 def plot_emotions(timeline: dict[str, np.ndarray], path: Path) -> None:
@@ -39,8 +46,12 @@ def plot_emotions(timeline: dict[str, np.ndarray], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 4))
     shares = [timeline[f"share_{s}"] for s in STATE_NAMES]
     ax.stackplot(timeline["minute"], shares, labels=STATE_NAMES, colors=STATE_COLOURS, alpha=0.9)
-    ax.set(xlabel="lesson time (min)", ylabel="share of present students", ylim=(0, 1),
-           xlim=(timeline["minute"][0], timeline["minute"][-1]))
+    ax.set(
+        xlabel="lesson time (min)",
+        ylabel="share of present students",
+        ylim=(0, 1),
+        xlim=(timeline["minute"][0], timeline["minute"][-1]),
+    )
     _shade_segments(ax, timeline, lines_only=True)
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, title="true state")
     ax.set_title("Emotional states over the lesson", pad=16)
@@ -70,15 +81,22 @@ def plot_interventions(record: LessonRecord, path: Path) -> None:
         for m, name in enumerate(FACTOR_NAMES):
             sel = factors == m + 1
             if sel.any():
-                ax.scatter(ticks[sel] * to_min, students[sel], s=10, marker="s", color=FACTOR_COLOURS[m],
-                           label=f"{name} ({sel.sum()})")
+                ax.scatter(
+                    ticks[sel] * to_min,
+                    students[sel],
+                    s=10,
+                    marker="s",
+                    color=FACTOR_COLOURS[m],
+                    label=f"{name} ({sel.sum()})",
+                )
     if record.checkins:
         ticks, students = (np.array(c) for c in zip(*record.checkins))
         ax.scatter(ticks * to_min, students, s=22, marker="x", color="black", label=f"check-in ({ticks.size})")
     if not record.applications and not record.checkins:
         ax.text(0.5, 0.5, "no interventions in this lesson", ha="center", va="center", transform=ax.transAxes)
-    ax.set(xlabel="lesson time (min)", ylabel="student", xlim=(0, cfg.classroom.minutes),
-           ylim=(-1, record.population.size))
+    ax.set(
+        xlabel="lesson time (min)", ylabel="student", xlim=(0, cfg.classroom.minutes), ylim=(-1, record.population.size)
+    )
     if record.applications or record.checkins:
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     ax.set_title("Interventions")
@@ -92,15 +110,29 @@ def plot_beliefs(record: LessonRecord, log: RecognitionLog, path: Path) -> None:
     minutes = np.arange(n_ticks) * record.cfg.classroom.tick_seconds / 60.0
     fig, axes = plt.subplots(k, 1, figsize=(9, 1.9 * k), sharex=True, squeeze=False)
     for i, ax in enumerate(axes[:, 0]):
-        ax.imshow(tracked[:, i].T, aspect="auto", origin="lower", cmap="Greys", vmin=0, vmax=1,
-                  extent=(minutes[0], minutes[-1] + minutes[1] - minutes[0], -0.5, 7.5))
+        ax.imshow(
+            tracked[:, i].T,
+            aspect="auto",
+            origin="lower",
+            cmap="Greys",
+            vmin=0,
+            vmax=1,
+            extent=(minutes[0], minutes[-1] + minutes[1] - minutes[0], -0.5, 7.5),
+        )
         absent = ~record.present[:, i]
         truth = np.where(absent, np.nan, record.state[:, i].astype(float))
         ax.step(minutes, truth, where="post", color="#d62728", lw=1.2, label="true state")
         no_frame = log.recognized[:, i] < 0
         if no_frame.any():
-            ax.scatter(minutes[no_frame], np.full(no_frame.sum(), 7.8), marker="|", color="#1f77b4", s=12,
-                       label="no frame", clip_on=False)
+            ax.scatter(
+                minutes[no_frame],
+                np.full(no_frame.sum(), 7.8),
+                marker="|",
+                color="#1f77b4",
+                s=12,
+                label="no frame",
+                clip_on=False,
+            )
         ax.set_yticks(range(8), [s[:4] for s in STATE_NAMES], fontsize=7)
         ax.set_ylabel(f"student {i}", fontsize=8)
         if i == 0:
@@ -121,20 +153,26 @@ def plot_frames(samples: list[dict], path: Path) -> None:
     for ax, sample in zip(axes.ravel(), samples):
         ax.imshow(sample["frame"], cmap="gray", vmin=0, vmax=255)
         ok = sample["expression"] == sample["recognized"]
-        ax.set_title(f"shown {EXPRESSIONS[sample['expression']]}\nrecog. {EXPRESSIONS[sample['recognized']]}",
-                     fontsize=7, color="black" if ok else "#d62728")
+        ax.set_title(
+            f"shown {EXPRESSIONS[sample['expression']]}\nrecog. {EXPRESSIONS[sample['recognized']]}",
+            fontsize=7,
+            color="black" if ok else "#d62728",
+        )
         ax.text(2, 62, f"{STATE_NAMES[sample['state']]}, t={sample['tick']}", fontsize=5, color="yellow")
     fig.suptitle("Frames in the loop (red title: misrecognized)", fontsize=9)
     save_figure(fig, path)
 
 
-def plot_hmm_fit(fitted_a: np.ndarray, run_a: np.ndarray, fitted_e: np.ndarray, run_e: np.ndarray,
-                 path: Path) -> None:
+def plot_hmm_fit(fitted_a: np.ndarray, run_a: np.ndarray, fitted_e: np.ndarray, run_e: np.ndarray, path: Path) -> None:
     """Heatmaps of fitted against measured transitions and emissions."""
 
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8))
-    panels = ((fitted_a, "transitions, Baum-Welch", STATE_NAMES), (run_a, "transitions, true states", STATE_NAMES),
-              (fitted_e, "emissions, Baum-Welch", EXPRESSIONS), (run_e, "emissions, measured", EXPRESSIONS))
+    panels = (
+        (fitted_a, "transitions, Baum-Welch", STATE_NAMES),
+        (run_a, "transitions, true states", STATE_NAMES),
+        (fitted_e, "emissions, Baum-Welch", EXPRESSIONS),
+        (run_e, "emissions, measured", EXPRESSIONS),
+    )
     for ax, (matrix, title, cols) in zip(axes, panels):
         image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
         ax.set_title(title, fontsize=9)

@@ -10,11 +10,13 @@ from vclass.experiments.lesson.config import RunConfig
 from vclass.experiments.lesson.runner import MEASURES, SUMMARY_KEYS
 from vclass.io import atomic_write_text
 
-FIGURES = (("emotions.png", "Emotional states over the lesson"),
-           ("attention_tea.png", "Attention, participation and TEA share"),
-           ("interventions.png", "Interventions"),
-           ("beliefs.png", "Beliefs against the true state"),
-           ("frames.png", "Sample frames with true and recognized labels"))
+FIGURES = (
+    ("emotions.png", "Emotional states over the lesson"),
+    ("attention_tea.png", "Attention, participation and TEA share"),
+    ("interventions.png", "Interventions"),
+    ("beliefs.png", "Beliefs against the true state"),
+    ("frames.png", "Sample frames with true and recognized labels"),
+)
 
 
 def _cell(value: Any) -> str:
@@ -37,7 +39,8 @@ def write_report(out: Path, summaries: dict[str, dict[str, Any]], run_cfg: RunCo
         values = [summaries[n].get(key) for n in names]
         cells = "".join(f"<td>{_cell(v)}</td>" for v in values)
         if len(values) == 2:
-            diff = values[0] - values[1] if None not in values else None
+            first, second = values
+            diff = first - second if first is not None and second is not None else None
             cells += f"<td>{_cell(diff)}</td>"
         rows.append(f"<tr><th scope='row'>{html.escape(label)}</th>{cells}</tr>")
     sections = []
@@ -47,8 +50,10 @@ def write_report(out: Path, summaries: dict[str, dict[str, Any]], run_cfg: RunCo
         for file, caption in FIGURES:
             if (out / folder / file).exists():
                 src = (folder / file).as_posix()
-                figs.append(f"<figure><img src='{html.escape(src)}' alt='{html.escape(caption)}'>"
-                            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+                figs.append(
+                    f"<figure><img src='{html.escape(src)}' alt='{html.escape(caption)}'>"
+                    f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+                )
         sections.append(f"<h2>Policy: {html.escape(name)}</h2>\n" + "\n".join(figs))
     c, r = run_cfg.sim.classroom, run_cfg.recognizer
     page = f"""<!doctype html>
@@ -61,8 +66,9 @@ figure {{ margin: 1em 0; }} figcaption {{ color: #555; font-size: 90%; }}
 </style></head><body>
 <h1>vclass run report</h1>
 <p>{c.students} students, {c.minutes:g}-minute lesson, presentation {html.escape(c.presentation)},
-online tests {'yes' if c.online_tests else 'no'}; recognizer {html.escape(r.kind)}{
-    f" on {html.escape(r.backend)}" if r.kind == "scn-cs" else ""}; seed {run_cfg.seed}. Policies met the same students and the same noise.</p>
+online tests {"yes" if c.online_tests else "no"}; recognizer {html.escape(r.kind)}{
+        f" on {html.escape(r.backend)}" if r.kind == "scn-cs" else ""
+    }; seed {run_cfg.seed}. Policies met the same students and the same noise.</p>
 <table><thead><tr><th>measure</th>{head}</tr></thead><tbody>
 {chr(10).join(rows)}
 </tbody></table>

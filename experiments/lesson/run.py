@@ -36,10 +36,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", help="policy name, e.g. ecem, none, always-fun, or module:Class (default ecem)")
     parser.add_argument("--recognizer", help="oracle, surrogate or scn-cs (default scn-cs, the shipped model)")
     parser.add_argument("--backend", help="onnxruntime (default), torch, torch-cuda or tensorrt")
-    parser.add_argument("--compare", default="none",
-                        help="baseline policy run on the same seed and students (default none; '' to skip)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any config key, e.g. --set classroom.presentation=slides (repeatable)")
+    parser.add_argument(
+        "--compare", default="none", help="baseline policy run on the same seed and students (default none; '' to skip)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key, e.g. --set classroom.presentation=slides (repeatable)",
+    )
     parser.add_argument("--out", help="run folder (default runs/<timestamp>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or table")
 
@@ -47,9 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def resolve_config(args: argparse.Namespace) -> RunConfig:
     """The run config from ``--config``, the dedicated flags and ``--set`` overrides (later wins)."""
     overrides: list[tuple[list[str], Any]] = []
-    for flag, keys in (("seed", ["seed"]), ("students", ["classroom", "students"]),
-                       ("minutes", ["classroom", "minutes"]), ("policy", ["policy", "name"]),
-                       ("recognizer", ["recognizer", "kind"]), ("backend", ["recognizer", "backend"])):
+    for flag, keys in (
+        ("seed", ["seed"]),
+        ("students", ["classroom", "students"]),
+        ("minutes", ["classroom", "minutes"]),
+        ("policy", ["policy", "name"]),
+        ("recognizer", ["recognizer", "kind"]),
+        ("backend", ["recognizer", "backend"]),
+    ):
         if getattr(args, flag, None) is not None:
             overrides.append((keys, getattr(args, flag)))
     overrides += [parse_override(text) for text in args.set]
@@ -69,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
     result = run_lesson(run_cfg, policy, observer, progress=not args.quiet)
     write_lesson(out, result, run_cfg)
     summaries = {run_cfg.policy.name: result.summary}
-    if compare_cfg:
+    if compare and compare_cfg:
         other = run_lesson(compare_cfg, compare_policy, observer, progress=not args.quiet)
         write_lesson(out / f"compare-{compare}", other, compare_cfg)
         summaries[compare] = other.summary

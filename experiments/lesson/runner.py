@@ -21,11 +21,28 @@ from vclass.sim.classroom import LessonRecord, Observer, Policy, simulate
 from vclass.sim.measures import CLASS_MEASURES, Measure, class_summary
 
 # The measures of the summary table ``vclass run`` prints and its report shows, in that order.
-SUMMARY_KEYS = ("tea_share", "mean_attention", "participation", "effective_participation_min", "mean_axis",
-                "learning_gain", "interventions", "checkins", "intervention_cost", "recognition_accuracy",
-                "belief_accuracy", "ecem_divergence")
-_OTHER_KEYS = ("hand_raises_per_student", "connected_share", "camera_on_share", "frames_share", "fun_decisions",
-               "refused_teaching_quality")
+SUMMARY_KEYS = (
+    "tea_share",
+    "mean_attention",
+    "participation",
+    "effective_participation_min",
+    "mean_axis",
+    "learning_gain",
+    "interventions",
+    "checkins",
+    "intervention_cost",
+    "recognition_accuracy",
+    "belief_accuracy",
+    "ecem_divergence",
+)
+_OTHER_KEYS = (
+    "hand_raises_per_student",
+    "connected_share",
+    "camera_on_share",
+    "frames_share",
+    "fun_decisions",
+    "refused_teaching_quality",
+)
 _BY_KEY = {m.key: m for m in (*CLASS_MEASURES, *IN_LOOP_MEASURES, DIVERGENCE_MEASURE)}
 # Every scalar measure of a lesson summary (the ones a spec can name), by key: the summary table's first.
 MEASURES: dict[str, Measure] = {key: _BY_KEY[key] for key in (*SUMMARY_KEYS, *_OTHER_KEYS)}
@@ -51,8 +68,9 @@ def build_policy(run_cfg: RunConfig) -> Policy:
     return make_policy(run_cfg.policy.name, run_cfg.policy.params, run_cfg.sim)
 
 
-def run_lesson(run_cfg: RunConfig, policy: Policy | None = None, observer: Observer | None = None,
-               progress: bool = False) -> LessonResult:
+def run_lesson(
+    run_cfg: RunConfig, policy: Policy | None = None, observer: Observer | None = None, progress: bool = False
+) -> LessonResult:
     """Run the lesson of ``run_cfg`` (its seed, policy, recognizer and simulator config).
 
     :param policy: ``run_cfg.policy`` already built (:func:`build_policy`), to build it once for several uses;
@@ -64,8 +82,13 @@ def run_lesson(run_cfg: RunConfig, policy: Policy | None = None, observer: Obser
     """
     policy = policy if policy is not None else build_policy(run_cfg)
     observer = observer if observer is not None else observer_from_config(run_cfg.recognizer)
-    with tqdm(total=run_cfg.sim.classroom.n_ticks, desc=f"lesson ({run_cfg.policy.name})", unit="tick",
-              disable=not progress, leave=False) as bar:
+    with tqdm(
+        total=run_cfg.sim.classroom.n_ticks,
+        desc=f"lesson ({run_cfg.policy.name})",
+        unit="tick",
+        disable=not progress,
+        leave=False,
+    ) as bar:
         record = simulate(run_cfg.sim, run_cfg.seed, policy, observer, on_tick=lambda _: bar.update())
     log: RecognitionLog | None = getattr(observer, "log", None)
     summary = {**class_summary(record), **in_loop_accuracy(record, log)}
@@ -74,6 +97,11 @@ def run_lesson(run_cfg: RunConfig, policy: Policy | None = None, observer: Obser
     else:
         ecem = policy if isinstance(policy, ECEM) else ECEM(run_cfg.sim.emotion, run_cfg.sim.incentives)
         divergence = decision_divergence(ecem, record)
-    summary.update(seed=run_cfg.seed, policy=run_cfg.policy.name, recognizer=run_cfg.recognizer.kind,
-                   ecem_divergence=divergence, config=run_cfg.as_dict())
+    summary.update(
+        seed=run_cfg.seed,
+        policy=run_cfg.policy.name,
+        recognizer=run_cfg.recognizer.kind,
+        ecem_divergence=divergence,
+        config=run_cfg.as_dict(),
+    )
     return LessonResult(record, log, summary)

@@ -34,30 +34,58 @@ from vclass.experiments.lesson.runner import build_policy, run_lesson
 from vclass.experiments.pool import run_jobs
 from vclass.io import atomic_write_text, provenance, pyplot, save_figure, write_json
 
-BASELINES = {"motivation": ("none", "random", "always-reduce-difficulty", "always-remove-problems", "always-fun",
-                            "always-teaching-quality", "ecem"),
-             "attention": ("none", "random", "round-robin", "greedy-attention")}
+BASELINES = {
+    "motivation": (
+        "none",
+        "random",
+        "always-reduce-difficulty",
+        "always-remove-problems",
+        "always-fun",
+        "always-teaching-quality",
+        "ecem",
+    ),
+    "attention": ("none", "random", "round-robin", "greedy-attention"),
+}
 REFERENCES = {"motivation": ("ecem",), "attention": ("round-robin", "greedy-attention")}
-MEASURES = {"motivation": (("return", "return"), ("tea_share", "TEA share"), ("learning_gain", "learning gain"),
-                           ("intervention_cost", "intervention cost"), ("mean_axis", "mean axis"),
-                           ("effective_participation_min", "eff. participation (min)")),
-            "attention": (("return", "return = eff. participation (min)"), ("participation", "participation"),
-                          ("mean_attention", "mean attention"), ("learning_gain", "learning gain"),
-                          ("checkins", "check-ins"))}
+MEASURES = {
+    "motivation": (
+        ("return", "return"),
+        ("tea_share", "TEA share"),
+        ("learning_gain", "learning gain"),
+        ("intervention_cost", "intervention cost"),
+        ("mean_axis", "mean axis"),
+        ("effective_participation_min", "eff. participation (min)"),
+    ),
+    "attention": (
+        ("return", "return = eff. participation (min)"),
+        ("participation", "participation"),
+        ("mean_attention", "mean attention"),
+        ("learning_gain", "learning gain"),
+        ("checkins", "check-ins"),
+    ),
+}
 # Each task's random baseline acts only through that task's actions, as the task's agent does.
-RANDOM_PARAMS = {"motivation": {"incentive_prob": 0.1, "checkin_prob": 0.0},
-                 "attention": {"incentive_prob": 0.0, "checkin_prob": 1.0}}
+RANDOM_PARAMS = {
+    "motivation": {"incentive_prob": 0.1, "checkin_prob": 0.0},
+    "attention": {"incentive_prob": 0.0, "checkin_prob": 1.0},
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help="motivation or attention")
-    parser.add_argument("--policies", default="baselines,ppo",
-                        help="comma-separated policy names or model zips; 'baselines' expands to the task's "
-                             "baselines and 'ppo' to the shipped ppo-<task> (default baselines,ppo)")
+    parser.add_argument(
+        "--policies",
+        default="baselines,ppo",
+        help="comma-separated policy names or model zips; 'baselines' expands to the task's "
+        "baselines and 'ppo' to the shipped ppo-<task> (default baselines,ppo)",
+    )
     parser.add_argument("--seeds", type=int, default=20, help="lessons per policy, K (default 20)")
     parser.add_argument("--first-seed", type=int, default=1000, help="first lesson seed (default 1000)")
-    parser.add_argument("--against", help="reference baselines for paired differences (default: the task's, "
-                                          "ecem for motivation, round-robin,greedy-attention for attention)")
+    parser.add_argument(
+        "--against",
+        help="reference baselines for paired differences (default: the task's, "
+        "ecem for motivation, round-robin,greedy-attention for attention)",
+    )
     parser.add_argument("--students", type=int, default=30, help="class size (default 30)")
     parser.add_argument("--minutes", type=float, help="lesson length (default 45)")
     parser.add_argument("--recognizer", default="scn-cs", help="scn-cs (default), surrogate or oracle")
@@ -77,7 +105,7 @@ def expand_policies(task: str, text: str) -> list[str]:
     for item in (s.strip() for s in text.split(",")):
         if not item:
             continue
-        for name in (BASELINES[task] if item == "baselines" else [f"ppo-{task}"] if item == "ppo" else [item]):
+        for name in BASELINES[task] if item == "baselines" else [f"ppo-{task}"] if item == "ppo" else [item]:
             if name not in names:
                 names.append(name)
     return names
@@ -97,15 +125,19 @@ def episode_return(task: str, record, tea_weight: float, cost_weight: float) -> 
     terms = reward_terms(record, 0, record.plan.n_ticks)
     if task == "attention":
         return terms["effective_participation_min"]
-    return motivation_reward(terms, 1.0 / (cfg.learning.rate * cfg.classroom.n_ticks), tea_weight, cost_weight,
-                             1.0 / (record.population.size * lesson_steps(cfg)))
+    return motivation_reward(
+        terms,
+        1.0 / (cfg.learning.rate * cfg.classroom.n_ticks),
+        tea_weight,
+        cost_weight,
+        1.0 / (record.population.size * lesson_steps(cfg)),
+    )
 
 
 def _lesson(job: tuple[dict[str, Any], str, str, int, float, float]) -> dict[str, Any]:
     base, task, policy_name, seed, tea_weight, cost_weight = job
     result = run_lesson(run_config_from_dict({**base, "seed": seed, "policy": policy_config(policy_name, task)}))
-    row = {"policy": policy_name, "seed": seed,
-           "return": episode_return(task, result.record, tea_weight, cost_weight)}
+    row = {"policy": policy_name, "seed": seed, "return": episode_return(task, result.record, tea_weight, cost_weight)}
     for key, _ in MEASURES[task][1:]:
         row[key] = result.summary[key]
     row["belief_accuracy"] = result.summary["belief_accuracy"]
@@ -128,29 +160,50 @@ def summarize(task: str, rows: list[dict[str, Any]], policies: list[str], agains
         for ref in references:
             if p == ref or p in BASELINES[task]:
                 continue
-            paired.append({"policy": p, "against": ref, "best_baseline": ref == best,
-                           **{k: paired_difference(values[p][k], values[ref][k]) for k in keys}})
-    return {"task": task, "seeds": sorted({r["seed"] for r in rows}), "measures": keys,
-            "means": {p: {k: {"mean": m[0], "ci_low": m[1], "ci_high": m[2]} for k, m in means[p].items()}
-                      for p in policies},
-            "best_baseline": best, "paired": paired}
+            paired.append(
+                {
+                    "policy": p,
+                    "against": ref,
+                    "best_baseline": ref == best,
+                    **{k: paired_difference(values[p][k], values[ref][k]) for k in keys},
+                }
+            )
+    return {
+        "task": task,
+        "seeds": sorted({r["seed"] for r in rows}),
+        "measures": keys,
+        "means": {
+            p: {k: {"mean": m[0], "ci_low": m[1], "ci_high": m[2]} for k, m in means[p].items()} for p in policies
+        },
+        "best_baseline": best,
+        "paired": paired,
+    }
 
 
 def markdown(task: str, result: dict[str, Any]) -> str:
     measures = MEASURES[task]
-    lines = [f"Task `{task}`, {len(result['seeds'])} seeds; mean [95% CI]. Best baseline: "
-             f"`{result['best_baseline']}`.", "",
-             "| policy | " + " | ".join(label for _, label in measures) + " |", "|---|" + "---|" * len(measures)]
+    lines = [
+        f"Task `{task}`, {len(result['seeds'])} seeds; mean [95% CI]. Best baseline: `{result['best_baseline']}`.",
+        "",
+        "| policy | " + " | ".join(label for _, label in measures) + " |",
+        "|---|" + "---|" * len(measures),
+    ]
     for p, m in result["means"].items():
         cells = [f"{m[k]['mean']:.3f} [{m[k]['ci_low']:.3f}, {m[k]['ci_high']:.3f}]" for k, _ in measures]
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
     if result["paired"]:
-        lines += ["", "Paired differences (policy − baseline, same seeds): mean [95% CI], p-value of the paired "
-                      "t-test.", "", "| policy | against | " + " | ".join(label for _, label in measures) + " |",
-                  "|---|---|" + "---|" * len(measures)]
+        lines += [
+            "",
+            "Paired differences (policy − baseline, same seeds): mean [95% CI], p-value of the paired t-test.",
+            "",
+            "| policy | against | " + " | ".join(label for _, label in measures) + " |",
+            "|---|---|" + "---|" * len(measures),
+        ]
         for d in result["paired"]:
-            cells = [f"{d[k]['mean']:+.3f} [{d[k]['ci_low']:+.3f}, {d[k]['ci_high']:+.3f}] p={d[k]['p_value']:.2g}"
-                     for k, _ in measures]
+            cells = [
+                f"{d[k]['mean']:+.3f} [{d[k]['ci_low']:+.3f}, {d[k]['ci_high']:+.3f}] p={d[k]['p_value']:.2g}"
+                for k, _ in measures
+            ]
             ref = d["against"] + (" (best)" if d["best_baseline"] else "")
             lines.append(f"| {d['policy']} | {ref} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -158,7 +211,6 @@ def markdown(task: str, result: dict[str, Any]) -> str:
 
 def plot(task: str, result: dict[str, Any], path: Path) -> None:
     plt = pyplot()
-
 
     shown = MEASURES[task][:3]
     policies = list(result["means"])
@@ -168,8 +220,10 @@ def plot(task: str, result: dict[str, Any], path: Path) -> None:
         m = [result["means"][p][key] for p in policies]
         mean = np.array([e["mean"] for e in m])
         err = np.array([[e["mean"] - e["ci_low"] for e in m], [e["ci_high"] - e["mean"] for e in m]])
-        colours = ["#2ca02c" if p not in BASELINES[task] else
-                   "#1f77b4" if p == result["best_baseline"] else "#9a9a9a" for p in policies]
+        colours = [
+            "#2ca02c" if p not in BASELINES[task] else "#1f77b4" if p == result["best_baseline"] else "#9a9a9a"
+            for p in policies
+        ]
         ax.barh(y, mean, xerr=np.nan_to_num(err), color=colours, capsize=3)
         ax.set_yticks(y, policies if ax is axes[0] else [""] * len(policies), fontsize=8)
         ax.invert_yaxis()
@@ -179,8 +233,12 @@ def plot(task: str, result: dict[str, Any], path: Path) -> None:
     labels = [f"{d['policy']}\n− {d['against']}" for d in diffs]
     if diffs:
         mean = np.array([d["return"]["mean"] for d in diffs])
-        err = np.array([[d["return"]["mean"] - d["return"]["ci_low"] for d in diffs],
-                        [d["return"]["ci_high"] - d["return"]["mean"] for d in diffs]])
+        err = np.array(
+            [
+                [d["return"]["mean"] - d["return"]["ci_low"] for d in diffs],
+                [d["return"]["ci_high"] - d["return"]["mean"] for d in diffs],
+            ]
+        )
         ax.errorbar(mean, np.arange(len(diffs)), xerr=np.nan_to_num(err), fmt="o", capsize=4, color="#2ca02c")
         ax.axvline(0, color="k", lw=0.8)
         ax.set_yticks(np.arange(len(diffs)), labels, fontsize=7)
@@ -192,9 +250,6 @@ def plot(task: str, result: dict[str, Any], path: Path) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-
-
-
     if args.task not in BASELINES:
         raise ConfigError("--task", f"must be motivation or attention, got {args.task!r}")
     if not 2 <= args.seeds <= 10_000:
@@ -208,18 +263,25 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("--policies", "name at least one policy")
     against = [a.strip() for a in (args.against.split(",") if args.against else REFERENCES[args.task]) if a.strip()]
     overrides = [(["classroom", "students"], args.students), (["recognizer", "kind"], args.recognizer)]
-    for flag, keys in (("minutes", ["classroom", "minutes"]), ("backend", ["recognizer", "backend"]),
-                       ("confusion", ["recognizer", "confusion"]), ("model", ["recognizer", "model"])):
+    for flag, keys in (
+        ("minutes", ["classroom", "minutes"]),
+        ("backend", ["recognizer", "backend"]),
+        ("confusion", ["recognizer", "confusion"]),
+        ("model", ["recognizer", "model"]),
+    ):
         if getattr(args, flag) is not None:
             overrides.append((keys, getattr(args, flag)))
     overrides += [parse_override(text) for text in args.set]
     run_cfg = load_run_config(args.config, overrides)
     observer_from_config(run_cfg.recognizer)  # fail early if the recognizer cannot load
     base = run_cfg.as_dict()
-    for name in policies:                     # and if a policy cannot be built
+    for name in policies:  # and if a policy cannot be built
         build_policy(run_config_from_dict({**base, "policy": policy_config(name, args.task)}))
-    jobs = [(base, args.task, p, args.first_seed + i, args.tea_weight, args.cost_weight)
-            for p in policies for i in range(args.seeds)]
+    jobs = [
+        (base, args.task, p, args.first_seed + i, args.tea_weight, args.cost_weight)
+        for p in policies
+        for i in range(args.seeds)
+    ]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = run_jobs(_lesson, jobs, args.workers)
@@ -239,8 +301,10 @@ def main(args: argparse.Namespace) -> int:
     atomic_write_text(out / "results.md", text + "\n")
     plot(args.task, result, out / "comparison.png")
     write_json(out / "run.json", provenance(to_dict(base), args.first_seed))
-    print(f"{args.task}: {run_cfg.sim.classroom.students} students, {run_cfg.sim.classroom.minutes:g} min, "
-          f"recognizer {run_cfg.recognizer.kind}, seeds {args.first_seed}..{args.first_seed + args.seeds - 1}")
+    print(
+        f"{args.task}: {run_cfg.sim.classroom.students} students, {run_cfg.sim.classroom.minutes:g} min, "
+        f"recognizer {run_cfg.recognizer.kind}, seeds {args.first_seed}..{args.first_seed + args.seeds - 1}"
+    )
     print(text)
     print(f"written: {out}")
     return 0

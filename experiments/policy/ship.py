@@ -39,42 +39,54 @@ def _train_command(train: dict) -> str:
     if not recorded.startswith("#"):
         return recorded
     config = train.get("config", {})
-    flags = [("--task", "task"), ("--algo", "algo"), ("--timesteps", "timesteps"), ("--seed", "seed"),
-             ("--students", "students"), ("--minutes", "minutes"), ("--recognizer", "recognizer"),
-             ("--net", "net"), ("--n-envs", "n_envs"), ("--n-steps", "n_steps"), ("--out", "out")]
+    flags = [
+        ("--task", "task"),
+        ("--algo", "algo"),
+        ("--timesteps", "timesteps"),
+        ("--seed", "seed"),
+        ("--students", "students"),
+        ("--minutes", "minutes"),
+        ("--recognizer", "recognizer"),
+        ("--net", "net"),
+        ("--n-envs", "n_envs"),
+        ("--n-steps", "n_steps"),
+        ("--out", "out"),
+    ]
     parts = [f"{flag} {config[key]}" for flag, key in flags if config.get(key) is not None]
     return " ".join(["vclass train-policy", *parts])
 
 
-def policy_card(name: str, train: dict, evaluation_md: str, evaluation_run: dict, zip_bytes: int,
-                evaluation_dir: str = "EVAL_DIR") -> str:
+def policy_card(
+    name: str, train: dict, evaluation_md: str, evaluation_run: dict, zip_bytes: int, evaluation_dir: str = "EVAL_DIR"
+) -> str:
     meta, summary = train.get("meta", {}), train.get("summary", {})
     options = ", ".join(f"{k} = {v}" for k, v in sorted(meta.get("env_options", {}).items()))
     rate = summary.get("steps_per_second")
     return f"""# Policy card: `{name}`
 
-`agents/shipped/{name}.zip` ({zip_bytes / 1e6:.2f} MB), a stable-baselines3 {meta.get('algo', '?').upper()} model
-for the `{meta.get('task')}` task, loaded by `vclass run --policy {name}`. Trained by this project's own
+`agents/shipped/{name}.zip` ({zip_bytes / 1e6:.2f} MB), a stable-baselines3 {meta.get("algo", "?").upper()} model
+for the `{meta.get("task")}` task, loaded by `vclass run --policy {name}`. Trained by this project's own
 command on the virtual classroom; no outside data.
 
 ## How it was made
 
 ```bash
 {_train_command(train)}
-vclass ship-policy {train.get('config', {}).get('out', 'RUN_DIR')} --evaluation {evaluation_dir}
+vclass ship-policy {train.get("config", {}).get("out", "RUN_DIR")} --evaluation {evaluation_dir}
 ```
 
-- Seed {train.get('seed')}, {meta.get('timesteps', 0):,} environment steps{'' if not meta.get('per_student') else
-  ' (one per student and decision: parameter sharing across students)'},
-  network `{meta.get('net')}`; {f'{rate:,.0f} steps/s' if rate else 'speed not recorded'},
-  {summary.get('wall_seconds', 0):.0f} s of training on {train.get('platform', '?')}.
+- Seed {train.get("seed")}, {meta.get("timesteps", 0):,} environment steps{
+        "" if not meta.get("per_student") else " (one per student and decision: parameter sharing across students)"
+    },
+  network `{meta.get("net")}`; {f"{rate:,.0f} steps/s" if rate else "speed not recorded"},
+  {summary.get("wall_seconds", 0):.0f} s of training on {train.get("platform", "?")}.
 - Environment options: {options}.
-- Commit {train.get('git_commit')}.
+- Commit {train.get("git_commit")}.
 
 ## Measured
 
 ```bash
-{_command(evaluation_run.get('command', []))}
+{_command(evaluation_run.get("command", []))}
 ```
 
 {evaluation_md.strip()}
@@ -82,7 +94,6 @@ vclass ship-policy {train.get('config', {}).get('out', 'RUN_DIR')} --evaluation 
 
 
 def main(args: argparse.Namespace) -> int:
-
     run, evaluation = Path(args.run_dir), Path(args.evaluation)
     if not (run / "model.zip").is_file() or not (run / "train.json").is_file():
         raise ConfigError("run_dir", f"no finished train-policy folder at {run} (model.zip and train.json needed)")

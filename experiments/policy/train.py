@@ -15,8 +15,10 @@ import argparse
 from vclass.config import ConfigError, parse_override, to_dict
 from vclass.experiments.lesson.config import load_run_config
 
-TASK_DEFAULTS_TEXT = ("task defaults: motivation learning rate 3e-4, gamma 0.95, GAE lambda 0.95, entropy 0; "
-                      "attention learning rate 1e-3, gamma 0.9, GAE lambda 0.8, entropy 0")
+TASK_DEFAULTS_TEXT = (
+    "task defaults: motivation learning rate 3e-4, gamma 0.95, GAE lambda 0.95, entropy 0; "
+    "attention learning rate 1e-3, gamma 0.9, GAE lambda 0.8, entropy 0"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,15 +33,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recognizer", default="surrogate", help="surrogate (default) or scn-cs")
     parser.add_argument("--confusion", help="confusion.json for the surrogate (default: the shipped one)")
     parser.add_argument("--config", help="TOML file of simulator sections (lesson, incentives, ...)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a simulator config key, e.g. --set classroom.presentation=slides")
-    parser.add_argument("--env-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra env argument, e.g. --env-option tea_weight=2 (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a simulator config key, e.g. --set classroom.presentation=slides",
+    )
+    parser.add_argument(
+        "--env-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra env argument, e.g. --env-option tea_weight=2 (repeatable)",
+    )
     parser.add_argument("--net", default="students", help="students (shared per-student network, default) or mlp")
     parser.add_argument("--n-envs", type=int, default=8, help="environments stepped together (default 8)")
-    parser.add_argument("--n-steps", type=int,
-                        help="steps per env per rollout (default: 64 per-student motivation, else 2048 in all for "
-                             "ppo and 8 for a2c)")
+    parser.add_argument(
+        "--n-steps",
+        type=int,
+        help="steps per env per rollout (default: 64 per-student motivation, else 2048 in all for ppo and 8 for a2c)",
+    )
     parser.add_argument("--learning-rate", type=float, help="Adam step (default: the task's, see below)")
     parser.add_argument("--gamma", type=float, help="discount per decision (default: the task's)")
     parser.add_argument("--gae-lambda", type=float, help="GAE lambda (default: the task's)")
@@ -71,13 +85,30 @@ def main(args: argparse.Namespace) -> int:
         if len(keys) != 1:
             raise ConfigError("--env-option", f"expected NAME=VALUE, got {text!r}")
         env_kwargs[keys[0]] = value
-    cfg = TrainConfig(task=args.task, algo=args.algo, timesteps=args.timesteps, seed=args.seed, out=args.out,
-                      students=args.students, minutes=args.minutes, recognizer=args.recognizer,
-                      confusion=args.confusion, net=args.net, n_envs=args.n_envs, n_steps=args.n_steps,
-                      learning_rate=args.learning_rate, gamma=args.gamma, gae_lambda=args.gae_lambda,
-                      ent_coef=args.ent_coef, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-                      eval_episodes=args.eval_episodes, resume=args.resume, progress_bar=not args.no_progress,
-                      env_kwargs=env_kwargs)
+    cfg = TrainConfig(
+        task=args.task,
+        algo=args.algo,
+        timesteps=args.timesteps,
+        seed=args.seed,
+        out=args.out,
+        students=args.students,
+        minutes=args.minutes,
+        recognizer=args.recognizer,
+        confusion=args.confusion,
+        net=args.net,
+        n_envs=args.n_envs,
+        n_steps=args.n_steps,
+        learning_rate=args.learning_rate,
+        gamma=args.gamma,
+        gae_lambda=args.gae_lambda,
+        ent_coef=args.ent_coef,
+        checkpoint_every=args.checkpoint_every,
+        eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes,
+        resume=args.resume,
+        progress_bar=not args.no_progress,
+        env_kwargs=env_kwargs,
+    )
     cfg.check()
     from vclass.agents.drl import make_env
 
@@ -87,7 +118,9 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("--env-option", str(err)) from None
     summary = train(cfg)
     rate = summary["steps_per_second"]
-    print(f"trained {summary['trained_now']} steps ({summary['timesteps']} in all) in {summary['wall_seconds']:.0f} s"
-          + (f", {rate:,.0f} steps/s" if rate else ""))
+    print(
+        f"trained {summary['trained_now']} steps ({summary['timesteps']} in all) in {summary['wall_seconds']:.0f} s"
+        + (f", {rate:,.0f} steps/s" if rate else "")
+    )
     print(f"model: {summary['model']}")
     return 0

@@ -27,19 +27,23 @@ from vclass.models.datasets import FaceSplit, load_dataset, render_split
 from vclass.models.evaluate import evaluate, format_table, plot_confusion, write_confusion_json
 from vclass.models.recognizer import BACKENDS, SHIPPED_MODEL, BackendUnavailable, RecognizerLoadError, load_recognizer
 
-EVAL_SEED = 20_240_917   # the fixed seed of the default clean test set
+EVAL_SEED = 20_240_917  # the fixed seed of the default clean test set
 DEFAULT_FACES = 2000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", nargs="?", default=None,
-                        help="training folder, model.pt or .onnx (default: models/shipped/scn-cs.onnx)")
+    parser.add_argument(
+        "model",
+        nargs="?",
+        default=None,
+        help="training folder, model.pt or .onnx (default: models/shipped/scn-cs.onnx)",
+    )
     parser.add_argument("--data", help="dataset folder whose test split is used (default: render a clean set)")
-    parser.add_argument("--faces", type=int, default=DEFAULT_FACES,
-                        help=f"faces to render without --data (default {DEFAULT_FACES})")
+    parser.add_argument(
+        "--faces", type=int, default=DEFAULT_FACES, help=f"faces to render without --data (default {DEFAULT_FACES})"
+    )
     parser.add_argument("--seed", type=int, default=EVAL_SEED, help=f"seed of the rendered set (default {EVAL_SEED})")
-    parser.add_argument("--backend", default="onnxruntime",
-                        help="onnxruntime (default), torch, torch-cuda or tensorrt")
+    parser.add_argument("--backend", default="onnxruntime", help="onnxruntime (default), torch, torch-cuda or tensorrt")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads of the backend")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--out", help="folder for eval_confusion.json/.png (default: next to the model)")
@@ -48,13 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def render_clean_split(faces: int, seed: int, size: int = 64):
     """A clean :class:`vclass.models.datasets.FaceSplit` rendered from ``seed`` (no label noise)."""
 
-
     arrays = render_split(faces, np.random.default_rng(seed), size)
     return FaceSplit(labels=arrays["clean_labels"].copy(), **arrays)
 
 
 def output_folder(model_path: Path, out: str | None) -> Path:
-
     if out:
         return Path(out)
     if model_path.resolve() == SHIPPED_MODEL.resolve():
@@ -63,7 +65,6 @@ def output_folder(model_path: Path, out: str | None) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
-
     if args.backend not in BACKENDS:
         raise ConfigError("--backend", f"must be one of {', '.join(BACKENDS)}, got {args.backend!r}")
     if not 1 <= args.faces <= 1_000_000:

@@ -16,7 +16,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-
     source = Path(args.source)
     if not source.exists():
         raise ConfigError("source", f"no training folder or model file at {source}")

@@ -60,7 +60,7 @@ MAX_N = 1_000_000
 CHUNK = 2_048
 # finer than vclass.models.evaluate.INTENSITY_BINS below 0.15, where the ambiguity lies
 EDGES = (0.0, 0.05, 0.1, 0.15, 0.3, 0.5, 1.0)
-INTENSITY_GRID = 2_000   # midpoints on [0, 1] for integrating the intensity out of P(a | c)
+INTENSITY_GRID = 2_000  # midpoints on [0, 1] for integrating the intensity out of P(a | c)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,11 +83,11 @@ def action_posterior(actions: np.ndarray, grid: int = INTENSITY_GRID) -> np.ndar
     log_prior_t = (a_shape - 1) * np.log(t) + (b_shape - 1) * np.log1p(-t)
     log_prior_t -= np.log(np.exp(log_prior_t - log_prior_t.max()).sum()) + log_prior_t.max()
     rows = EXPRESSION_ACTIONS.astype(np.float64)
-    projection = np.asarray(actions, np.float64) @ rows.T                # (m, 7): a . E_c
+    projection = np.asarray(actions, np.float64) @ rows.T  # (m, 7): a . E_c
     log_like = np.empty(projection.shape)
     for cls in range(rows.shape[0]):
-        exponent = (2 * t[None, :] * projection[:, cls:cls + 1] - t[None, :] ** 2 * (rows[cls] @ rows[cls]))
-        exponent = exponent / (2 * RESTING_FACE_SD ** 2) + log_prior_t[None, :]
+        exponent = 2 * t[None, :] * projection[:, cls : cls + 1] - t[None, :] ** 2 * (rows[cls] @ rows[cls])
+        exponent = exponent / (2 * RESTING_FACE_SD**2) + log_prior_t[None, :]
         top = exponent.max(axis=1, keepdims=True)
         log_like[:, cls] = top[:, 0] + np.log(np.exp(exponent - top).sum(axis=1))
     log_like -= log_like.max(axis=1, keepdims=True)
@@ -95,8 +95,9 @@ def action_posterior(actions: np.ndarray, grid: int = INTENSITY_GRID) -> np.ndar
     return posterior / posterior.sum(axis=1, keepdims=True)
 
 
-def face_ceilings(n: int, seed: int, size: int = 64, oracle: bool = True,
-                  edges: tuple[float, ...] = EDGES) -> dict[str, Any]:
+def face_ceilings(
+    n: int, seed: int, size: int = 64, oracle: bool = True, edges: tuple[float, ...] = EDGES
+) -> dict[str, Any]:
     """Both ceilings (see the module docstring) on the same ``n`` faces.
 
     :param oracle: also score the template oracle (renders eight frames a face); without it only the
@@ -116,13 +117,15 @@ def face_ceilings(n: int, seed: int, size: int = 64, oracle: bool = True,
     for start in range(0, n, CHUNK):
         m = min(CHUNK, n - start)
         params = sample_face_params(m, params_rng)
-        truth[start:start + m] = params.expression
-        intensity[start:start + m] = params.intensity
-        actions = (params.identity.resting_actions.astype(np.float64)
-                   + params.intensity[:, None].astype(np.float64) * EXPRESSION_ACTIONS[params.expression])
+        truth[start : start + m] = params.expression
+        intensity[start : start + m] = params.intensity
+        actions = (
+            params.identity.resting_actions.astype(np.float64)
+            + params.intensity[:, None].astype(np.float64) * EXPRESSION_ACTIONS[params.expression]
+        )
         posterior = action_posterior(actions)
-        bayes[start:start + m] = posterior.argmax(axis=1)
-        confidence[start:start + m] = posterior.max(axis=1)
+        bayes[start : start + m] = posterior.argmax(axis=1)
+        confidence[start : start + m] = posterior.max(axis=1)
         if not oracle:
             continue
         observed = render_faces(params, noise_rng, size=size).reshape(m, -1).astype(np.float32)
@@ -132,18 +135,22 @@ def face_ceilings(n: int, seed: int, size: int = 64, oracle: bool = True,
             candidate = dataclasses.replace(silent, expression=np.full(m, cls, dtype=params.expression.dtype))
             rendered = render_faces(candidate, noise_rng, size=size).reshape(m, -1).astype(np.float32)
             distance[:, cls] = np.square(observed - rendered).sum(axis=1)
-        nearest[start:start + m] = distance.argmin(axis=1)   # ties: the first class
+        nearest[start : start + m] = distance.argmin(axis=1)  # ties: the first class
     result: dict[str, Any] = {"n": n, "seed": seed}
     if oracle:
-        result["template_oracle"] = {"top1": float(np.mean(nearest == truth)),
-                                     "top1_by_intensity": accuracy_by_intensity(nearest, truth, intensity, edges)}
-    result["resting_face_bound"] = {"top1": float(np.mean(bayes == truth)), "expected_top1": float(confidence.mean()),
-                                    "top1_by_intensity": accuracy_by_intensity(bayes, truth, intensity, edges)}
+        result["template_oracle"] = {
+            "top1": float(np.mean(nearest == truth)),
+            "top1_by_intensity": accuracy_by_intensity(nearest, truth, intensity, edges),
+        }
+    result["resting_face_bound"] = {
+        "top1": float(np.mean(bayes == truth)),
+        "expected_top1": float(confidence.mean()),
+        "top1_by_intensity": accuracy_by_intensity(bayes, truth, intensity, edges),
+    }
     return result
 
 
 def main(args: argparse.Namespace) -> int:
-
     if not 1 <= args.n <= MAX_N:
         raise ConfigError("--n", f"must be an integer in [1, {MAX_N:,}], got {args.n}")
     if args.seed < 0:
@@ -157,8 +164,9 @@ def main(args: argparse.Namespace) -> int:
     oracle, bound = result["template_oracle"], result["resting_face_bound"]
     print(f"{args.n:,} faces (seed {args.seed})")
     print(f"template oracle (knows the resting face) top-1: {oracle['top1']:.3f}")
-    print(f"bound for recognizers that do not know it:      {bound['top1']:.3f} "
-          f"(expected {bound['expected_top1']:.3f})")
+    print(
+        f"bound for recognizers that do not know it:      {bound['top1']:.3f} (expected {bound['expected_top1']:.3f})"
+    )
     for name in oracle["top1_by_intensity"]:
         cell, limit = oracle["top1_by_intensity"][name], bound["top1_by_intensity"][name]
         print(f"  intensity {name}: oracle {cell['top1']:.3f}, bound {limit['top1']:.3f} ({cell['n']:,} faces)")

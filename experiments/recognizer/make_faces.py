@@ -33,7 +33,7 @@ from vclass.models.datasets import (
 
 SIZE_RANGE = (16, 256)
 MAX_SPLIT_FRACTION = 0.5
-SAMPLE_GRID = (6, 8)       # rows, columns of samples.png
+SAMPLE_GRID = (6, 8)  # rows, columns of samples.png
 NOISY_SPLITS = ("train", "val")
 
 
@@ -59,8 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--out", type=Path, required=True, help="dataset folder to write")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
-    parser.add_argument("--noise", default=None, metavar="KIND:RATE",
-                        help="label noise for train and val, e.g. symmetric:0.2 or annotator:0.3 (default clean)")
+    parser.add_argument(
+        "--noise",
+        default=None,
+        metavar="KIND:RATE",
+        help="label noise for train and val, e.g. symmetric:0.2 or annotator:0.3 (default clean)",
+    )
     parser.add_argument("--val-frac", type=float, default=0.1, help="share of faces in val (default 0.1)")
     parser.add_argument("--test-frac", type=float, default=0.1, help="share of faces in test (default 0.1)")
 
@@ -81,8 +85,15 @@ def config_from_args(args: argparse.Namespace) -> MakeFacesConfig:
             noise_kind, noise_rate = parse_noise_spec(args.noise)
         except ValueError as err:
             raise ConfigError("--noise", str(err)) from None
-    config = MakeFacesConfig(n=args.n, seed=args.seed, size=args.size, noise_kind=noise_kind,
-                             noise_rate=noise_rate, val_frac=args.val_frac, test_frac=args.test_frac)
+    config = MakeFacesConfig(
+        n=args.n,
+        seed=args.seed,
+        size=args.size,
+        noise_kind=noise_kind,
+        noise_rate=noise_rate,
+        val_frac=args.val_frac,
+        test_frac=args.test_frac,
+    )
     if config.split_sizes()["train"] < 1:
         raise ConfigError("--n", f"must leave at least one training face after val and test, got {args.n}")
     return config
@@ -91,22 +102,28 @@ def config_from_args(args: argparse.Namespace) -> MakeFacesConfig:
 def make_dataset(config: MakeFacesConfig, out: Path) -> dict:
     """Render, add label noise, write every file; return the meta record."""
 
-
     render_streams = np.random.SeedSequence(config.seed).spawn(2)
     render_seeds, noise_seeds = (stream.spawn(len(SPLITS)) for stream in render_streams)
     splits = {}
     with tqdm(total=config.n, desc="make-faces", unit="face", disable=None) as progress:
-        for name, n, render_seed, noise_seed in zip(SPLITS, config.split_sizes().values(), render_seeds,
-                                                    noise_seeds):
+        for name, n, render_seed, noise_seed in zip(SPLITS, config.split_sizes().values(), render_seeds, noise_seeds):
             arrays = render_split(n, np.random.default_rng(render_seed), config.size, progress)
             labels = arrays["clean_labels"]
             if config.noise_kind is not None and name in NOISY_SPLITS:
-                labels = inject_label_noise(labels, config.noise_kind, config.noise_rate,
-                                            np.random.default_rng(noise_seed))
+                labels = inject_label_noise(
+                    labels, config.noise_kind, config.noise_rate, np.random.default_rng(noise_seed)
+                )
             splits[name] = FaceSplit(labels=labels, **arrays)
-    meta = dataset_meta(seed=config.seed, splits=splits, noise_kind=config.noise_kind, noise_rate=config.noise_rate,
-                        source="synthetic", has_attributes=True, noisy_splits=list(NOISY_SPLITS),
-                        provenance=provenance(asdict(config), config.seed))
+    meta = dataset_meta(
+        seed=config.seed,
+        splits=splits,
+        noise_kind=config.noise_kind,
+        noise_rate=config.noise_rate,
+        source="synthetic",
+        has_attributes=True,
+        noisy_splits=list(NOISY_SPLITS),
+        provenance=provenance(asdict(config), config.seed),
+    )
     save_dataset(out, splits, meta)
     save_sample_grid(out / "samples.png", splits["train"])
     return meta
@@ -116,20 +133,25 @@ def save_sample_grid(path: Path, split) -> None:
     """A grid of the first training faces titled with their labels (``clean>noisy`` where flipped) and intensity."""
     plt = pyplot()
 
-
     rows, cols = SAMPLE_GRID
     count = min(rows * cols, len(split))
     side = split.images.shape[1]
-    gap = max(side // 4, 8)                                   # room for the caption under each face
+    gap = max(side // 4, 8)  # room for the caption under each face
     sheet = np.full((rows * (side + gap), cols * side), 255, dtype=np.uint8)
     fig, ax = plt.subplots(figsize=(cols * 1.1, rows * 1.3))
     for i in range(count):
         r, c = divmod(i, cols)
-        sheet[r * (side + gap):r * (side + gap) + side, c * side:(c + 1) * side] = split.images[i]
+        sheet[r * (side + gap) : r * (side + gap) + side, c * side : (c + 1) * side] = split.images[i]
         clean, label = CLASS_NAMES[split.clean_labels[i]], CLASS_NAMES[split.labels[i]]
         caption = clean if clean == label else f"{clean}>{label}"
-        ax.text((c + 0.5) * side, r * (side + gap) + side + gap / 2, f"{caption} {split.intensity[i]:.2f}",
-                ha="center", va="center", fontsize=5.5)
+        ax.text(
+            (c + 0.5) * side,
+            r * (side + gap) + side + gap / 2,
+            f"{caption} {split.intensity[i]:.2f}",
+            ha="center",
+            va="center",
+            fontsize=5.5,
+        )
     ax.imshow(sheet, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     ax.axis("off")
     save_figure(fig, path)

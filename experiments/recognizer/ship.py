@@ -45,14 +45,18 @@ from vclass.models.recognizer import SHIPPED_DIR, RecognizerLoadError, load_reco
 from vclass.models.train import TrainConfig
 
 DEFAULT_FACES = 5000
-BOUND_FACES = 20_000   # draws for the card's resting-face bound (no rendering: about a second)
+BOUND_FACES = 20_000  # draws for the card's resting-face bound (no rendering: about a second)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="a finished `vclass train-recognizer` folder (holding model.pt)")
     parser.add_argument("--out", default=None, help="where to install (default: models/shipped)")
-    parser.add_argument("--faces", type=int, default=DEFAULT_FACES,
-                        help=f"clean held-out faces to measure the confusion on (default {DEFAULT_FACES})")
+    parser.add_argument(
+        "--faces",
+        type=int,
+        default=DEFAULT_FACES,
+        help=f"clean held-out faces to measure the confusion on (default {DEFAULT_FACES})",
+    )
     parser.add_argument("--name", default="scn-cs", help="file stem of the installed model (default scn-cs)")
 
 
@@ -110,29 +114,33 @@ def _fresh_line(config: dict[str, Any], sizes: dict[str, int] | None) -> str:
     if not config.get("fresh_train"):
         return ""
     n = (sizes or {}).get("train")
-    total = f" ({config.get('epochs') * n:,} training faces in all)" if n and config.get("epochs") else ""
-    return ("\n  `--fresh-train`: the training split is rendered anew every epoch, seeded by (seed, epoch)"
-            f"{total}; the dataset's val and test splits are used as stored.")
+    epochs = config.get("epochs")
+    total = f" ({epochs * n:,} training faces in all)" if n and epochs else ""
+    return (
+        "\n  `--fresh-train`: the training split is rendered anew every epoch, seeded by (seed, epoch)"
+        f"{total}; the dataset's val and test splits are used as stored."
+    )
 
 
 def _relabel_line(config: dict[str, Any], relabeled: int, corrected: int) -> str:
     if config.get("fresh_train"):
-        return (f"relabeling (eq 3) had no effect: it proposed {relabeled} changes, each to a face not seen "
-                "again")
-    return (f"{relabeled} labels relabeled in all ({corrected} of them set a label back to its clean value, "
-            "undoing injected noise or an earlier relabel)")
+        return f"relabeling (eq 3) had no effect: it proposed {relabeled} changes, each to a face not seen again"
+    return (
+        f"{relabeled} labels relabeled in all ({corrected} of them set a label back to its clean value, "
+        "undoing injected noise or an earlier relabel)"
+    )
 
 
 def _alternation(k: int | None) -> str:
     if k == 0:
-        return ("its BCE added to every expression batch (k = 0: one pass per batch, a third of the cost of S0's "
-                "k = 2 alternation on this 2-core machine)")
+        return (
+            "its BCE added to every expression batch (k = 0: one pass per batch, a third of the cost of S0's "
+            "k = 2 alternation on this 2-core machine)"
+        )
     return f"S0's alternation of k = {k} attribute batches per expression batch"
 
 
 def _confusion_table(result: dict[str, Any]) -> str:
-
-
     classes = result["classes"]
     share = row_normalize(np.asarray(result["confusion"]))
     lines = ["| true \\ recognized | " + " | ".join(classes) + " | F1 |", "|---" * (len(classes) + 2) + "|"]
@@ -142,9 +150,19 @@ def _confusion_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def model_card(name: str, config: dict[str, Any], data_meta: dict[str, Any] | None, history: list[dict[str, Any]],
-               train_metrics: dict[str, Any] | None, result: dict[str, Any], onnx_bytes: int, parameters: int,
-               faces: int, seed: int, bound: dict[str, Any] | None = None) -> str:
+def model_card(
+    name: str,
+    config: dict[str, Any],
+    data_meta: dict[str, Any] | None,
+    history: list[dict[str, Any]],
+    train_metrics: dict[str, Any] | None,
+    result: dict[str, Any],
+    onnx_bytes: int,
+    parameters: int,
+    faces: int,
+    seed: int,
+    bound: dict[str, Any] | None = None,
+) -> str:
     """The model card's markdown.
 
     :param bound: :func:`vclass.experiments.recognizer.face_ceiling.face_ceilings` without the oracle, binned like
@@ -156,28 +174,45 @@ def model_card(name: str, config: dict[str, Any], data_meta: dict[str, Any] | No
     last = history[-1] if history else {}
     relabeled = sum(int(h.get("relabeled", 0)) for h in history)
     corrected = sum(int(h.get("relabel_corrections", 0)) for h in history)
-    curve = "\n".join(f"| {h['epoch']} | {h['train_acc']:.3f} | {h['val_acc']:.3f} | {h.get('relabeled', 0)} | "
-                      f"{h['seconds']:.0f} |" for h in history)
+    curve = "\n".join(
+        f"| {h['epoch']} | {h['train_acc']:.3f} | {h['val_acc']:.3f} | {h.get('relabeled', 0)} | {h['seconds']:.0f} |"
+        for h in history
+    )
     aucs = ", ".join(f"{k} {'n/a' if v is None else f'{v:.3f}'}" for k, v in result["attribute_auc"].items())
     by_intensity = ""
     if "top1_by_intensity" in result:
-        limits = (bound or {}).get("resting_face_bound", {})
+        bound = bound or {}
+        limits = bound.get("resting_face_bound", {})
         cells = limits.get("top1_by_intensity", {})
-        rows = [f"| {k} | {v['n']} | {v['top1']:.3f} |" + (f" {cells[k]['top1']:.3f} |" if k in cells else "")
-                for k, v in result["top1_by_intensity"].items()]
+        rows = [
+            f"| {k} | {v['n']} | {v['top1']:.3f} |" + (f" {cells[k]['top1']:.3f} |" if k in cells else "")
+            for k, v in result["top1_by_intensity"].items()
+        ]
         if limits:
             rows.append(f"| all | {result.get('n', faces)} | {result['top1']:.3f} | {limits['top1']:.3f} |")
         header = "| intensity | faces | top-1 |" + (" bound |\n|---|---|---|---|" if limits else "\n|---|---|---|")
-        by_intensity = ("\nTop-1 by expression intensity (faint expressions are meant to be ambiguous: at intensity "
-                        "0 every class is the identity's neutral face)"
-                        + (f". *bound* is the most any recognizer that does not know the identity's resting face "
-                           f"can score (`vclass face-ceiling`'s Bayes bound on {bound['n']:,} faces drawn the same way, "
-                           f"seed {bound['seed']}); every test face is a new identity" if limits else "")
-                        + ":\n\n" + header + "\n" + "\n".join(rows) + "\n")
+        by_intensity = (
+            "\nTop-1 by expression intensity (faint expressions are meant to be ambiguous: at intensity "
+            "0 every class is the identity's neutral face)"
+            + (
+                f". *bound* is the most any recognizer that does not know the identity's resting face "
+                f"can score (`vclass face-ceiling`'s Bayes bound on {bound['n']:,} faces drawn the same way, "
+                f"seed {bound['seed']}); every test face is a new identity"
+                if limits
+                else ""
+            )
+            + ":\n\n"
+            + header
+            + "\n"
+            + "\n".join(rows)
+            + "\n"
+        )
     test_line = ""
     if train_metrics:
-        test_line = (f"- On the training dataset's own clean test split ({train_metrics.get('n')} faces): top-1 "
-                     f"{train_metrics['top1']:.4f}, top-2 {train_metrics['top2']:.4f}.\n")
+        test_line = (
+            f"- On the training dataset's own clean test split ({train_metrics.get('n')} faces): top-1 "
+            f"{train_metrics['top1']:.4f}, top-2 {train_metrics['top2']:.4f}.\n"
+        )
     return f"""# Model card: `{name}` (the shipped facial-expression recognizer)
 
 `models/shipped/{name}.onnx` ({onnx_bytes / 1e6:.2f} MB, {parameters:,} parameters) and `{name}.pt`, the same
@@ -187,19 +222,19 @@ weights. Made by this project's own commands; no outside data or weights.
 
 ```bash
 {chr(10).join(commands(config, data_meta))}
-vclass ship-recognizer {config.get('out', 'RUN_DIR')}
+vclass ship-recognizer {config.get("out", "RUN_DIR")}
 ```
 
-- Model: `{config.get('model')}` (SPEC §5, S3 eqs 1-6 with eq 5's misclassification term from epoch r on),
-  ResNet-18-style backbone, widths {config.get('widths')}, stem stride {config.get('stem_stride')},
-  S0 attribute head (eyes closed, yawning, looking away), {_alternation(config.get('attribute_batches'))}.
+- Model: `{config.get("model")}` (SPEC §5, S3 eqs 1-6 with eq 5's misclassification term from epoch r on),
+  ResNet-18-style backbone, widths {config.get("widths")}, stem stride {config.get("stem_stride")},
+  S0 attribute head (eyes closed, yawning, looking away), {_alternation(config.get("attribute_batches"))}.
 - Data: faces rendered by `vclass.sim.faces`, 64x64 grayscale, dataset seed {data_seed}, splits {sizes};
   label noise on train/val: `{noise}`.{_fresh_line(config, sizes)}
-- Training: {config.get('epochs')} epochs, batch {config.get('batch_size')}, AdamW lr {config.get('lr')}
-  (warm-up, cosine), weight decay {config.get('weight_decay')}, seed {config.get('seed')},
-  {config.get('threads')} torch threads; {_relabel_line(config, relabeled, corrected)}.
-- Final epoch: train accuracy {last.get('train_acc', float('nan')):.3f}, validation accuracy
-  {last.get('val_acc', float('nan')):.3f}.
+- Training: {config.get("epochs")} epochs, batch {config.get("batch_size")}, AdamW lr {config.get("lr")}
+  (warm-up, cosine), weight decay {config.get("weight_decay")}, seed {config.get("seed")},
+  {config.get("threads")} torch threads; {_relabel_line(config, relabeled, corrected)}.
+- Final epoch: train accuracy {last.get("train_acc", float("nan")):.3f}, validation accuracy
+  {last.get("val_acc", float("nan")):.3f}.
 
 | epoch | train acc | val acc | relabeled | seconds |
 |---|---|---|---|---|
@@ -208,7 +243,7 @@ vclass ship-recognizer {config.get('out', 'RUN_DIR')}
 ## Measured (ONNX Runtime, CPU)
 
 {test_line}- On {faces} fresh clean faces (seed {seed}, `vclass eval-recognizer`'s default set, never seen in
-  training): **top-1 {result['top1']:.4f}**, top-2 {result['top2']:.4f}, macro F1 {result['macro_f1']:.4f}.
+  training): **top-1 {result["top1"]:.4f}**, top-2 {result["top2"]:.4f}, macro F1 {result["macro_f1"]:.4f}.
 - Attribute ROC AUC: {aucs}.
 {by_intensity}
 Confusion P(recognized | true) on those faces, with per-class F1 (the surrogate recognizer and the
@@ -233,8 +268,11 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("--name", f"must be a plain file stem, got {args.name!r}")
     out = Path(args.out) if args.out else SHIPPED_DIR
     config = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
-    history = ([json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines() if line.strip()]
-               if (run / "train_log.jsonl").is_file() else [])
+    history = (
+        [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines() if line.strip()]
+        if (run / "train_log.jsonl").is_file()
+        else []
+    )
     train_metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else None
     data_dir = Path(config.get("data") or run / "data")
     data_meta = json.loads((data_dir / "meta.json").read_text()) if (data_dir / "meta.json").is_file() else None
@@ -256,13 +294,29 @@ def main(args: argparse.Namespace) -> int:
         atomic_write_bytes(out / f"{args.name}.pt", tmp_pt.read_bytes())
     source = f"{args.name}.onnx (onnxruntime) on {args.faces} clean rendered faces, seed {EVAL_SEED}"
     write_confusion_json(result, out / "confusion.json", source=source)
-    plot_confusion(result, out / "confusion.png", title=f"{args.name}: top-1 {result['top1']:.3f} on "
-                                                        f"{args.faces} clean held-out faces")
+    plot_confusion(
+        result,
+        out / "confusion.png",
+        title=f"{args.name}: top-1 {result['top1']:.3f} on {args.faces} clean held-out faces",
+    )
     bound = face_ceilings(BOUND_FACES, DEFAULT_SEED, oracle=False, edges=INTENSITY_BINS)
-    card = model_card(args.name, config, data_meta, history, train_metrics, result, len(onnx_bytes), parameters,
-                      args.faces, EVAL_SEED, bound)
+    card = model_card(
+        args.name,
+        config,
+        data_meta,
+        history,
+        train_metrics,
+        result,
+        len(onnx_bytes),
+        parameters,
+        args.faces,
+        EVAL_SEED,
+        bound,
+    )
     atomic_write_text(out / "MODEL_CARD.md", card)
-    print(f"installed {out / (args.name + '.onnx')} ({len(onnx_bytes) / 1e6:.2f} MB): top-1 {result['top1']:.4f}, "
-          f"top-2 {result['top2']:.4f} on {args.faces} clean held-out faces; wrote confusion.json, confusion.png, "
-          f"MODEL_CARD.md")
+    print(
+        f"installed {out / (args.name + '.onnx')} ({len(onnx_bytes) / 1e6:.2f} MB): top-1 {result['top1']:.4f}, "
+        f"top-2 {result['top2']:.4f} on {args.faces} clean held-out faces; wrote confusion.json, confusion.png, "
+        f"MODEL_CARD.md"
+    )
     return 0

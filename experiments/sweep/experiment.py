@@ -70,8 +70,12 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         cell = [r for r in rows if r["presentation"] == presentation and r["online_tests"] == tests]
         by_policy = {p: sorted((r for r in cell if r["policy"] == p), key=lambda r: r["seed"]) for p in POLICIES}
         for policy in POLICIES:
-            entry: dict[str, Any] = {"presentation": presentation, "online_tests": tests, "policy": policy,
-                                     "n": len(by_policy[policy])}
+            entry: dict[str, Any] = {
+                "presentation": presentation,
+                "online_tests": tests,
+                "policy": policy,
+                "n": len(by_policy[policy]),
+            }
             for key, _ in MEASURES:
                 values = np.array([r[key] for r in by_policy[policy]])
                 entry[key] = mean_ci(values)
@@ -82,15 +86,21 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def markdown(table: list[dict[str, Any]]) -> str:
-    head = "| presentation | online tests | policy | " + " | ".join(label for _, label in MEASURES) + \
-           " | ECEM − none (TEA share) |"
+    head = (
+        "| presentation | online tests | policy | "
+        + " | ".join(label for _, label in MEASURES)
+        + " | ECEM − none (TEA share) |"
+    )
     lines = [head, "|" + "---|" * (4 + len(MEASURES))]
     for e in table:
         cells = [f"{e[k][0]:.3f} [{e[k][1]:.3f}, {e[k][2]:.3f}]" for k, _ in MEASURES]
         diff = e.get("tea_share_vs_none")
         gap = f"{diff['mean']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}]" if diff else ""
-        lines.append(f"| {e['presentation']} | {'yes' if e['online_tests'] else 'no'} | {e['policy']} | "
-                     + " | ".join(cells) + f" | {gap} |")
+        lines.append(
+            f"| {e['presentation']} | {'yes' if e['online_tests'] else 'no'} | {e['policy']} | "
+            + " | ".join(cells)
+            + f" | {gap} |"
+        )
     return "\n".join(lines)
 
 
@@ -101,8 +111,10 @@ def plot(table: list[dict[str, Any]], path: Path) -> None:
     x = np.arange(len(cells))
     for ax, (key, label) in zip(axes, MEASURES):
         for offset, policy, colour in ((-0.18, "none", "#7f7f7f"), (0.18, "ecem", "#2ca02c")):
-            entries = [next(e for e in table if (e["presentation"], e["online_tests"], e["policy"]) == (p, t, policy))
-                       for p, t in cells]
+            entries = [
+                next(e for e in table if (e["presentation"], e["online_tests"], e["policy"]) == (p, t, policy))
+                for p, t in cells
+            ]
             means = np.array([e[key][0] for e in entries])
             err = np.array([[e[key][0] - e[key][1] for e in entries], [e[key][2] - e[key][0] for e in entries]])
             ax.bar(x + offset, means, 0.36, yerr=err, capsize=3, color=colour, label=policy)
@@ -127,8 +139,17 @@ def main(args: argparse.Namespace) -> int:
     overrides += [parse_override(text) for text in args.set]
     entries = expand(spec, spec_dir, validate=True, overrides=overrides)  # every lesson checked before any runs
     out = Path(args.out)
-    stats = run_sweep(spec, SPEC, entries, out, "local", args.workers, fresh=args.fresh, quiet=args.quiet,
-                      overrides=[f"{'.'.join(keys)}={value!r}" for keys, value in overrides])
+    stats = run_sweep(
+        spec,
+        SPEC,
+        entries,
+        out,
+        "local",
+        args.workers,
+        fresh=args.fresh,
+        quiet=args.quiet,
+        overrides=[f"{'.'.join(keys)}={value!r}" for keys, value in overrides],
+    )
     if stats["failed_total"]:
         print(f"{stats['failed_total']} lessons failed; their errors are in {out / 'results.csv'}")
         return 1

@@ -43,13 +43,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="experiment spec (TOML), e.g. experiments/specs/regress.toml")
     parser.add_argument("--baseline", required=True, help="baseline JSON (e.g. experiments/baselines/regress.json)")
     parser.add_argument("--update", action="store_true", help="write the baseline from this run instead of checking")
-    parser.add_argument("--sigmas", type=float, default=None,
-                        help="tolerance in standard errors of the mean, stored by --update "
-                             f"(default {DEFAULT_SIGMAS:g})")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a key of the spec's base config, e.g. to see what a change would do")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="parallel processes (default 1: in this process, fastest for a small spec)")
+    parser.add_argument(
+        "--sigmas",
+        type=float,
+        default=None,
+        help=f"tolerance in standard errors of the mean, stored by --update (default {DEFAULT_SIGMAS:g})",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the spec's base config, e.g. to see what a change would do",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="parallel processes (default 1: in this process, fastest for a small spec)",
+    )
 
 
 class MemoryStore:
@@ -84,10 +96,22 @@ def measure_table(rows: list[dict[str, Any]], measures: list[str], sigmas: float
             values = values[np.isfinite(values)]
             mean = float(values.mean()) if values.size else None
             sd = float(values.std(ddof=1)) if values.size > 1 else 0.0
-            tol = None if mean is None else max(sigmas * sd / math.sqrt(values.size),
-                                                RELATIVE_FLOOR * max(1.0, abs(mean)))
-            table.append({"cell": cell, "policy": policy, "measure": m, "mean": mean, "sd": sd,
-                          "n": int(values.size), "tolerance": tol})
+            tol = (
+                None
+                if mean is None
+                else max(sigmas * sd / math.sqrt(values.size), RELATIVE_FLOOR * max(1.0, abs(mean)))
+            )
+            table.append(
+                {
+                    "cell": cell,
+                    "policy": policy,
+                    "measure": m,
+                    "mean": mean,
+                    "sd": sd,
+                    "n": int(values.size),
+                    "tolerance": tol,
+                }
+            )
     return table
 
 
@@ -121,35 +145,45 @@ def format_diff(lines: list[dict[str, Any]], only_moved: bool = True) -> str:
     if not shown:
         return ""
     heads = ("cell", "policy", "measure", "baseline", "now", "change", "tolerance", "change/tol", "")
-    body = [(ln["cell"], ln["policy"], ln["measure"], _num(ln["mean"]), _num(ln["now"]), _num(ln["change"], True),
-             _num(ln["tolerance"]),
-             "-" if ln["change"] is None or not ln["tolerance"] else f"{abs(ln['change']) / ln['tolerance']:.1f}",
-             ln["status"]) for ln in shown]
+    body = [
+        (
+            ln["cell"],
+            ln["policy"],
+            ln["measure"],
+            _num(ln["mean"]),
+            _num(ln["now"]),
+            _num(ln["change"], True),
+            _num(ln["tolerance"]),
+            "-" if ln["change"] is None or not ln["tolerance"] else f"{abs(ln['change']) / ln['tolerance']:.1f}",
+            ln["status"],
+        )
+        for ln in shown
+    ]
     widths = [max(len(str(row[i])) for row in (heads, *body)) for i in range(len(heads))]
     left = {0, 1, 2}
 
     def fmt(row) -> str:
-        return "  ".join(str(v).ljust(w) if i in left else str(v).rjust(w)
-                         for i, (v, w) in enumerate(zip(row, widths))).rstrip()
+        return "  ".join(
+            str(v).ljust(w) if i in left else str(v).rjust(w) for i, (v, w) in enumerate(zip(row, widths))
+        ).rstrip()
 
     return "\n".join([fmt(heads), fmt(["-" * w for w in widths]), *map(fmt, body)])
 
 
 def load_baseline(path: Path) -> dict[str, Any]:
-
     if not path.exists():
         raise ConfigError("--baseline", f"not found: {path}; create it with --update")
     try:
         data = json.loads(path.read_text())
         data["measures"] and data["spec_fingerprint"]
     except (ValueError, KeyError, TypeError) as err:
-        raise ConfigError("--baseline", f"{path} is not a baseline written by vclass regress --update ({err})") \
-            from None
+        raise ConfigError(
+            "--baseline", f"{path} is not a baseline written by vclass regress --update ({err})"
+        ) from None
     return data
 
 
 def main(args: argparse.Namespace) -> int:
-
     if not 1 <= args.workers <= 4096:
         raise ConfigError("--workers", f"must be an integer >= 1 and <= 4096, got {args.workers}")
     if args.sigmas is not None and not 0 < args.sigmas <= 100:
@@ -167,9 +201,12 @@ def main(args: argparse.Namespace) -> int:
             raise
         old = None  # --update replaces a missing or unreadable baseline
     if old is not None and not args.update and old["spec_fingerprint"] != fingerprint:
-        raise ConfigError("--baseline", f"{baseline_path} was made from another spec ({old.get('spec')}, fingerprint "
-                                        f"{old['spec_fingerprint']}, now {fingerprint}); rerun with --update to "
-                                        "replace it")
+        raise ConfigError(
+            "--baseline",
+            f"{baseline_path} was made from another spec ({old.get('spec')}, fingerprint "
+            f"{old['spec_fingerprint']}, now {fingerprint}); rerun with --update to "
+            "replace it",
+        )
     sigmas = args.sigmas or (old or {}).get("sigmas", DEFAULT_SIGMAS)
 
     store = MemoryStore()
@@ -184,37 +221,61 @@ def main(args: argparse.Namespace) -> int:
 
     if args.update:
         if failed:
-            print(f"vclass regress: {len(failed)} lessons failed; baseline not written. First error: "
-                  f"{failed[0]['error']}", file=sys.stderr)
+            print(
+                f"vclass regress: {len(failed)} lessons failed; baseline not written. First error: "
+                f"{failed[0]['error']}",
+                file=sys.stderr,
+            )
             return 1
-        write_json(baseline_path, {"spec": str(args.spec), "spec_fingerprint": fingerprint, "sigmas": sigmas,
-                                   "seeds": spec.seeds, "overrides": list(args.set), "git_commit": git_commit(),
-                                   "versions": package_versions(), "measures": table})
+        write_json(
+            baseline_path,
+            {
+                "spec": str(args.spec),
+                "spec_fingerprint": fingerprint,
+                "sigmas": sigmas,
+                "seeds": spec.seeds,
+                "overrides": list(args.set),
+                "git_commit": git_commit(),
+                "versions": package_versions(),
+                "measures": table,
+            },
+        )
         if old is not None and old["spec_fingerprint"] == fingerprint:
             moved = [ln for ln in compare(old["measures"], table) if ln["status"] != "same"]
             print(f"{len(moved)} of {len(table)} measures changed from the previous baseline")
             if moved:
                 print(format_diff(moved, only_moved=False))
-        print(f"baseline written: {baseline_path} ({len(table)} measures, tolerance {sigmas:g} standard errors; "
-              f"{where})")
+        print(
+            f"baseline written: {baseline_path} ({len(table)} measures, tolerance {sigmas:g} standard errors; {where})"
+        )
         return 0
 
+    assert old is not None  # without --update a missing baseline raised above
     lines = compare(old["measures"], table)
     moved = [ln for ln in lines if ln["status"] in ("MOVED", "MISSING")]
     counts = {s: sum(ln["status"] == s for ln in lines) for s in ("same", "within")}
     if old.get("overrides") != list(args.set):
         print(f"note: the baseline was made with --set {old.get('overrides')}, this run with --set {list(args.set)}")
     if failed:
-        print(f"vclass regress: {len(failed)} lessons failed, e.g. {failed[0]['policy']} seed {failed[0]['seed']} "
-              f"in {failed[0]['cell']}: {failed[0]['error']}", file=sys.stderr)
+        print(
+            f"vclass regress: {len(failed)} lessons failed, e.g. {failed[0]['policy']} seed {failed[0]['seed']} "
+            f"in {failed[0]['cell']}: {failed[0]['error']}",
+            file=sys.stderr,
+        )
     if moved:
-        print(f"vclass regress: {len(moved)} of {len(lines)} measures moved beyond their tolerance "
-              f"({sigmas:g} seed-to-seed standard errors of the mean over {spec.seeds} seeds, stored with the "
-              f"baseline); {counts['same']} identical, {counts['within']} within tolerance; {where}\n")
+        print(
+            f"vclass regress: {len(moved)} of {len(lines)} measures moved beyond their tolerance "
+            f"({sigmas:g} seed-to-seed standard errors of the mean over {spec.seeds} seeds, stored with the "
+            f"baseline); {counts['same']} identical, {counts['within']} within tolerance; {where}\n"
+        )
         print(format_diff(lines))
-        print(f"\nIf the change is intended, accept it deliberately and commit the new baseline:\n"
-              f"  vclass regress {args.spec} --baseline {args.baseline} --update")
+        print(
+            f"\nIf the change is intended, accept it deliberately and commit the new baseline:\n"
+            f"  vclass regress {args.spec} --baseline {args.baseline} --update"
+        )
         return 1
-    print(f"vclass regress: OK, {len(lines)} measures: {counts['same']} identical, {counts['within']} within "
-          f"tolerance ({sigmas:g} standard errors); {where}")
+    print(
+        f"vclass regress: OK, {len(lines)} measures: {counts['same']} identical, {counts['within']} within "
+        f"tolerance ({sigmas:g} standard errors); {where}"
+    )
     return 1 if failed else 0

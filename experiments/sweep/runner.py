@@ -14,8 +14,9 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tqdm import tqdm
 
@@ -36,12 +37,19 @@ from vclass.io import git_commit, package_versions, write_json
 
 # -- one lesson (runs in a worker) --------------------------------------------------------------------------------
 
+
 def run_entry(entry) -> dict[str, Any]:
     """Run one lesson of a sweep and return its results row (never raises for the lesson's own errors)."""
     start, cpu_start = time.perf_counter(), time.process_time()
-    row: dict[str, Any] = {"run_index": entry.index, "run_id": entry.run_id, "cell": entry.cell,
-                           **{k: _cell_value(v) for k, v in entry.conditions.items()},
-                           "policy": entry.policy, "policy_name": entry.config["policy"]["name"], "seed": entry.seed}
+    row: dict[str, Any] = {
+        "run_index": entry.index,
+        "run_id": entry.run_id,
+        "cell": entry.cell,
+        **{k: _cell_value(v) for k, v in entry.conditions.items()},
+        "policy": entry.policy,
+        "policy_name": entry.config["policy"]["name"],
+        "seed": entry.seed,
+    }
     try:
         with import_path(entry.import_paths):
             summary = run_lesson(run_config_from_dict(entry.config)).summary
@@ -49,8 +57,9 @@ def run_entry(entry) -> dict[str, Any]:
         row.update({k: _number(summary.get(k)) for k in MEASURES})
     except Exception as err:
         where = traceback.extract_tb(err.__traceback__)[-1]
-        row.update(status="error", error=f"{type(err).__name__}: {err} (at {Path(where.filename).name}:{where.lineno})"
-                   [:2000])
+        row.update(
+            status="error", error=f"{type(err).__name__}: {err} (at {Path(where.filename).name}:{where.lineno})"[:2000]
+        )
     row.update(duration_s=time.perf_counter() - start, cpu_s=time.process_time() - cpu_start)
     return row
 
@@ -74,13 +83,34 @@ def _number(value: Any) -> Any:
 
 def error_row(entry, message: str) -> dict[str, Any]:
     """The row of a lesson that returned nothing (its worker died)."""
-    return {"run_index": entry.index, "run_id": entry.run_id, "cell": entry.cell,
-            **{k: _cell_value(v) for k, v in entry.conditions.items()}, "policy": entry.policy,
-            "policy_name": entry.config["policy"]["name"], "seed": entry.seed, "status": "error",
-            "error": message[:2000], "duration_s": float("nan"), "cpu_s": float("nan")}
+    return {
+        "run_index": entry.index,
+        "run_id": entry.run_id,
+        "cell": entry.cell,
+        **{k: _cell_value(v) for k, v in entry.conditions.items()},
+        "policy": entry.policy,
+        "policy_name": entry.config["policy"]["name"],
+        "seed": entry.seed,
+        "status": "error",
+        "error": message[:2000],
+        "duration_s": float("nan"),
+        "cpu_s": float("nan"),
+    }
 
 
 # -- running a sweep -----------------------------------------------------------------------------------------------
+
+
+class RowStore(Protocol):
+    """Where :func:`execute` records rows: a sweep folder's :class:`~vclass.experiments.sweep.store.ResultStore`, or
+    ``vclass regress``'s rows in memory."""
+
+    done: set[str]
+
+    def add(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Record the rows of runs not yet recorded; return those recorded."""
+        ...
+
 
 def auto_chunk(pending: int, workers: int) -> int:
     """Lessons per task: large enough to hide the scheduling cost, small enough that every worker gets >= 16."""
@@ -100,9 +130,12 @@ def prepare_out(out: Path, meta: dict[str, Any], fresh: bool) -> None:
         except ValueError:
             old = {}
         if old.get("fingerprint") != meta["fingerprint"]:
-            raise ConfigError("--out", f"{out} holds another sweep ({old.get('name', '?')}, {old.get('runs', '?')} "
-                                       f"runs, fingerprint {old.get('fingerprint', '?')}); use another --out, "
-                                       "or --fresh to discard it")
+            raise ConfigError(
+                "--out",
+                f"{out} holds another sweep ({old.get('name', '?')}, {old.get('runs', '?')} "
+                f"runs, fingerprint {old.get('fingerprint', '?')}); use another --out, "
+                "or --fresh to discard it",
+            )
         return
     elif (out / JOURNAL).exists():
         raise ConfigError("--out", f"{out} has a journal but no {SWEEP_META}; use another --out, or --fresh")
@@ -110,18 +143,27 @@ def prepare_out(out: Path, meta: dict[str, Any], fresh: bool) -> None:
     write_json(meta_path, meta)
 
 
-def sweep_meta(spec, spec_path: str, entries: list, overrides: list[str]) -> dict[str, Any]:
+def sweep_meta(spec, spec_path: str, entries: list, overrides: Sequence[str]) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "description": spec.description,
+        "spec_file": str(spec_path),
+        "spec": as_dict(spec),
+        "overrides": list(overrides),
+        "fingerprint": spec_fingerprint(spec, entries),
+        "runs": len(entries),
+        "measures": list(spec.measures),
+        "reference": spec.reference_label,
+        "rank_by": spec.rank_by or spec.measures[0],
+        "policies": [p.shown for p in spec.policies],
+        "seeds": [spec.seed_start, spec.seed_start + spec.seeds - 1],
+        "conditions": {v: k for k, v in condition_names(flatten_grid(spec.grid)).items()},
+        "git_commit": git_commit(),
+        "versions": package_versions(),
+    }
 
-    return {"name": spec.name, "description": spec.description, "spec_file": str(spec_path), "spec": as_dict(spec),
-            "overrides": list(overrides), "fingerprint": spec_fingerprint(spec, entries), "runs": len(entries),
-            "measures": list(spec.measures), "reference": spec.reference_label,
-            "rank_by": spec.rank_by or spec.measures[0], "policies": [p.shown for p in spec.policies],
-            "seeds": [spec.seed_start, spec.seed_start + spec.seeds - 1],
-            "conditions": {v: k for k, v in condition_names(flatten_grid(spec.grid)).items()},
-            "git_commit": git_commit(), "versions": package_versions()}
 
-
-def execute(entries: list, store: ResultStore, executor, chunk: int = 0, progress=None) -> dict[str, float]:
+def execute(entries: list, store: RowStore, executor, chunk: int = 0, progress=None) -> dict[str, float]:
     """Run the entries not yet in ``store`` on ``executor``; lessons whose worker died are retried alone.
 
     :returns: counts and timing of this session: ``ran``, ``failed``, ``seconds``.
@@ -129,7 +171,7 @@ def execute(entries: list, store: ResultStore, executor, chunk: int = 0, progres
 
     pending = [e for e in entries if e.run_id not in store.done]
     size = chunk or auto_chunk(len(pending), executor.workers)
-    chunks = [pending[i:i + size] for i in range(0, len(pending), size)]
+    chunks = [pending[i : i + size] for i in range(0, len(pending), size)]
     start = time.perf_counter()
     ran = failed = 0
     suspects: list = []
@@ -159,11 +201,21 @@ def execute(entries: list, store: ResultStore, executor, chunk: int = 0, progres
     return {"ran": ran, "failed": failed, "seconds": time.perf_counter() - start}
 
 
-def run_sweep(spec, spec_path: Path, entries: list, out: Path, executor_kind: str = "local", workers: int | None = None,
-              address: str = "", chunk: int = 0, fresh: bool = False, retry_failed: bool = False, quiet: bool = False,
-              overrides: list[str] = ()) -> dict[str, Any]:
+def run_sweep(
+    spec,
+    spec_path: Path,
+    entries: list,
+    out: Path,
+    executor_kind: str = "local",
+    workers: int | None = None,
+    address: str = "",
+    chunk: int = 0,
+    fresh: bool = False,
+    retry_failed: bool = False,
+    quiet: bool = False,
+    overrides: Sequence[str] = (),
+) -> dict[str, Any]:
     """Run (or resume) a validated sweep into ``out``; returns this session's stats and the final counts."""
-
 
     if not (executor_kind == "ray" and address):  # on a cluster, the default is all of its CPUs
         workers = workers or os.cpu_count() or 1
@@ -177,16 +229,25 @@ def run_sweep(spec, spec_path: Path, entries: list, out: Path, executor_kind: st
         if done_before and not quiet:
             print(f"resuming: {done_before} of {len(entries)} lessons already done in {out}", file=sys.stderr)
         try:
-            with tqdm(total=len(entries), initial=done_before, desc=f"{spec.name} [{executor.name}]", unit="lesson",
-                      disable=quiet, file=sys.stderr, smoothing=0.05) as bar:
+            with tqdm(
+                total=len(entries),
+                initial=done_before,
+                desc=f"{spec.name} [{executor.name}]",
+                unit="lesson",
+                disable=quiet,
+                file=sys.stderr,
+                smoothing=0.05,
+            ) as bar:
                 stats = execute(entries, store, executor, chunk, bar)
         finally:
             store.close()
     finally:
         executor.close()
-    stats.update(done_before=done_before, total=len(entries),
-                 failed_total=sum(r.get("status") != "ok" for r in store.rows),
-                 workers=executor.workers, executor=executor.name)
+    stats.update(
+        done_before=done_before,
+        total=len(entries),
+        failed_total=sum(r.get("status") != "ok" for r in store.rows),
+        workers=executor.workers,
+        executor=executor.name,
+    )
     return stats
-
-

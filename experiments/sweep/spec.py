@@ -44,7 +44,7 @@ import itertools
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +74,7 @@ class PolicyEntry:
 
     def check(self) -> None:
         if not self.name:
-            raise ConfigError("name", "must name a policy, e.g. \"ecem\" or \"my_module:MyClass\"")
+            raise ConfigError("name", 'must name a policy, e.g. "ecem" or "my_module:MyClass"')
 
     @property
     def shown(self) -> str:
@@ -98,8 +98,9 @@ class ExperimentSpec:
 
     def check(self) -> None:
         if not self.name or not all(c.isalnum() or c in "-_" for c in self.name):
-            raise ConfigError("name", f"must be letters, digits, '-' or '_' (it names the output folder), "
-                                      f"got {self.name!r}")
+            raise ConfigError(
+                "name", f"must be letters, digits, '-' or '_' (it names the output folder), got {self.name!r}"
+            )
         if self.seed_start + self.seeds - 1 > 2**32 - 1:
             raise ConfigError("seeds", f"seed_start + seeds must stay <= {2**32}")
         if not self.policies:
@@ -109,16 +110,20 @@ class ExperimentSpec:
             if labels.index(label) != i:
                 raise ConfigError(f"policies[{i}].label", f"{label!r} is used twice; give each entry its own label")
         if self.reference and self.reference not in labels:
-            raise ConfigError("reference", f"must be one of the policies' labels ({', '.join(labels)}), "
-                                           f"got {self.reference!r}")
+            raise ConfigError(
+                "reference", f"must be one of the policies' labels ({', '.join(labels)}), got {self.reference!r}"
+            )
         if not self.measures:
             raise ConfigError("measures", "must list at least one measure")
         for i, measure in enumerate(self.measures):
             if measure not in MEASURES:
                 raise ConfigError(f"measures[{i}]", f"unknown measure {measure!r}; known: {', '.join(MEASURES)}")
         if self.rank_by and self.rank_by.lstrip("-") not in self.measures:
-            raise ConfigError("rank_by", f"must be one of the measures ({', '.join(self.measures)}), optionally "
-                                         f"with a leading '-', got {self.rank_by!r}")
+            raise ConfigError(
+                "rank_by",
+                f"must be one of the measures ({', '.join(self.measures)}), optionally "
+                f"with a leading '-', got {self.rank_by!r}",
+            )
         for key in ("seed", "policy"):
             if key in self.base:
                 where = "seeds and seed_start" if key == "seed" else "[[policies]]"
@@ -147,9 +152,9 @@ class RunEntry:
     run_id: str
     cell: str
     conditions: dict
-    policy: str          # the label
+    policy: str  # the label
     seed: int
-    config: dict         # the full TOML-shaped run config, seed and policy included
+    config: dict  # the full TOML-shaped run config, seed and policy included
     import_paths: tuple  # folders a designer's module:Class is imported from
 
 
@@ -233,8 +238,9 @@ def cell_label(cell: dict[str, Any], names: dict[str, str]) -> str:
     return ", ".join(f"{names[k]}={_level_text(v)}" for k, v in cell.items()) or "all"
 
 
-def expand(spec: ExperimentSpec, spec_dir: Path, validate: bool = True,
-           overrides: list[tuple[list[str], Any]] = ()) -> list[RunEntry]:
+def expand(
+    spec: ExperimentSpec, spec_dir: Path, validate: bool = True, overrides: Sequence[tuple[list[str], Any]] = ()
+) -> list[RunEntry]:
     """Every run of the spec, in order. With ``validate``, each (cell, policy) config is checked, its policy
     built and its recognizer loaded once before anything runs.
 
@@ -264,15 +270,27 @@ def expand(spec: ExperimentSpec, spec_dir: Path, validate: bool = True,
         _resolve_paths(config, spec_dir)
         label = cell_label(cell, names)
         for p_index, policy in enumerate(spec.policies):
-            entry_cfg = {**copy.deepcopy(config), "seed": spec.seed_start,
-                         "policy": {"name": policy.name, "params": copy.deepcopy(policy.params)}}
+            entry_cfg = {
+                **copy.deepcopy(config),
+                "seed": spec.seed_start,
+                "policy": {"name": policy.name, "params": copy.deepcopy(policy.params)},
+            }
             if validate:
                 _validate_entry(entry_cfg, cell, p_index, import_paths, recognizers)
             for seed in spec.seed_list:
                 entry_cfg = {**entry_cfg, "seed": seed}
-                entries.append(RunEntry(index=len(entries), run_id=canonical_hash(entry_cfg), cell=label,
-                                        conditions={names[k]: v for k, v in cell.items()}, policy=policy.shown,
-                                        seed=seed, config=entry_cfg, import_paths=import_paths))
+                entries.append(
+                    RunEntry(
+                        index=len(entries),
+                        run_id=canonical_hash(entry_cfg),
+                        cell=label,
+                        conditions={names[k]: v for k, v in cell.items()},
+                        policy=policy.shown,
+                        seed=seed,
+                        config=entry_cfg,
+                        import_paths=import_paths,
+                    )
+                )
     if validate:
         _validate_observers(recognizers)
     return entries
@@ -285,13 +303,19 @@ def _validate_base(base: dict[str, Any]) -> None:
         raise ConfigError(f"base.{err.field}", err.message) from None
 
 
-def _validate_entry(entry_cfg: dict[str, Any], cell: dict[str, Any], p_index: int, import_paths: tuple,
-                    recognizers: dict[str, RunConfig]) -> None:
+def _validate_entry(
+    entry_cfg: dict[str, Any],
+    cell: dict[str, Any],
+    p_index: int,
+    import_paths: tuple,
+    recognizers: dict[str, RunConfig],
+) -> None:
     try:
         run_cfg = run_config_from_dict(entry_cfg)
     except ConfigError as err:
-        key = next((k for k in cell if err.field == k or err.field.startswith(k + ".")
-                    or err.field.startswith(k + "[")), None)
+        key = next(
+            (k for k in cell if err.field == k or err.field.startswith(k + ".") or err.field.startswith(k + "[")), None
+        )
         if key is not None:
             raise ConfigError(f"grid.{key}", f"level {cell[key]!r}: {err.message}") from None
         raise ConfigError(f"base.{err.field}", err.message) from None
@@ -333,4 +357,3 @@ def spec_fingerprint(spec: ExperimentSpec, entries: list[RunEntry]) -> str:
 
 def as_dict(spec: ExperimentSpec) -> dict[str, Any]:
     return to_dict(spec)
-

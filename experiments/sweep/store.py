@@ -27,8 +27,8 @@ RESULTS_CSV = "results.csv"
 JOURNAL = "journal.jsonl"
 SWEEP_META = "sweep.json"
 STRING_COLUMNS = ("run_id", "cell", "policy", "policy_name", "status", "error")
-SNAPSHOT_MIN_SECONDS = 5.0      # rewrite the table at most this often ...
-SNAPSHOT_COST_FACTOR = 10.0     # ... and no more often than 10x the last rewrite took (bounds the cost to ~10%)
+SNAPSHOT_MIN_SECONDS = 5.0  # rewrite the table at most this often ...
+SNAPSHOT_COST_FACTOR = 10.0  # ... and no more often than 10x the last rewrite took (bounds the cost to ~10%)
 
 
 def read_journal(path: Path, truncate_partial: bool = False) -> list[dict[str, Any]]:
@@ -91,8 +91,9 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
     try:
         if path.suffix == ".csv":
             types = {c: pa.string() for c in STRING_COLUMNS}
-            table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(column_types=types,
-                                                                                strings_can_be_null=False))
+            table = pa_csv.read_csv(
+                path, convert_options=pa_csv.ConvertOptions(column_types=types, strings_can_be_null=False)
+            )
         else:
             table = pq.read_table(path)
     except Exception as err:

@@ -39,17 +39,38 @@ from vclass.experiments.sweep.store import RESULTS, RESULTS_CSV
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="experiment spec (TOML), e.g. experiments/specs/s0-2x2.toml")
-    parser.add_argument("--executor", default="local", choices=["local", "ray"],
-                        help="local processes (default) or Ray (pip install -e .[cluster])")
-    parser.add_argument("--address", default="", help="Ray cluster address (ray://host:10001, host:6379 or auto); "
-                                                      "default: a local Ray instance started for the sweep")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="parallel workers (default: this machine's cores; with --address, the cluster's CPUs)")
-    parser.add_argument("--chunk", type=int, default=0,
-                        help="lessons per task (default: automatic, up to 32, so each worker gets >= 16 tasks)")
+    parser.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "ray"],
+        help="local processes (default) or Ray (pip install -e .[cluster])",
+    )
+    parser.add_argument(
+        "--address",
+        default="",
+        help="Ray cluster address (ray://host:10001, host:6379 or auto); "
+        "default: a local Ray instance started for the sweep",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="parallel workers (default: this machine's cores; with --address, the cluster's CPUs)",
+    )
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=0,
+        help="lessons per task (default: automatic, up to 32, so each worker gets >= 16 tasks)",
+    )
     parser.add_argument("--out", help="output folder (default runs/sweep-<spec name>)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a key of the spec's base config for every lesson (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the spec's base config for every lesson (repeatable)",
+    )
     parser.add_argument("--fresh", action="store_true", help="discard the folder's earlier results and start over")
     parser.add_argument("--retry-failed", action="store_true", help="run lessons that failed before again")
     parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
@@ -71,22 +92,40 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / f"sweep-{spec.name}"
     signal.signal(signal.SIGTERM, _interrupt)  # a polite kill keeps what finished, like Ctrl-C
     try:
-        stats = run_sweep(spec, Path(args.spec), entries, out, args.executor, args.workers, args.address, args.chunk,
-                          args.fresh, args.retry_failed, args.quiet, args.set)
+        stats = run_sweep(
+            spec,
+            Path(args.spec),
+            entries,
+            out,
+            args.executor,
+            args.workers,
+            args.address,
+            args.chunk,
+            args.fresh,
+            args.retry_failed,
+            args.quiet,
+            args.set,
+        )
     except KeyboardInterrupt:
-        print(f"\ninterrupted; finished lessons are kept in {out}; run the same command again to resume",
-              file=sys.stderr)
+        print(
+            f"\ninterrupted; finished lessons are kept in {out}; run the same command again to resume", file=sys.stderr
+        )
         return 130
     rate = stats["ran"] / stats["seconds"] if stats["seconds"] > 0 else float("nan")
-    print(f"{spec.name}: {stats['total']} lessons ({stats['done_before']} done before, {stats['ran']} run now "
-          f"at {rate:.1f} lessons/s on {stats['workers']} {stats['executor']} workers), "
-          f"{stats['failed_total']} failed")
+    print(
+        f"{spec.name}: {stats['total']} lessons ({stats['done_before']} done before, {stats['ran']} run now "
+        f"at {rate:.1f} lessons/s on {stats['workers']} {stats['executor']} workers), "
+        f"{stats['failed_total']} failed"
+    )
     print(f"results: {out / RESULTS} (and {RESULTS_CSV})")
     if not args.no_report:
         index = write_report(out)
         print(f"report: {index}")
     if stats["failed_total"]:
-        print(f"{stats['failed_total']} lessons failed; their errors are in the table's 'error' column "
-              "(rerun with --retry-failed once fixed)", file=sys.stderr)
+        print(
+            f"{stats['failed_total']} lessons failed; their errors are in the table's 'error' column "
+            "(rerun with --retry-failed once fixed)",
+            file=sys.stderr,
+        )
         return 1
     return 0
