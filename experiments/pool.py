@@ -178,7 +178,7 @@ class RayExecutor:
                 task = running.pop(ref)
                 try:
                     yield task, ray.get(ref)
-                except Exception as err:
+                except Exception as err:  # noqa: BLE001 - a dead worker, or an error Ray itself raised
                     yield task, WorkerLost(f"ray task failed: {type(err).__name__}: {str(err)[:500]}")
 
     def close(self) -> None:

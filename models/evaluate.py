@@ -25,6 +25,7 @@ row-normalized matrix P(recognized | true), plus ``counts``, ``classes`` and
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,7 @@ def accuracy_by_intensity(
 ) -> dict[str, dict[str, float | int]]:
     """Top-1 and face count per intensity bin ``[low, high)`` (the last bin includes 1)."""
     result = {}
-    for low, high in zip(edges[:-1], edges[1:]):
+    for low, high in itertools.pairwise(edges):
         inside = (intensity >= low) & ((intensity < high) if high < edges[-1] else (intensity <= high))
         count = int(inside.sum())
         result[f"{low:.2f}-{high:.2f}"] = {
@@ -229,8 +230,10 @@ def format_table(result: dict[str, Any]) -> str:
     """Readable plain-text summary: headline numbers, per-class F1, confusion counts, attribute AUCs."""
     classes = result["classes"]
     lines = [
-        f"frames {result['n']}   top-1 {result['top1']:.4f}   top-2 {result['top2']:.4f}   "
-        f"macro F1 {result['macro_f1']:.4f}",
+        (
+            f"frames {result['n']}   top-1 {result['top1']:.4f}   top-2 {result['top2']:.4f}   "
+            f"macro F1 {result['macro_f1']:.4f}"
+        ),
         "",
         "true \\ recognized " + " ".join(f"{c[:8]:>8}" for c in classes) + "       F1",
     ]

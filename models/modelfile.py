@@ -42,7 +42,7 @@ def load_torch_model(path: str | Path):
         raise RecognizerLoadError(f"{path}: model file not found")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for bad zips / pickles
+    except Exception as err:  # noqa: BLE001 - torch raises several types for bad zips / pickles
         raise RecognizerLoadError(
             f"{path}: not a readable torch model file (corrupted or truncated?): "
             f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"

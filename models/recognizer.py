@@ -170,7 +170,7 @@ class OnnxRuntimeRecognizer(Recognizer):
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # ORT raises its own Fail / InvalidProtobuf / InvalidGraph types
+        except Exception as err:  # noqa: BLE001 - ORT raises its own Fail / InvalidProtobuf / InvalidGraph types
             raise RecognizerLoadError(
                 f"{source}: not a valid ONNX model (corrupted or truncated?): "
                 f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
@@ -359,7 +359,7 @@ class TensorRTRecognizer(Recognizer):
 
         try:
             graph_input = onnx.load_model_from_string(data).graph.input[0]
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - onnx raises its own DecodeError types
             raise RecognizerLoadError(f"{source}: not a valid ONNX model (corrupted or truncated?): {err}") from None
         dims = [d.dim_value for d in graph_input.type.tensor_type.shape.dim]
         super().__init__(source, (dims[2], dims[3]))

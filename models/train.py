@@ -344,7 +344,7 @@ def train_recognizer(
             raise ConfigError("resume", f"no checkpoint to resume from at {checkpoint_path}")
         try:
             saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        except Exception as err:  # corrupted / truncated file
+        except Exception as err:  # noqa: BLE001 - corrupted / truncated file
             raise ConfigError(
                 "resume", f"{checkpoint_path} cannot be read ({type(err).__name__}); delete it to start over"
             ) from None

@@ -102,7 +102,7 @@ def test_bad_input_exits_2_with_one_clear_message_and_writes_nothing(tmp_path, c
 
 
 def test_bad_input_never_touches_an_earlier_result(tmp_path):
-    code, out = _run(tmp_path, "keep", "--seed", "1")
+    _code, out = _run(tmp_path, "keep", "--seed", "1")
     before = (out / "summary.json").read_bytes()
     assert main(["run", "--out", str(out), "--students", "-1", "--quiet", "--recognizer", "oracle"]) == 2
     assert (out / "summary.json").read_bytes() == before

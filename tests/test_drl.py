@@ -169,7 +169,7 @@ def test_adapter_acts_in_the_simulator_as_the_model_acts_in_the_env(trained, con
     terminated, ret = False, 0.0
     while not terminated:
         action, _ = model.predict(obs, deterministic=True)
-        obs, reward, terminated, _, info = made.step(action)
+        obs, reward, terminated, _, _info = made.step(action)
         ret += reward
     record = simulate(
         made.sim_config, 3, SB3Policy(path, made.sim_config), make_observer("surrogate", confusion_path=confusion)

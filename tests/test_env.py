@@ -184,7 +184,7 @@ def test_runs_under_sb3_subproc_vec_env(options):
             assert obs.shape == (2, len(GLOBAL_FEATURES) + N * len(STUDENT_FEATURES))
             ended = np.zeros(2, dtype=bool)
             for _ in range(12):  # through an episode end (auto-reset)
-                obs, rewards, dones, infos = venv.step(np.stack([venv.action_space.sample() for _ in range(2)]))
+                obs, rewards, dones, _infos = venv.step(np.stack([venv.action_space.sample() for _ in range(2)]))
                 ended |= dones
             assert rewards.shape == (2,) and ended.all() and np.isfinite(obs).all()
         finally:

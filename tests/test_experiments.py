@@ -20,7 +20,7 @@ def confusion_file(tmp_path):
 
 
 def test_mean_ci_uses_the_t_distribution():
-    mean, low, high = mean_ci(np.array([1.0, 2.0, 3.0]))
+    mean, _low, high = mean_ci(np.array([1.0, 2.0, 3.0]))
     assert mean == 2.0 and high - mean == pytest.approx(4.302653 / np.sqrt(3), rel=1e-6)
     assert np.isnan(mean_ci(np.array([5.0]))[1])
 

@@ -21,8 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "bench": (
         "vclass.experiments.bench.bench",
-        "Run benchmarks (sim, faces, recognizer, e2e, env, sweep) and record them in BENCHMARKS.md; what this "
-        "machine cannot run (a GPU, TensorRT) is reported as not available here.",
+        (
+            "Run benchmarks (sim, faces, recognizer, e2e, env, sweep) and record them in BENCHMARKS.md; what this "
+            "machine cannot run (a GPU, TensorRT) is reported as not available here."
+        ),
     ),
     "fit-hmm": (
         "vclass.experiments.lesson.fit_hmm",
@@ -82,8 +84,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "face-ceiling": (
         "vclass.experiments.recognizer.face_ceiling",
-        "Top-1 ceilings the renderer sets: a template oracle that knows every face parameter but the "
-        "expression, and the Bayes bound for recognizers that do not know the resting face.",
+        (
+            "Top-1 ceilings the renderer sets: a template oracle that knows every face parameter but the "
+            "expression, and the Bayes bound for recognizers that do not know the resting face."
+        ),
     ),
 }
 

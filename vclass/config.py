@@ -99,7 +99,7 @@ def _convert(value: Any, tp: Any, meta: dict[str, Any], path: str) -> Any:
             raise ConfigError(path, f"must be {allowed}, got {value!r}")
         return value
     if origin is tuple:
-        (elem_tp, *rest) = typing.get_args(tp)
+        (elem_tp, *_rest) = typing.get_args(tp)
         if not isinstance(value, (list, tuple)):
             raise ConfigError(path, f"must be {wanted}, got {value!r}")
         if meta.get("length") is not None and len(value) != meta["length"]:

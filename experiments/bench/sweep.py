@@ -179,38 +179,52 @@ def _notes(m: dict[str, Any], low: dict[str, float], high: dict[str, float], con
     lines = [
         "#### Sweep scaling and a 100-node estimate",
         "",
-        f"Each sweep is {m['lessons']:,} lessons (SPEC's default lesson: 30 students, 45 min; policies "
-        f"{', '.join(POLICIES)}; surrogate recognizer, {confusion_note}), run in the order local-1, ray-1, local-2, "
-        f"ray-2. Command: `vclass bench sweep`. The machine has 2 cores that other developers' training jobs "
-        f"shared during the runs (1-minute load average, its own workers included, {m['load_min']:.1f} to "
-        f"{m['load_max']:.1f}, noted per "
-        "row), so the wall-clock rates and the 1 -> 2 worker speed-ups (local "
-        f"x{m['local_speedup']:.2f}, Ray x{m['ray_speedup']:.2f}) are lower bounds. A lesson's CPU time in its "
-        f"worker does not depend on that sharing: {m['lesson_cpu'] * 1000:.0f} ms on average (wall "
-        f"{m['lesson_s'] * 1000:.0f} ms). The executors' own cost is small: {m['local_task_s'] * 1e3:.2f} ms a "
-        f"task for the local pool, {m['ray_task_s'] * 1e3:.2f} ms for Ray, against {m['chunk_s']:.1f} s of work "
-        "in a chunk of lessons.",
+        (
+            f"Each sweep is {m['lessons']:,} lessons (SPEC's default lesson: 30 students, 45 min; policies "
+            f"{', '.join(POLICIES)}; surrogate recognizer, {confusion_note}), run in the order local-1, ray-1, "
+            f"local-2, ray-2. Command: `vclass bench sweep`. The machine has 2 cores that other developers' "
+            f"training jobs shared during the runs (1-minute load average, its own workers included, "
+            f"{m['load_min']:.1f} to "
+            f"{m['load_max']:.1f}, noted per "
+            "row), so the wall-clock rates and the 1 -> 2 worker speed-ups (local "
+            f"x{m['local_speedup']:.2f}, Ray x{m['ray_speedup']:.2f}) are lower bounds. A lesson's CPU time in its "
+            f"worker does not depend on that sharing: {m['lesson_cpu'] * 1000:.0f} ms on average (wall "
+            f"{m['lesson_s'] * 1000:.0f} ms). The executors' own cost is small: {m['local_task_s'] * 1e3:.2f} ms a "
+            f"task for the local pool, {m['ray_task_s'] * 1e3:.2f} ms for Ray, against {m['chunk_s']:.1f} s of work "
+            "in a chunk of lessons."
+        ),
         "",
-        f"**Estimate for {CLUSTER_LESSONS:,} lessons on {CLUSTER_NODES} nodes x {CORES_PER_NODE} cores.** "
-        f"Assumptions: one Ray worker per core ({high['workers']:,} workers), cores as fast as these, one driver "
-        "on the head node (`vclass sweep SPEC --executor ray --address auto`), the sweep's automatic chunk of "
-        f"{high['chunk']} lessons a task. Every input is measured above:",
+        (
+            f"**Estimate for {CLUSTER_LESSONS:,} lessons on {CLUSTER_NODES} nodes x {CORES_PER_NODE} cores.** "
+            f"Assumptions: one Ray worker per core ({high['workers']:,} workers), cores as fast as these, one driver "
+            "on the head node (`vclass sweep SPEC --executor ray --address auto`), the sweep's automatic chunk of "
+            f"{high['chunk']} lessons a task. Every input is measured above:"
+        ),
         "",
-        f"- compute: {compute_line(high, m['efficiency_high'], 'the per-task overhead: 1 - task cost / chunk time')}"
-        f"; with the 2-worker efficiency measured on this shared machine instead, "
-        f"{compute_line(low, m['efficiency_low'], 'best of local and Ray')};",
-        f"- scheduling: the driver spends {m['ray_task_s'] * 1e3:.2f} ms a Ray task, so it can hand out "
-        f"{high['chunk']} / {m['ray_task_s']:.5f} s = {high['scheduling']:,.0f} lessons/s;",
-        f"- recording: appending a row to the journal costs {m['append_s'] * 1e6:.1f} us, a cap of "
-        f"{high['recording']:,.0f} lessons/s; at about {m['row_bytes']} bytes a row the results are "
-        f"{high['result_mb']:,.0f} MB of JSON, which reach the head in chunks;",
-        f"- so the sweep runs at min(compute, scheduling, recording) = {high['rate']:,.0f} lessons/s "
-        f"({low['rate']:,.0f} with the measured efficiency): {CLUSTER_LESSONS:,} / {high['rate']:,.0f} = "
-        f"{CLUSTER_LESSONS / high['rate']:,.0f} s, plus at most 10% for the periodic table rewrites, "
-        f"{high['tail']:.0f} s of tail (one chunk), {m['ray_start_s']:.0f} s to start Ray (measured locally) and "
-        f"{high['final_table']:.0f} s for the final Parquet/CSV table ({m['rewrite_s'] * 1e6:.1f} us a row): "
-        f"**about {high['total'] / 60:.0f} minutes** (up to {low['total'] / 60:.0f} minutes with the measured "
-        "2-worker efficiency).",
+        (
+            f"- compute: "
+            f"{compute_line(high, m['efficiency_high'], 'the per-task overhead: 1 - task cost / chunk time')}"
+            f"; with the 2-worker efficiency measured on this shared machine instead, "
+            f"{compute_line(low, m['efficiency_low'], 'best of local and Ray')};"
+        ),
+        (
+            f"- scheduling: the driver spends {m['ray_task_s'] * 1e3:.2f} ms a Ray task, so it can hand out "
+            f"{high['chunk']} / {m['ray_task_s']:.5f} s = {high['scheduling']:,.0f} lessons/s;"
+        ),
+        (
+            f"- recording: appending a row to the journal costs {m['append_s'] * 1e6:.1f} us, a cap of "
+            f"{high['recording']:,.0f} lessons/s; at about {m['row_bytes']} bytes a row the results are "
+            f"{high['result_mb']:,.0f} MB of JSON, which reach the head in chunks;"
+        ),
+        (
+            f"- so the sweep runs at min(compute, scheduling, recording) = {high['rate']:,.0f} lessons/s "
+            f"({low['rate']:,.0f} with the measured efficiency): {CLUSTER_LESSONS:,} / {high['rate']:,.0f} = "
+            f"{CLUSTER_LESSONS / high['rate']:,.0f} s, plus at most 10% for the periodic table rewrites, "
+            f"{high['tail']:.0f} s of tail (one chunk), {m['ray_start_s']:.0f} s to start Ray (measured locally) and "
+            f"{high['final_table']:.0f} s for the final Parquet/CSV table ({m['rewrite_s'] * 1e6:.1f} us a row): "
+            f"**about {high['total'] / 60:.0f} minutes** (up to {low['total'] / 60:.0f} minutes with the measured "
+            "2-worker efficiency)."
+        ),
         "",
         _bottleneck(high) + " Not measured here: cross-node latency (hidden by keeping two tasks in flight per "
         "worker), stragglers beyond one chunk, and node failures (a lost task's lessons are rerun alone, and a "

@@ -337,7 +337,7 @@ def _run_task(config) -> tuple[str, str]:
         return "ok", run_one(config)
     except ConfigError as err:
         return err.field, err.message
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - a failing run is a result, not the ablation's end
         return "--out", f"{config.out} failed: {type(err).__name__}: {err}"
 
 
@@ -476,10 +476,10 @@ def logistic_regression_floor(data: Path, seed: int, threads: int) -> dict[str, 
     return {
         "top1": float(np.mean(ranked[:, 0] == truth)) if len(truth) else None,
         "top2": float(np.mean((ranked[:, :2] == truth[:, None]).any(axis=1))) if len(truth) else None,
-        "train_faces": int(len(chosen)),
-        "train_split_faces": int(len(train)),
+        "train_faces": len(chosen),
+        "train_split_faces": len(train),
         "subsampled": bool(len(chosen) < len(train)),
-        "test_faces": int(len(truth)),
+        "test_faces": len(truth),
         "features": "raw pixels / 255",
         "labels": "clean",
         "max_iter": LOGREG_MAX_ITER,
@@ -531,8 +531,10 @@ def markdown_report(
     if relabeling:
         lines += [
             "",
-            f"Relabel precision (% of relabels that restored the clean label), {spread}; "
-            "relabels over all seeds in brackets:",
+            (
+                f"Relabel precision (% of relabels that restored the clean label), {spread}; "
+                "relabels over all seeds in brackets:"
+            ),
             "",
             "| noise | " + " | ".join(relabeling) + " |",
             "|---|" + "---|" * len(relabeling),
@@ -546,8 +548,10 @@ def markdown_report(
             lines.append(f"| {100 * rate:g}% | " + " | ".join(row) + " |")
         lines += [
             "",
-            "Training labels that differ from the clean ones after the last epoch (%, mean over seeds): "
-            "what relabeling left of the injected noise, or added to it:",
+            (
+                "Training labels that differ from the clean ones after the last epoch (%, mean over seeds): "
+                "what relabeling left of the injected noise, or added to it:"
+            ),
             "",
             "| noise | " + " | ".join(relabeling) + " |",
             "|---|" + "---|" * len(relabeling),
@@ -563,8 +567,10 @@ def markdown_report(
     converged = "" if logreg["converged"] else f", stopped at {logreg['max_iter']} iterations"
     lines += [
         "",
-        f"Logistic regression on raw pixels (clean labels, {sample}{converged}): clean test top-1 "
-        f"{_percent(logreg['top1'], None)}%.",
+        (
+            f"Logistic regression on raw pixels (clean labels, {sample}{converged}): clean test top-1 "
+            f"{_percent(logreg['top1'], None)}%."
+        ),
     ]
     return "\n".join(lines) + "\n"
 

@@ -301,12 +301,14 @@ def render_html(summary: dict[str, Any], meta: dict[str, Any], images: list[str]
     ref = esc(summary["reference"])
     rank_label = MEASURE_LABELS.get(summary["rank_by"], summary["rank_by"])
     parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(meta.get('name', 'sweep'))} report"
-        "</title><style>body{font-family:system-ui,sans-serif;margin:24px;max-width:1300px;color:#222}"
-        "table{border-collapse:collapse;margin:8px 0 20px;font-size:13px}th,td{border:1px solid #ccc;"
-        "padding:3px 8px;text-align:right}th{background:#f0f0f0}td.l{text-align:left}.ci{color:#777}"
-        "td.sig{background:#e8f4e8}td.ref{color:#999;text-align:center}img{max-width:100%;border:1px solid #eee}"
-        "p.note{color:#555;font-size:13px}</style></head><body>",
+        (
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(meta.get('name', 'sweep'))} report"
+            "</title><style>body{font-family:system-ui,sans-serif;margin:24px;max-width:1300px;color:#222}"
+            "table{border-collapse:collapse;margin:8px 0 20px;font-size:13px}th,td{border:1px solid #ccc;"
+            "padding:3px 8px;text-align:right}th{background:#f0f0f0}td.l{text-align:left}.ci{color:#777}"
+            "td.sig{background:#e8f4e8}td.ref{color:#999;text-align:center}img{max-width:100%;border:1px solid #eee}"
+            "p.note{color:#555;font-size:13px}</style></head><body>"
+        ),
         f"<h1>{esc(meta.get('name', 'Sweep'))}</h1>",
     ]
     if meta.get("description"):

@@ -55,7 +55,7 @@ def run_entry(entry) -> dict[str, Any]:
             summary = run_lesson(run_config_from_dict(entry.config)).summary
         row.update(status="ok", error="")
         row.update({k: _number(summary.get(k)) for k in MEASURES})
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - a failing lesson is a result, not the sweep's end
         where = traceback.extract_tb(err.__traceback__)[-1]
         row.update(
             status="error", error=f"{type(err).__name__}: {err} (at {Path(where.filename).name}:{where.lineno})"[:2000]

@@ -96,7 +96,7 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
             )
         else:
             table = pq.read_table(path)
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the user's input error
         raise ConfigError("RESULTS", f"cannot read {path}: {err}") from None
     return table.to_pylist()
 
