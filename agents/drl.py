@@ -500,12 +500,22 @@ def read_meta(path: Path) -> dict[str, Any]:
     The callbacks' zips (``checkpoints/*.zip``, ``best/best_model.zip``) are plain SB3 zips; for them
     the training folder's ``train.json`` one level up gives the same entry. Empty when neither exists.
     """
-    with zipfile.ZipFile(path) as zf:
-        if META_NAME in zf.namelist():
-            return json.loads(zf.read(META_NAME))
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if META_NAME in zf.namelist():
+                meta = json.loads(zf.read(META_NAME))
+                return meta if isinstance(meta, dict) else {}
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise ConfigError(
+            "policy.params.path", f"{path} is not a policy zip (vclass train-policy's model.zip): {err}"
+        ) from None
     train_json = Path(path).resolve().parent.parent / "train.json"
     if train_json.is_file():
-        return json.loads(train_json.read_text()).get("meta", {})
+        try:
+            meta = json.loads(train_json.read_text()).get("meta", {})
+        except (OSError, ValueError, AttributeError):
+            return {}
+        return meta if isinstance(meta, dict) else {}
     return {}
 
 
@@ -517,7 +527,12 @@ def load_model(path: Path, algo: str, meta: dict[str, Any]):
     """
     student_policy = meta.get("net") == "students" and not meta.get("per_student") and algo != "dqn"
     custom = {"policy_class": StudentPolicy} if student_policy else None
-    return _algo_class(algo).load(path, device="cpu", custom_objects=custom)
+    try:
+        return _algo_class(algo).load(path, device="cpu", custom_objects=custom)
+    except Exception as err:  # noqa: BLE001 - SB3 and torch raise many types for a damaged zip
+        raise ConfigError(
+            "policy.params.path", f"{path}: the {algo} model in it cannot be loaded ({type(err).__name__}: {err})"
+        ) from None
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
@@ -662,5 +677,14 @@ class SB3Policy:
 
 
 def shipped_policy(name: str, sim_config: SimConfig, path: str | None = None, deterministic: bool = True) -> SB3Policy:
-    """A shipped policy (``ppo-motivation``, ``ppo-attention``) or the zip at ``path``."""
-    return SB3Policy(Path(path) if path else SHIPPED_DIR / f"{name}.zip", sim_config, deterministic)
+    """A shipped policy (``ppo-motivation``, ``ppo-attention``) or the zip at ``path``, which must be a policy for the
+    same task (an attention policy cannot act as ``ppo-motivation``)."""
+    policy = SB3Policy(Path(path) if path else SHIPPED_DIR / f"{name}.zip", sim_config, deterministic)
+    task = name.removeprefix("ppo-")
+    if policy.task != task:
+        raise ConfigError(
+            "policy.params.path",
+            f"{path} is a policy for the {policy.task} task; {name} needs one for the {task} task (vclass "
+            f"train-policy --task {task})",
+        )
+    return policy

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from vclass.env.classroom_env import ClassroomEnv
+from vclass.env.classroom_env import ClassroomEnv, InvalidAction, integer_action
 from vclass.sim.classroom import NO_CHECKIN, Action
 
 
@@ -102,9 +102,12 @@ class AttentionEnv(ClassroomEnv):
         self._nothing = np.zeros(self.n_students, dtype=np.int64)
 
     def _to_action(self, action) -> Action:
-        choice = int(action)
+        array = integer_action(action, f"action (Discrete({self.n_students + 1}))")
+        if array.shape not in ((), (1,)):
+            raise InvalidAction(f"action must be one integer in 0..{self.n_students}, got shape {array.shape}")
+        choice = int(array.reshape(-1)[0])
         if not 0 <= choice <= self.n_students:
-            raise ValueError(f"action must be in 0..{self.n_students}, got {choice}")
+            raise InvalidAction(f"action must be in 0..{self.n_students}, got {choice}")
         return Action(self._nothing, choice - 1 if choice else NO_CHECKIN)
 
     def _reward(self, terms: dict[str, float]) -> float:

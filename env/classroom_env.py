@@ -21,7 +21,8 @@ import gymnasium as gym
 import numpy as np
 
 from vclass.config import ConfigError, from_dict, load_toml, replace_nested
-from vclass.env.observers import make_observer
+from vclass.env.observers import RecognizerConfig, in_loop_accuracy, observer_from_config
+from vclass.models.recognizer import BACKENDS
 from vclass.sim.classroom import Action, Lesson, Observation
 from vclass.sim.config import SimConfig
 from vclass.sim.emotion import N_FACTORS, N_STATES, POSITIVE, axis_values, in_tea
@@ -280,6 +281,20 @@ def lesson_steps(cfg: SimConfig) -> int:
     return -(-c.n_ticks // c.ticks_per_decision)
 
 
+class InvalidAction(ValueError):
+    """An action outside the environment's action space (the message says what was given and what is allowed)."""
+
+
+def integer_action(action: Any, what: str) -> np.ndarray:
+    """``action`` as an integer array, or :class:`InvalidAction` when it holds anything else (floats, bools, None,
+    strings): an environment never rounds or casts an action silently."""
+    array = np.asarray(action)
+    if array.dtype.kind not in "iu":
+        shown = repr(action) if len(repr(action)) <= 80 else repr(action)[:77] + "..."
+        raise InvalidAction(f"{what} must be integers, got {array.dtype} {shown}")
+    return array
+
+
 class ClassroomEnv(gym.Env):
     """Base of the classroom environments; the subclasses' docstrings are the manuals.
 
@@ -312,10 +327,18 @@ class ClassroomEnv(gym.Env):
         self.n_students = cfg.classroom.students
         self.recognizer = recognizer
 
+        if backend not in BACKENDS:
+            raise ConfigError("backend", f"must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        wanted = RecognizerConfig(recognizer, backend, str(model_path or ""), str(confusion_path or ""))  # type: ignore[arg-type]
         try:
-            self.observer = make_observer(recognizer, backend, model_path, confusion_path)
-        except (ValueError, RuntimeError, OSError) as err:
-            raise ConfigError("recognizer", str(err)) from None
+            self.observer = observer_from_config(wanted, cfg)
+        except ConfigError as err:  # named by this constructor's arguments
+            field = {
+                "recognizer.model": "model_path",
+                "recognizer.confusion": "confusion_path",
+                "recognizer.backend": "backend",
+            }.get(err.field, err.field)
+            raise ConfigError(field, err.message) from None
         self.render_mode = render_mode
         self.encoder = ObservationEncoder(cfg, self.n_students)
         self.observation_space = self.encoder.space()
@@ -362,7 +385,7 @@ class ClassroomEnv(gym.Env):
         self._obs = room.observation()
         info: dict[str, Any] = {"tick": room.tick_index, **terms, **self._step_info(per_student)}
         if terminated:
-            info["summary"] = class_summary(record)
+            info["summary"] = {**class_summary(record), **in_loop_accuracy(record, getattr(self.observer, "log", None))}
         return self.encoder.encode(self._obs), self._reward(terms), terminated, False, info
 
     def render(self):

@@ -6,7 +6,7 @@ import numpy as np
 from gymnasium import spaces
 
 from vclass.config import ConfigError
-from vclass.env.classroom_env import ClassroomEnv
+from vclass.env.classroom_env import ClassroomEnv, InvalidAction, integer_action
 from vclass.sim.classroom import NO_CHECKIN, Action
 from vclass.sim.emotion import N_FACTORS
 
@@ -132,10 +132,12 @@ class MotivationEnv(ClassroomEnv):
         self._student_weights: tuple = (None, None)  # the reward weights, and the same as 0-d arrays
 
     def _to_action(self, action) -> Action:
-        factors = np.asarray(action, dtype=np.int64).reshape(-1)
+        factors = integer_action(action, f"action (MultiDiscrete([5] * {self.n_students}))")
         if factors.shape != (self.n_students,):
-            raise ValueError(f"action must have {self.n_students} entries, got shape {np.shape(action)}")
-        return Action(factors, NO_CHECKIN)
+            raise InvalidAction(f"action must be {self.n_students} integers in 0..4, got shape {factors.shape}")
+        if np.minimum.reduce(factors) < 0 or np.maximum.reduce(factors) > N_FACTORS:
+            raise InvalidAction(f"action entries must be in 0..{N_FACTORS}, got {factors.min()}..{factors.max()}")
+        return Action(factors if factors.dtype == np.int64 else factors.astype(np.int64), NO_CHECKIN)
 
     def _reward(self, terms: dict[str, float]) -> float:
         return float(

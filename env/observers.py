@@ -37,10 +37,17 @@ import numpy as np
 
 from vclass.config import ConfigError, bounded
 from vclass.models.hmm import BeliefFilter, compose_emission
-from vclass.models.recognizer import SHIPPED_CONFUSION, SHIPPED_MODEL, load_recognizer
+from vclass.models.recognizer import (
+    SHIPPED_CONFUSION,
+    SHIPPED_MODEL,
+    BackendUnavailable,
+    RecognizerLoadError,
+    load_recognizer,
+)
 from vclass.models.surrogate import SurrogateRecognizer
 from vclass.sim.attention import BEHAVIOUR_NAMES, ONE, ZERO
 from vclass.sim.classroom import Classroom, LessonRecord, OracleObserver
+from vclass.sim.config import SimConfig
 from vclass.sim.emotion import base_transition_matrix, drift_matrix, stationary_distribution
 from vclass.sim.faces import FaceIdentity, render_faces, sample_face_params, sample_identities
 from vclass.sim.measures import Measure
@@ -148,6 +155,21 @@ class RecognitionObserver:
         self.service = service  # a RecognitionService batching frames across classrooms, or None
         if recognizer == "scn-cs" and service is None:
             self.model = load_recognizer(model_path or SHIPPED_MODEL, backend=backend)
+
+    def check_fits(self, cfg: SimConfig) -> None:
+        """Refuse a recognizer that cannot read the frames of lessons with config ``cfg``, before any lesson runs.
+
+        :raises ConfigError: naming ``recognizer.model`` (or ``frames.size``) and both sizes.
+        """
+        model = self.model if self.model is not None else getattr(self.service, "model", None)
+        size = cfg.frames.size
+        if model is not None and tuple(model.input_size) != (size, size):
+            height, width = model.input_size
+            raise ConfigError(
+                "frames.size",
+                f"the recognizer {model.source} reads {height}x{width} frames, but frames.size is {size}: set "
+                f"frames.size = {height}, or give a recognizer trained on {size}x{size} faces",
+            )
 
     # -- Observer protocol ------------------------------------------------------------------------------------------
     def reset(self, room: Classroom, rng: np.random.Generator) -> None:
@@ -367,12 +389,22 @@ def make_observer(
     return RecognitionObserver(recognizer, backend, model_path, confusion_path, service)
 
 
-def observer_from_config(config: RecognizerConfig, service=None):
-    """A fresh observer for one lesson, as a run config's ``[recognizer]`` table says.
+def observer_from_config(config: RecognizerConfig, sim: SimConfig, service=None):
+    """The observer a run config's ``[recognizer]`` table names, checked against the lessons' config ``sim``: the
+    model loads and runs, reads frames of ``frames.size``, and its confusion file is a 7x7 row-stochastic matrix with
+    attribute rates in [0, 1]. It may serve several lessons one after another (each ``reset`` starts a fresh log).
 
-    :raises ConfigError: naming ``recognizer`` when the model cannot load or the backend cannot run here.
+    :raises ConfigError: naming ``recognizer.model``, ``recognizer.confusion``, ``recognizer.backend`` or
+        ``frames.size``, when anything of that does not hold.
     """
     try:
-        return make_observer(config.kind, config.backend, config.model or None, config.confusion or None, service)
-    except (ValueError, RuntimeError, OSError) as err:  # unreadable model, missing backend or GPU
-        raise ConfigError("recognizer", str(err)) from None
+        observer = make_observer(config.kind, config.backend, config.model or None, config.confusion or None, service)
+    except RecognizerLoadError as err:
+        raise ConfigError("recognizer.model", str(err)) from None
+    except BackendUnavailable as err:
+        raise ConfigError("recognizer.backend", str(err)) from None
+    except (ValueError, OSError) as err:  # the confusion file
+        raise ConfigError("recognizer.confusion", str(err)) from None
+    if isinstance(observer, RecognitionObserver):
+        observer.check_fits(sim)
+    return observer

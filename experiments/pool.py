@@ -21,8 +21,14 @@ stopped after it. Ray is optional: ``pip install -e .[cluster]``.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
+import signal
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -41,10 +47,26 @@ class WorkerLost(RuntimeError):
     """The process that ran a task died before returning."""
 
 
-def _single_threaded() -> None:
-    """Pool initializer: one BLAS/OpenMP thread per worker, so N workers use N cores."""
+_PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when the thread that started it ends
+
+
+def _worker_setup(parent: int) -> None:
+    """Pool initializer: one BLAS/OpenMP thread per worker, so N workers use N cores; and the worker dies with the
+    command that started it, even when that command is killed (SIGKILL leaves it no chance to stop its pool)."""
     for name in _THREAD_VARS:
         os.environ.setdefault(name, "1")
+    with contextlib.suppress(OSError, AttributeError):  # Linux: the kernel kills us when the parent goes
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent was gone before the prctl took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="vclass-parent-watch").start()
+
+
+def _watch_parent(parent: int) -> None:
+    """Elsewhere than Linux, or if the prctl could not be set: poll, and leave when the parent is gone."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 class LocalExecutor:
@@ -65,7 +87,8 @@ class LocalExecutor:
         return ProcessPoolExecutor(
             max_workers=1 if self.in_flight == 1 else self.workers,
             mp_context=get_context("spawn"),
-            initializer=_single_threaded,
+            initializer=_worker_setup,
+            initargs=(os.getpid(),),
         )
 
     def imap_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
@@ -143,6 +166,7 @@ class RayExecutor:
                 "log_to_driver": False,
             }
             if address:
+                check_reachable(address)
                 kwargs["address"] = address
             else:
                 kwargs["num_cpus"] = workers or 2
@@ -184,6 +208,27 @@ class RayExecutor:
     def close(self) -> None:
         if self.started_here and self.ray.is_initialized():
             self.ray.shutdown()
+
+
+ADDRESS_TIMEOUT_SECONDS = 5.0
+
+
+def check_reachable(address: str, timeout: float = ADDRESS_TIMEOUT_SECONDS) -> None:
+    """Refuse, within ``timeout`` seconds, a Ray address that nothing answers at (``ray.init`` would wait for it
+    without end). ``auto`` is left to Ray, which says at once when no cluster runs here."""
+    if address == "auto":
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError("--address", f"must be auto, host:port or ray://host:port, got {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise ConfigError(
+            "--address",
+            f"nothing answers at {host}:{port} ({err.strerror or err}, waited at most {timeout:g} s); "
+            "is the Ray cluster up?",
+        ) from None
 
 
 class SerialExecutor:

@@ -66,6 +66,40 @@ class BackendUnavailable(RuntimeError):
     """The requested backend cannot run on this machine (missing package or GPU)."""
 
 
+class RecognizerOutputError(ValueError):
+    """A model's outputs are not what the loop reads: 7 expression probabilities and 3 attribute probabilities a
+    face, finite, the expression ones summing to 1."""
+
+
+PROBABILITY_SUM_TOLERANCE = 1e-3  # FP16 backends compute the softmax in FP32: sums are 1 to about 1e-6
+
+
+def check_outputs(expression: np.ndarray, attributes: np.ndarray, frames: int, source: Path | str) -> None:
+    """Refuse outputs that are not per-face probabilities (see :class:`RecognizerOutputError`).
+
+    Attribute probabilities are all NaN for a model without an attribute head; otherwise each lies in [0, 1].
+    """
+    if expression.shape != (frames, NUM_EXPRESSIONS):
+        raise RecognizerOutputError(
+            f"{source}: gives expression outputs of shape {expression.shape} for {frames} frames; vclass needs "
+            f"({frames}, {NUM_EXPRESSIONS}): one probability for each of {', '.join(CLASS_NAMES)}"
+        )
+    if attributes.shape != (frames, NUM_ATTRIBUTES):
+        raise RecognizerOutputError(
+            f"{source}: gives attribute outputs of shape {attributes.shape} for {frames} frames; vclass needs "
+            f"({frames}, {NUM_ATTRIBUTES}): {', '.join(ATTRIBUTE_NAMES)}"
+        )
+    bad = ~np.isfinite(expression).all(axis=1) | (np.abs(expression.sum(axis=1) - 1.0) > PROBABILITY_SUM_TOLERANCE)
+    bad |= (expression < 0).any(axis=1)
+    if bad.any():
+        raise RecognizerOutputError(
+            f"{source}: its expression outputs are not probabilities (finite, >= 0, summing to 1) for {int(bad.sum())} "
+            f"of {frames} frames, e.g. {np.array2string(expression[np.flatnonzero(bad)[0]], precision=3)}"
+        )
+    if not np.isnan(attributes).all() and not ((attributes >= 0) & (attributes <= 1)).all():
+        raise RecognizerOutputError(f"{source}: its attribute outputs are not probabilities in [0, 1]")
+
+
 def frames_to_input(frames: np.ndarray, input_size: tuple[int, int] | None = None) -> np.ndarray:
     """The one preprocessing step: frames -> float32 ``(N, 1, H, W)`` in ``[0, 1]``, C-contiguous.
 
@@ -110,7 +144,9 @@ class Recognizer:
         x = frames_to_input(frames, self.input_size)
         if x.shape[0] == 0:
             return (np.zeros((0, NUM_EXPRESSIONS), np.float32), np.zeros((0, NUM_ATTRIBUTES), np.float32))
-        return self._forward(x)
+        expression, attributes = self._forward(x)
+        check_outputs(expression, attributes, x.shape[0], self.source)
+        return expression, attributes
 
     def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.predict(frames)
@@ -183,6 +219,11 @@ class OnnxRuntimeRecognizer(Recognizer):
                 f"got {list(inputs)} and {outputs}"
             )
         shape = inputs[INPUT_NAME].shape
+        if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]) or shape[1] != 1:
+            raise RecognizerLoadError(
+                f"{source}: input {INPUT_NAME!r} has shape {shape}; vclass feeds grayscale frames (N, 1, H, W) of a "
+                "fixed size"
+            )
         super().__init__(source, (int(shape[2]), int(shape[3])))
 
     def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -459,4 +500,17 @@ def load_recognizer(path: str | Path | None = None, backend: str = "onnxruntime"
         raise RecognizerLoadError(f"{path}: model file not found")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return _BACKEND_CLASSES[backend](path, **options)
+        recognizer = _BACKEND_CLASSES[backend](path, **options)
+    # A probe batch: a model with other outputs (classes, shapes) or non-probabilities is refused at load, before
+    # any lesson or evaluation uses it.
+    probe = np.random.default_rng(0).integers(0, 256, (2, *recognizer.input_size), dtype=np.uint8)
+    try:
+        recognizer.predict(probe)
+    except RecognizerOutputError as err:
+        raise RecognizerLoadError(str(err)) from None
+    except Exception as err:  # noqa: BLE001 - a model that loads but cannot run (a wrong input shape, ...)
+        raise RecognizerLoadError(
+            f"{path}: the model loads but cannot run on {recognizer.input_size} frames: "
+            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        ) from None
+    return recognizer

@@ -98,6 +98,33 @@ class Action:
         return cls(np.zeros(n_students, dtype=np.int64), NO_CHECKIN)
 
 
+def check_action(action: object, n_students: int) -> tuple[np.ndarray, int]:
+    """The factors (int64, one per student) and the check-in of a valid :class:`Action` for a class of
+    ``n_students``; a ValueError that says what is wrong otherwise.
+
+    Valid: ``incentives`` an integer array (not bool) of shape (N,) with values 0..4; ``checkin`` an integer
+    (Python or numpy, not bool or float) that is -1 or a student index.
+    """
+    if not isinstance(action, Action):
+        raise ValueError(f"act() must return an Action(incentives, checkin), got {type(action).__name__}")
+    factors = np.asarray(action.incentives)
+    if factors.shape != (n_students,) or factors.dtype.kind not in "iu":
+        raise ValueError(
+            f"action.incentives must be an integer array of shape ({n_students},), got {factors.dtype} {factors.shape}"
+        )
+    lowest, highest = np.minimum.reduce(factors), np.maximum.reduce(factors)
+    if lowest < 0 or highest > N_FACTORS:
+        raise ValueError(f"action.incentives must be in 0..{N_FACTORS}, got {min(lowest, 0)}..{max(highest, 0)}")
+    if factors.dtype != np.int64:
+        factors = factors.astype(np.int64)  # (valid codes: the same values) for arithmetic with int64 codes
+    checkin = action.checkin
+    if isinstance(checkin, (bool, np.bool_)) or not isinstance(checkin, (int, np.integer)):
+        raise ValueError(f"action.checkin must be an integer, -1 or a student index, got {checkin!r}")
+    if checkin != NO_CHECKIN and not 0 <= checkin < n_students:
+        raise ValueError(f"action.checkin must be -1 or in 0..{n_students - 1}, got {checkin}")
+    return factors, int(checkin)
+
+
 class Policy(Protocol):
     """The contract every policy keeps (built-ins live in ``agents``)."""
 
@@ -415,19 +442,8 @@ class Classroom:
         beyond it are refused (lowest student index first).
         """
         n, inc = self.n_students, self.cfg.incentives
-        factors = np.asarray(action.incentives)
-        if factors.shape != (n,) or factors.dtype.kind not in "iu":
-            raise ValueError(
-                f"policy action.incentives must be an integer array of shape ({n},), "
-                f"got {factors.dtype} {factors.shape}"
-            )
-        lowest, highest = np.minimum.reduce(factors), np.maximum.reduce(factors)
-        if lowest < 0 or highest > N_FACTORS:
-            raise ValueError(
-                f"policy action.incentives must be in 0..{N_FACTORS}, got {min(lowest, 0)}..{max(highest, 0)}"
-            )
-        if factors.dtype != np.int64:
-            factors = factors.astype(np.int64)  # (valid codes: the same values) for arithmetic with int64 codes
+        factors, checkin = check_action(action, n)
+        highest = np.maximum.reduce(factors)
         t = self.tick_index * self.cfg.classroom.tick_seconds
         reachable = self.present & self.connected
         chosen = ((factors > _NO_FACTOR) & reachable).nonzero()[0] if highest > 0 else self._no_students
@@ -460,10 +476,7 @@ class Classroom:
             self.record.applications.extend(
                 zip(itertools.repeat(self.tick_index, chosen.size), chosen.tolist(), given.tolist(), strength.tolist())
             )
-        checkin = int(action.checkin)
         if checkin != NO_CHECKIN:
-            if not 0 <= checkin < n:
-                raise ValueError(f"policy action.checkin must be -1 or in 0..{n - 1}, got {checkin}")
             if reachable[checkin]:
                 self.boost[checkin] += self.cfg.attention.checkin_boost
                 self._boosted = True

@@ -29,9 +29,9 @@ class ClassroomConfig:
     late_join_prob: float = bounded(0.1, ge=0, le=1, doc="chance a student joins late")
     late_join_max_minutes: float = bounded(5.0, ge=0, le=600, doc="a late join happens U(0, this) minutes in")
     dropout_prob: float = bounded(0.03, ge=0, le=1, doc="chance a student leaves for good, at U(0, T)")
-    connection_drop_prob: float = bounded(0.002, ge=0, le=1, doc="per-tick chance the connection drops")
+    connection_drop_prob: float = bounded(0.002, ge=0, lt=1, doc="per-tick chance the connection drops (< 1)")
     reconnect_mean_seconds: float = bounded(60.0, gt=0, le=3600, doc="dropped connection returns after Exp(mean)")
-    camera_off_prob: float = bounded(0.002, ge=0, le=1, doc="per-tick chance the camera goes off")
+    camera_off_prob: float = bounded(0.002, ge=0, lt=1, doc="per-tick chance the camera goes off (< 1)")
     camera_back_mean_seconds: float = bounded(60.0, gt=0, le=3600, doc="camera comes back after Exp(mean)")
 
     def check(self) -> None:
@@ -39,11 +39,16 @@ class ClassroomConfig:
         if abs(ratio - round(ratio)) > 1e-9:
             raise ConfigError(
                 "classroom.decision_seconds",
-                f"must be a whole multiple of classroom.tick_seconds ({self.tick_seconds:g}), "
-                f"got {self.decision_seconds:g}",
+                f"decision_seconds ({self.decision_seconds:g}) must be a whole multiple of tick_seconds "
+                f"({self.tick_seconds:g})",
+                involves=("decision_seconds", "tick_seconds"),
             )
         if self.minutes * 60 < self.tick_seconds:
-            raise ConfigError("classroom.minutes", f"must last at least one tick ({self.tick_seconds:g} s)")
+            raise ConfigError(
+                "classroom.minutes",
+                f"the lesson ({self.minutes:g} min) must last at least one tick ({self.tick_seconds:g} s)",
+                involves=("minutes", "tick_seconds"),
+            )
 
     @property
     def n_ticks(self) -> int:
@@ -117,10 +122,13 @@ class EmotionConfig:
             raise ConfigError(
                 "emotion.stay_prob",
                 f"stay_prob + 3*same_category_prob + 4*other_category_prob must equal 1, got {total:g}",
+                involves=("stay_prob", "same_category_prob", "other_category_prob"),
             )
         if self.tea_low >= self.tea_high:
             raise ConfigError(
-                "emotion.tea_low", f"must be < emotion.tea_high ({self.tea_high:g}), got {self.tea_low:g}"
+                "emotion.tea_low",
+                f"tea_low ({self.tea_low:g}) must be < tea_high ({self.tea_high:g})",
+                involves=("tea_low", "tea_high"),
             )
 
 
@@ -187,7 +195,9 @@ class StudentConfig:
         ):
             if getattr(self, lo) > getattr(self, hi):
                 raise ConfigError(
-                    f"students.{lo}", f"must be <= students.{hi} ({getattr(self, hi):g}), got {getattr(self, lo):g}"
+                    f"students.{lo}",
+                    f"{lo} ({getattr(self, lo):g}) must be <= {hi} ({getattr(self, hi):g})",
+                    involves=(lo, hi),
                 )
 
 
@@ -208,7 +218,9 @@ class AttentionConfig:
 class BehaviourConfig:
     """Per-tick behaviour events (S0 §3.2.4) and how interaction time is counted."""
 
-    look_away_scale: float = bounded(0.3, ge=0, le=1, doc="P(look away) = scale * (1 - a)")
+    look_away_scale: float = bounded(
+        0.3, gt=0, le=1, doc="P(look away) = scale * (1 - a); > 0, as the teacher's attention estimate inverts it"
+    )
     eyes_closed_below: float = bounded(0.2, ge=0, le=1, doc="eyes may close when a < this")
     eyes_closed_prob: float = bounded(0.5, ge=0, le=1)
     yawn_base: float = bounded(0.05, ge=0, le=1, doc="P(yawn) = base + fatigue_scale * F in low-arousal states")

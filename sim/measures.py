@@ -100,21 +100,37 @@ def intervention_cost(record: LessonRecord) -> float:
     return float(np.dot(weights, uses))
 
 
+NOBODY_PRESENT = "no student was ever present"
+NOBODY_ONLINE = "no student was ever present and connected"
+
+
 def class_summary(record: LessonRecord) -> dict[str, Any]:
-    """Class-level measures (the keys of ``summary.json``)."""
+    """Class-level measures (the keys of ``summary.json``).
+
+    A measure a lesson leaves undefined (a mean over no student-ticks: nobody was ever present, or connected) is
+    None, never NaN, and ``undefined`` maps it to the reason; the key is there only when some measure is undefined.
+    """
     cfg = record.cfg
     dt_min = cfg.classroom.tick_seconds / 60.0
     m = _masks(record)
     by_factor = factor_uses(record.applications)
     n = record.population.size
-    return {
+    undefined: dict[str, str] = {}
+
+    def mean_over(key: str, values: np.ndarray, mask: np.ndarray, reason: str) -> float | None:
+        if not mask.any():
+            undefined[key] = reason
+            return None
+        return float(_safe_mean(values, mask))
+
+    summary: dict[str, Any] = {
         "students": n,
         "minutes": cfg.classroom.minutes,
-        "tea_share": float(_safe_mean(m.in_tea, record.present)),
-        "mean_attention": float(_safe_mean(record.attention, m.online)),
+        "tea_share": mean_over("tea_share", m.in_tea, record.present, NOBODY_PRESENT),
+        "mean_attention": mean_over("mean_attention", record.attention, m.online, NOBODY_ONLINE),
         "participation": float(m.attending.mean()),
         "effective_participation_min": float(m.attending.sum(axis=0).mean() * dt_min),
-        "mean_axis": float(_safe_mean(m.axis, record.present)),
+        "mean_axis": mean_over("mean_axis", m.axis, record.present, NOBODY_PRESENT),
         "learning_gain": float(record.learning.sum(axis=0).mean()),
         "interventions": int(by_factor.sum()),
         "interventions_by_factor": {name: int(c) for name, c in zip(FACTOR_NAMES, by_factor)},
@@ -123,9 +139,12 @@ def class_summary(record: LessonRecord) -> dict[str, Any]:
         "intervention_cost": intervention_cost(record),
         "checkins": len(record.checkins),
         "hand_raises_per_student": float(m.hand_raises.sum() / n),
-        "connected_share": float(_safe_mean(record.connected, record.present)),
-        "camera_on_share": float(_safe_mean(record.camera_on, record.present)),
+        "connected_share": mean_over("connected_share", record.connected, record.present, NOBODY_PRESENT),
+        "camera_on_share": mean_over("camera_on_share", record.camera_on, record.present, NOBODY_PRESENT),
     }
+    if undefined:
+        summary["undefined"] = undefined
+    return summary
 
 
 def timeline(record: LessonRecord) -> dict[str, np.ndarray]:

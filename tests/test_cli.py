@@ -87,9 +87,9 @@ def test_same_seed_gives_identical_summary_bytes(tmp_path):
         (["--set", "classroom.late_join_prob=1.5"], "classroom.late_join_prob: must be a number >= 0 and <= 1"),
         (["--set", "classroom.colour=red"], "classroom.colour: unknown key"),
         (["--policy", "telepathy"], "policy.name: unknown policy"),
-        (["--compare", "telepathy"], "policy.name: unknown policy"),
+        (["--compare", "telepathy"], "--compare: unknown policy"),
         (["--recognizer", "crystal-ball"], "recognizer.kind: must be one of"),
-        (["--recognizer", "surrogate", "--set", "recognizer.confusion=/no/such/file.json"], "recognizer: "),
+        (["--recognizer", "surrogate", "--set", "recognizer.confusion=/no/such/file.json"], "recognizer.confusion: "),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_message_and_writes_nothing(tmp_path, capsys, args, fragment):

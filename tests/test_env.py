@@ -212,7 +212,7 @@ def test_render_rgb_array_is_a_grid_of_faces_with_belief_bars(options):
         ({"render_mode": "human"}, "render_mode"),
         ({"tea_weight": -1.0}, "tea_weight"),
         ({"config": {"classroom": {"late_join_prob": 2.0}}}, "classroom.late_join_prob"),
-        ({"confusion_path": "/nonexistent/confusion.json"}, "recognizer"),
+        ({"confusion_path": "/nonexistent/confusion.json"}, "confusion_path"),
     ],
 )
 def test_invalid_options_raise_config_errors_naming_the_option(kwargs, field, options):

@@ -1,8 +1,12 @@
 """The ``vclass`` command: one subcommand per orchestration module, imported only when it runs.
 
 A command module provides ``add_arguments(parser)`` and ``main(args) -> int``; its one-line help lives in
-:data:`COMMANDS` here, so ``vclass --help`` imports no command. Config errors print one line naming the field
-and its allowed range and exit with status 2.
+:data:`COMMANDS` here, so ``vclass --help`` imports no command.
+
+One error path for users: every user mistake (config, files, model files, designer code, output paths) reaches
+here as a :class:`~vclass.config.ConfigError` and ends the command with exit status 2 and one line naming what is
+wrong; an error writing outputs (disk full, permissions) likewise. Anything else is vclass's own fault: one line
+saying so, exit status 1. ``vclass --debug COMMAND ...`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -95,6 +99,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; only ``command``'s module is imported, to add its arguments (None: no command's)."""
     parser = argparse.ArgumentParser(prog="vclass", description="Virtual online classroom testbed.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, text) in COMMANDS.items():
         cmd = sub.add_parser(name, help=text, description=text.replace("%%", "%"))  # descriptions are not %-formatted
@@ -117,8 +122,32 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._main(args) or 0)
     except ConfigError as err:
-        print(f"vclass {args.command}: config error: {err}", file=sys.stderr)
+        if args.debug:
+            raise
+        print(f"vclass {args.command}: error: {_one_line(str(err))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"vclass {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except OSError as err:  # writing outputs: disk full, permissions, a path that vanished
+        if args.debug:
+            raise
+        where = f" {err.filename}" if err.filename else ""
+        print(f"vclass {args.command}: error: cannot write or read{where}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a bug of ours: say so in one line, the traceback on request
+        if args.debug:
+            raise
+        print(
+            f"vclass {args.command}: internal error ({type(err).__name__}: {_one_line(str(err))}); "
+            "rerun with vclass --debug for the traceback, and please report it",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

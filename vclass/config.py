@@ -21,12 +21,22 @@ T = TypeVar("T")
 
 
 class ConfigError(ValueError):
-    """A config value is invalid. ``field`` is the dotted path, e.g. ``classroom.students``."""
+    """A user's input is invalid: a config value, a file, an option, a designer's code.
 
-    def __init__(self, field: str, message: str):
+    :param field: what is wrong, named as the user knows it: the dotted config path (``classroom.students``), an
+        option (``--out``) or a file.
+    :param involves: for a rule across fields (a section's ``check()``), the fields it involves, relative to the
+        section: :func:`from_dict` names the first one the user set, since that is the one they changed.
+    """
+
+    def __init__(self, field: str, message: str, involves: tuple[str, ...] = ()):
+        super().__init__(field, message)  # args rebuild the error (pickling; SimPy re-raises a process's error)
         self.field = field
         self.message = message
-        super().__init__(f"{field}: {message}" if field else message)
+        self.involves = involves
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
 
 
 def bounded(
@@ -161,10 +171,18 @@ def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
         try:
             check()
         except ConfigError as err:
-            if prefix and not err.field.startswith(prefix):
-                raise ConfigError(f"{prefix}.{err.field}", err.message) from None
-            raise
+            field = err.field
+            if err.involves:  # blame the field the user set (the others kept their defaults)
+                given = [name for name in err.involves if name in data]
+                field = _section(prefix) + (given or list(err.involves))[0]
+            elif prefix and not field.startswith(prefix):
+                field = f"{prefix}.{field}"
+            raise ConfigError(field, err.message) from None
     return obj
+
+
+def _section(prefix: str) -> str:
+    return f"{prefix}." if prefix else ""
 
 
 def to_dict(obj: Any) -> Any:
@@ -178,16 +196,26 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
-def load_toml(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML file, turning syntax errors into :class:`ConfigError`."""
+def load_toml(path: str | Path, field: str = "--config") -> dict[str, Any]:
+    """Parse a TOML file; any reason it cannot be read is one :class:`ConfigError` naming ``field`` and the file.
+
+    :param field: how the user gave the file (``--config``, ``SPEC``, a config key).
+    """
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError("--config", f"file not found: {path}") from None
+        raise ConfigError(field, f"file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(field, f"{path} is a folder, not a TOML file") from None
+    except OSError as err:
+        raise ConfigError(field, f"cannot read {path}: {err.strerror or err}") from None
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(field, f"{path} is not a UTF-8 text file (byte {err.start}): TOML files are UTF-8") from None
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError("--config", f"{path} is not valid TOML: {err}") from None
+        raise ConfigError(field, f"{path} is not valid TOML: {err}") from None
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

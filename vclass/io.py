@@ -1,18 +1,36 @@
-"""Run folders: atomic writes and the provenance every run records."""
+"""Outputs: atomic files, folders that are whole or absent, locks against a second writer, valid JSON, provenance.
+
+* :func:`atomic_write_bytes` and friends: a reader sees the old file or the whole new one.
+* :func:`output_folder`: a command's folder is built in a hidden folder beside the target and put in place only when
+  every file is written; an earlier folder at the target is replaced whole, or left untouched when the command fails
+  or is killed. A second command writing the same target at the same time is refused.
+* :func:`folder_lock`: the same refusal for folders written in place (a sweep folder resumes in place).
+* :func:`to_json`: JSON that is always valid: NaN and infinities are written as ``null``.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import datetime as _dt
+import errno
+import fcntl
 import io
 import json
+import math
 import os
 import platform
+import shutil
+import stat
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from vclass.config import ConfigError
 
 TRACKED_PACKAGES = (
     "vclass",
@@ -49,9 +67,23 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float (Python or numpy) replaced by None, so that it is valid JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: json_safe(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(value) for value in obj]
+    if hasattr(obj, "dtype") and hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:  # a numpy scalar
+        return json_safe(obj.item())
+    return obj
+
+
 def to_json(obj: Any) -> str:
-    """Stable JSON: sorted keys, fixed float formatting by ``json`` itself, trailing newline."""
-    return json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n"
+    """Stable, valid JSON: sorted keys, ``json``'s own float formatting, NaN and infinities as ``null``, a trailing
+    newline."""
+    return json.dumps(json_safe(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
 def write_json(path: str | Path, obj: Any) -> None:
@@ -122,14 +154,159 @@ def provenance(config: dict[str, Any], seed: int) -> dict[str, Any]:
 
 
 def new_run_dir(base: str | Path = "runs") -> Path:
-    """A fresh ``runs/<timestamp>`` folder (suffixed if two runs start in the same second)."""
+    """A fresh ``runs/<timestamp>`` path that nothing holds yet (suffixed when two runs start in the same second);
+    not created: :func:`output_folder` puts the folder there."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path(base)
     for i in range(1000):
         path = base / (stamp if i == 0 else f"{stamp}-{i}")
-        try:
-            path.mkdir(parents=True)
+        if not path.exists() and not _lock_path(path).exists():
             return path
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"could not create a run folder under {base}")
+    raise ConfigError("--out", f"no free run folder name under {base}")
+
+
+# -- folders that are whole or absent ---------------------------------------------------------------------------------
+class _Lock:
+    """An exclusive ``flock`` on a lock file, released when closed or when the process dies (the kernel drops it)."""
+
+    def __init__(self, path: Path, what: str, field: str):
+        self.path = path
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as err:
+                raise ConfigError(field, f"cannot write beside {what}: {err.strerror or err}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise ConfigError(
+                    field,
+                    f"another vclass command (pid {holder}) is writing {what}; wait for it to finish, or use "
+                    "another folder",
+                ) from None
+            try:  # the holder before us may have removed the file as it finished: lock the file that is there
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self.fd = fd
+
+    def release(self, remove: bool) -> None:
+        if remove:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+        os.close(self.fd)
+
+
+def _lock_path(target: Path) -> Path:
+    return target.parent / f".{target.name}.lock"
+
+
+def check_output_path(target: Path, field: str = "--out") -> None:
+    """Refuse a target that cannot be a folder of outputs, before any work is done."""
+    if target.exists() or target.is_symlink():
+        mode = os.stat(target).st_mode if target.exists() else 0
+        if not stat.S_ISDIR(mode):
+            kind = "a file" if stat.S_ISREG(mode) else "not a folder"
+            raise ConfigError(field, f"{target} is {kind}; give the path of a folder (it is created if missing)")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(field, f"{target} lies under {parent}, which is not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ConfigError(field, f"cannot write into {parent}: permission denied")
+            break
+
+
+_RENAME_EXCHANGE = 2  # renameat2(2) flag: swap two paths atomically (Linux >= 3.15)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap ``a`` and ``b`` in one atomic step; False where the system cannot."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_cwd = -100
+    if renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    if ctypes.get_errno() in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(b))
+
+
+def _put_in_place(built: Path, target: Path) -> None:
+    """Move the finished folder ``built`` to ``target``, replacing what is there in one step where possible."""
+    if not target.exists():
+        os.rename(built, target)
+    elif _exchange(built, target):
+        shutil.rmtree(built)  # now the old folder
+    else:  # two renames: a kill between them leaves the old folder beside the target, under its hidden name
+        old = target.parent / f".{target.name}.old-{os.getpid()}"
+        os.rename(target, old)
+        os.rename(built, target)
+        shutil.rmtree(old)
+    with contextlib.suppress(OSError):  # make the renames durable
+        fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def output_folder(target: str | Path, field: str = "--out") -> Iterator[Path]:
+    """Build a command's output folder aside and put it at ``target`` only when the block ends without error.
+
+    Checked before the block runs: ``target`` is (or can be) a folder we may write, and no other command is writing
+    it (a lock beside it). The block writes into the folder it is given, a hidden sibling of ``target``; when it
+    ends, that folder replaces ``target`` whole. If the block raises, or the process is killed, ``target`` is left as
+    it was (leftovers of a killed build are removed by the next command writing ``target``).
+
+    :param field: how the user named ``target``, for the one-line errors.
+    :raises ConfigError: the target is a file or under one, not writable, or busy.
+    """
+    target = Path(target)
+    check_output_path(target, field)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(field, f"cannot create {target.parent}: {err.strerror or err}") from None
+    lock = _Lock(_lock_path(target), str(target), field)
+    try:
+        for stale in target.parent.glob(f".{target.name}.building-*"):
+            shutil.rmtree(stale, ignore_errors=True)  # a killed command's half-built folder: we hold the lock now
+        for stale in target.parent.glob(f".{target.name}.old-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        built = target.parent / f".{target.name}.building-{os.getpid()}"
+        try:
+            built.mkdir()
+        except OSError as err:
+            raise ConfigError(field, f"cannot create a folder in {target.parent}: {err.strerror or err}") from None
+        try:
+            yield built
+            _put_in_place(built, target)
+        except BaseException:
+            shutil.rmtree(built, ignore_errors=True)
+            raise
+    finally:
+        lock.release(remove=True)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path, field: str = "--out") -> Iterator[None]:
+    """Hold ``folder``'s lock (a ``.lock`` file inside it) while the block runs: a second command writing the same
+    folder is refused with one line. For folders written in place, such as a resumable sweep folder."""
+    folder = Path(folder)
+    lock = _Lock(folder / ".lock", str(folder), field)
+    try:
+        yield
+    finally:
+        lock.release(remove=False)

@@ -7,8 +7,13 @@ The folder (default ``runs/<timestamp>/``) holds, for the configured policy:
 argmax per tick and student, for ``vclass fit-hmm``), ``run.json``
 (provenance) and plots; the comparison policy (default ``none``, same seed,
 same students) gets the same files under ``compare-<name>/``;
-``comparison.json`` and ``report.html`` put them side by side. Every file is
-written atomically; the config is validated before anything is written.
+``comparison.json`` and ``report.html`` put them side by side. The folder is
+whole or absent: it is built beside the target and put in place when every
+file of the run is written (an earlier folder there is replaced whole, or left
+untouched when the run fails or is killed), and a second command writing the
+same folder is refused. Everything that can be checked is checked before the
+lesson runs: the config, the policies, the recognizer against the frames, the
+output folder.
 """
 
 from __future__ import annotations
@@ -19,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from vclass.agents.registry import PolicyConfig
-from vclass.config import parse_override
+from vclass.config import ConfigError, parse_override
 from vclass.env.observers import observer_from_config
 from vclass.experiments.lesson.config import RunConfig, load_run_config
 from vclass.experiments.lesson.output import format_summary, write_lesson
 from vclass.experiments.lesson.report import write_report
 from vclass.experiments.lesson.runner import SUMMARY_KEYS, build_policy, run_lesson
-from vclass.io import new_run_dir, write_json
+from vclass.io import new_run_dir, output_folder, write_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,27 +74,31 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
 
 def main(args: argparse.Namespace) -> int:
     run_cfg = resolve_config(args)
-    # Everything is built (and so validated) once, before anything is written: the policies, the recognizer.
+    # Everything is built (and so validated) once, before anything is written: the policies, the recognizer, the
+    # output folder.
     policy = build_policy(run_cfg)
-    observer = observer_from_config(run_cfg.recognizer)
+    observer = observer_from_config(run_cfg.recognizer, run_cfg.sim)
     compare = args.compare if args.compare and args.compare != run_cfg.policy.name else None
     compare_cfg = dataclasses.replace(run_cfg, policy=PolicyConfig(compare)) if compare else None
-    compare_policy = build_policy(compare_cfg) if compare_cfg else None
-    out = Path(args.out) if args.out else new_run_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    result = run_lesson(run_cfg, policy, observer, progress=not args.quiet)
-    write_lesson(out, result, run_cfg)
-    summaries = {run_cfg.policy.name: result.summary}
-    if compare and compare_cfg:
-        other = run_lesson(compare_cfg, compare_policy, observer, progress=not args.quiet)
-        write_lesson(out / f"compare-{compare}", other, compare_cfg)
-        summaries[compare] = other.summary
-    comparison = {name: {key: s[key] for key in SUMMARY_KEYS} for name, s in summaries.items()}
-    write_json(out / "comparison.json", comparison)
-    write_report(out, summaries, run_cfg, compare)
+    try:
+        compare_policy = build_policy(compare_cfg) if compare_cfg else None
+    except ConfigError as err:
+        raise ConfigError("--compare", err.message) from None
+    target = Path(args.out) if args.out else new_run_dir()
+    with output_folder(target) as out:
+        result = run_lesson(run_cfg, policy, observer, progress=not args.quiet)
+        write_lesson(out, result, run_cfg)
+        summaries = {run_cfg.policy.name: result.summary}
+        if compare and compare_cfg:
+            other = run_lesson(compare_cfg, compare_policy, observer, progress=not args.quiet)
+            write_lesson(out / f"compare-{compare}", other, compare_cfg)
+            summaries[compare] = other.summary
+        comparison = {name: {key: s[key] for key in SUMMARY_KEYS} for name, s in summaries.items()}
+        write_json(out / "comparison.json", comparison)
+        write_report(out, summaries, run_cfg, compare)
     if not args.quiet:
         c = run_cfg.sim.classroom
         print(f"{c.students} students, {c.minutes:g} min, recognizer {run_cfg.recognizer.kind}, seed {run_cfg.seed}")
         print(format_summary(summaries))
-    print(f"run folder: {out}")
+    print(f"run folder: {target}")
     return 0

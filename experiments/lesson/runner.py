@@ -18,7 +18,7 @@ from vclass.agents.registry import make_policy
 from vclass.env.observers import IN_LOOP_MEASURES, RecognitionLog, in_loop_accuracy, observer_from_config
 from vclass.experiments.lesson.config import RunConfig
 from vclass.sim.classroom import LessonRecord, Observer, Policy, simulate
-from vclass.sim.measures import CLASS_MEASURES, Measure, class_summary
+from vclass.sim.measures import CLASS_MEASURES, NOBODY_PRESENT, Measure, class_summary
 
 # The measures of the summary table ``vclass run`` prints and its report shows, in that order.
 SUMMARY_KEYS = (
@@ -81,7 +81,7 @@ def run_lesson(
     :param progress: show a progress bar over the lesson's ticks.
     """
     policy = policy if policy is not None else build_policy(run_cfg)
-    observer = observer if observer is not None else observer_from_config(run_cfg.recognizer)
+    observer = observer if observer is not None else observer_from_config(run_cfg.recognizer, run_cfg.sim)
     with tqdm(
         total=run_cfg.sim.classroom.n_ticks,
         desc=f"lesson ({run_cfg.policy.name})",
@@ -97,11 +97,27 @@ def run_lesson(
     else:
         ecem = policy if isinstance(policy, ECEM) else ECEM(run_cfg.sim.emotion, run_cfg.sim.incentives)
         divergence = decision_divergence(ecem, record)
+    summary.update(ecem_divergence=divergence)
+    _explain_undefined(summary, oracle=log is None)
     summary.update(
         seed=run_cfg.seed,
         policy=run_cfg.policy.name,
         recognizer=run_cfg.recognizer.kind,
-        ecem_divergence=divergence,
         config=run_cfg.as_dict(),
     )
     return LessonResult(record, log, summary)
+
+
+def _explain_undefined(summary: dict[str, Any], oracle: bool) -> None:
+    """Give every measure the lesson left undefined (None) its reason in ``summary["undefined"]``."""
+    reasons = dict(summary.get("undefined", {}))
+    for key in ("recognition_accuracy", "belief_accuracy", "ecem_divergence"):
+        if summary.get(key) is None and key not in reasons:
+            if oracle:
+                reasons[key] = "the oracle observer recognizes nothing: it reads the true state"
+            elif key == "ecem_divergence":
+                reasons[key] = "no decision had a reachable student"
+            else:
+                reasons[key] = "no student ever showed a frame" if key == "recognition_accuracy" else NOBODY_PRESENT
+    if reasons:
+        summary["undefined"] = reasons

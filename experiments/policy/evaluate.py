@@ -32,7 +32,7 @@ from vclass.env.observers import observer_from_config
 from vclass.experiments.lesson.config import load_run_config, run_config_from_dict
 from vclass.experiments.lesson.runner import build_policy, run_lesson
 from vclass.experiments.pool import run_jobs
-from vclass.io import atomic_write_text, provenance, pyplot, save_figure, write_json
+from vclass.io import atomic_write_text, output_folder, provenance, pyplot, save_figure, write_json
 
 BASELINES = {
     "motivation": (
@@ -273,7 +273,7 @@ def main(args: argparse.Namespace) -> int:
             overrides.append((keys, getattr(args, flag)))
     overrides += [parse_override(text) for text in args.set]
     run_cfg = load_run_config(args.config, overrides)
-    observer_from_config(run_cfg.recognizer)  # fail early if the recognizer cannot load
+    observer_from_config(run_cfg.recognizer, run_cfg.sim)  # fail early if the recognizer cannot read the frames
     base = run_cfg.as_dict()
     for name in policies:  # and if a policy cannot be built
         build_policy(run_config_from_dict({**base, "policy": policy_config(name, args.task)}))
@@ -282,29 +282,29 @@ def main(args: argparse.Namespace) -> int:
         for p in policies
         for i in range(args.seeds)
     ]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = run_jobs(_lesson, jobs, args.workers)
-    order = {name: i for i, name in enumerate(policies)}
-    rows.sort(key=lambda row: (order[row["policy"]], row["seed"]))
-    result = summarize(args.task, rows, policies, against)
-    result["recognizer"] = run_cfg.recognizer.kind
-    result["students"] = run_cfg.sim.classroom.students
-    result["minutes"] = run_cfg.sim.classroom.minutes
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out / "lessons.csv", buf.getvalue())
-    write_json(out / "results.json", result)
-    text = markdown(args.task, result)
-    atomic_write_text(out / "results.md", text + "\n")
-    plot(args.task, result, out / "comparison.png")
-    write_json(out / "run.json", provenance(to_dict(base), args.first_seed))
+    target = Path(args.out)
+    with output_folder(target) as out:  # checked and locked now; replaced whole when every file is written
+        rows = run_jobs(_lesson, jobs, args.workers)
+        order = {name: i for i, name in enumerate(policies)}
+        rows.sort(key=lambda row: (order[row["policy"]], row["seed"]))
+        result = summarize(args.task, rows, policies, against)
+        result["recognizer"] = run_cfg.recognizer.kind
+        result["students"] = run_cfg.sim.classroom.students
+        result["minutes"] = run_cfg.sim.classroom.minutes
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(out / "lessons.csv", buf.getvalue())
+        write_json(out / "results.json", result)
+        text = markdown(args.task, result)
+        atomic_write_text(out / "results.md", text + "\n")
+        plot(args.task, result, out / "comparison.png")
+        write_json(out / "run.json", provenance(to_dict(base), args.first_seed))
     print(
         f"{args.task}: {run_cfg.sim.classroom.students} students, {run_cfg.sim.classroom.minutes:g} min, "
         f"recognizer {run_cfg.recognizer.kind}, seeds {args.first_seed}..{args.first_seed + args.seeds - 1}"
     )
     print(text)
-    print(f"written: {out}")
+    print(f"written: {target}")
     return 0

@@ -25,7 +25,14 @@ import numpy as np
 from vclass.config import ConfigError
 from vclass.models.datasets import FaceSplit, load_dataset, render_split
 from vclass.models.evaluate import evaluate, format_table, plot_confusion, write_confusion_json
-from vclass.models.recognizer import BACKENDS, SHIPPED_MODEL, BackendUnavailable, RecognizerLoadError, load_recognizer
+from vclass.models.recognizer import (
+    BACKENDS,
+    SHIPPED_MODEL,
+    BackendUnavailable,
+    RecognizerLoadError,
+    RecognizerOutputError,
+    load_recognizer,
+)
 
 EVAL_SEED = 20_240_917  # the fixed seed of the default clean test set
 DEFAULT_FACES = 2000
@@ -90,7 +97,10 @@ def main(args: argparse.Namespace) -> int:
     else:
         split = render_clean_split(args.faces, args.seed, recognizer.input_size[0])
         data_note = f"{args.faces} clean rendered faces, seed {args.seed}"
-    result = evaluate(recognizer, split)
+    try:
+        result = evaluate(recognizer, split)
+    except RecognizerOutputError as err:  # a model that loads but whose outputs are not probabilities
+        raise ConfigError("MODEL", str(err)) from None
     result.update(model=str(model_path), backend=args.backend, data=data_note)
 
     folder = output_folder(model_path, args.out)

@@ -170,17 +170,60 @@ def format_diff(lines: list[dict[str, Any]], only_moved: bool = True) -> str:
     return "\n".join([fmt(heads), fmt(["-" * w for w in widths]), *map(fmt, body)])
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def load_baseline(path: Path) -> dict[str, Any]:
+    """Read and check a baseline file: a JSON object written by ``--update``, every entry a cell, policy, measure
+    and numbers; anything else is one ConfigError naming ``--baseline`` and what is wrong."""
+    if path.is_dir():
+        raise ConfigError("--baseline", f"{path} is a folder; give the baseline JSON file")
     if not path.exists():
         raise ConfigError("--baseline", f"not found: {path}; create it with --update")
     try:
-        data = json.loads(path.read_text())
-        data["measures"] and data["spec_fingerprint"]
-    except (ValueError, KeyError, TypeError) as err:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError) as err:
         raise ConfigError(
-            "--baseline", f"{path} is not a baseline written by vclass regress --update ({err})"
+            "--baseline", f"{path} is not a JSON file written by vclass regress --update ({err})"
         ) from None
+    if not isinstance(data, dict):
+        raise ConfigError("--baseline", f"{path} is not a baseline: expected a JSON object")
+    if not isinstance(data.get("spec_fingerprint"), str):
+        raise ConfigError("--baseline", f"{path} has no spec_fingerprint: not written by vclass regress --update")
+    if not _number(data.get("sigmas")) or not 0 < data["sigmas"] <= 100:
+        raise ConfigError("--baseline", f"{path}: sigmas must be a number > 0 and <= 100, got {data.get('sigmas')!r}")
+    measures = data.get("measures")
+    if not isinstance(measures, list) or not measures:
+        raise ConfigError("--baseline", f"{path}: measures must be a non-empty list of measures, got {measures!r:.80}")
+    for i, entry in enumerate(measures):
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("cell", "policy", "measure")):
+            raise ConfigError("--baseline", f"{path}: measures[{i}] must name its cell, policy and measure")
+        for key in ("mean", "tolerance"):
+            if entry.get(key) is not None and not _number(entry.get(key)):
+                raise ConfigError(
+                    "--baseline", f"{path}: measures[{i}].{key} must be a finite number or null, got {entry.get(key)!r}"
+                )
+        if (entry.get("mean") is None) != (entry.get("tolerance") is None):
+            raise ConfigError("--baseline", f"{path}: measures[{i}] must have both a mean and a tolerance, or neither")
+        if entry.get("tolerance") is not None and entry["tolerance"] < 0:
+            raise ConfigError("--baseline", f"{path}: measures[{i}].tolerance must be >= 0")
     return data
+
+
+def coverage_errors(baseline: list[dict[str, Any]], entries: list, measures: list[str]) -> list[str]:
+    """What a baseline lacks or has beyond the spec's cells x policies x measures (empty when it covers exactly)."""
+    wanted = [(e.cell, e.policy, m) for e in {(e.cell, e.policy): e for e in entries}.values() for m in measures]
+    have = [(b["cell"], b["policy"], b["measure"]) for b in baseline]
+    problems = []
+    missing = [key for key in wanted if key not in set(have)]
+    extra = [key for key in have if key not in set(wanted)]
+    doubled = sorted({key for key in have if have.count(key) > 1})
+    for label, keys in (("missing", missing), ("not in the spec", extra), ("given twice", doubled)):
+        if keys:
+            shown = "; ".join(f"{cell} / {policy} / {measure}" for cell, policy, measure in keys[:3])
+            problems.append(f"{len(keys)} {label} ({shown}{'; ...' if len(keys) > 3 else ''})")
+    return problems
 
 
 def main(args: argparse.Namespace) -> int:
@@ -207,6 +250,14 @@ def main(args: argparse.Namespace) -> int:
             f"{old['spec_fingerprint']}, now {fingerprint}); rerun with --update to "
             "replace it",
         )
+    if old is not None and not args.update:  # a check that passes on nothing is no check
+        problems = coverage_errors(old["measures"], entries, list(spec.measures))
+        if problems:
+            raise ConfigError(
+                "--baseline",
+                f"{baseline_path} does not cover exactly the spec's {len(spec.measures)} measures for each cell and "
+                f"policy: " + ", ".join(problems) + "; rerun with --update to rewrite it",
+            )
     sigmas = args.sigmas or (old or {}).get("sigmas", DEFAULT_SIGMAS)
 
     store = MemoryStore()

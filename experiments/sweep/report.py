@@ -29,7 +29,7 @@ import numpy as np
 from vclass.config import ConfigError
 from vclass.experiments.sweep.spec import DEFAULT_MEASURES, MEASURE_LABELS, MEASURES
 from vclass.experiments.sweep.store import SWEEP_META, read_results
-from vclass.io import atomic_write_text, pyplot, save_figure, write_json
+from vclass.io import atomic_write_text, output_folder, pyplot, save_figure, write_json
 
 RANK_RESAMPLES = 2_000
 
@@ -457,14 +457,14 @@ def write_report(
     if rank_by.lstrip("-") not in measures:
         raise ConfigError("--rank-by", f"must be one of the measures ({', '.join(measures)}), got {rank_by!r}")
     summary = summarize(rows, list(measures), reference, rank_by)
-    folder = Path(out) if out else (results if results.is_dir() else results.parent) / "report"
-    folder.mkdir(parents=True, exist_ok=True)
-    plot_measures(summary, folder / "measures.png")
-    plot_differences(summary, folder / "differences.png")
-    write_json(folder / "report.json", summary)
-    atomic_write_text(folder / "summary.csv", _flat_rows(summary))
-    atomic_write_text(folder / "index.html", render_html(summary, meta, ["measures.png", "differences.png"]))
-    return folder / "index.html"
+    target = Path(out) if out else (results if results.is_dir() else results.parent) / "report"
+    with output_folder(target) as folder:  # the report is replaced whole, never half-written
+        plot_measures(summary, folder / "measures.png")
+        plot_differences(summary, folder / "differences.png")
+        write_json(folder / "report.json", summary)
+        atomic_write_text(folder / "summary.csv", _flat_rows(summary))
+        atomic_write_text(folder / "index.html", render_html(summary, meta, ["measures.png", "differences.png"]))
+    return target / "index.html"
 
 
 def main(args: argparse.Namespace) -> int:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import sysconfig
 import time
 import traceback
 from collections.abc import Sequence
@@ -32,8 +34,8 @@ from vclass.experiments.sweep.spec import (
     import_path,
     spec_fingerprint,
 )
-from vclass.experiments.sweep.store import JOURNAL, RESULTS, RESULTS_CSV, SWEEP_META, ResultStore
-from vclass.io import git_commit, package_versions, write_json
+from vclass.experiments.sweep.store import JOURNAL, SWEEP_META, ResultStore
+from vclass.io import check_output_path, folder_lock, git_commit, package_versions, write_json
 
 # -- one lesson (runs in a worker) --------------------------------------------------------------------------------
 
@@ -55,13 +57,20 @@ def run_entry(entry) -> dict[str, Any]:
             summary = run_lesson(run_config_from_dict(entry.config)).summary
         row.update(status="ok", error="")
         row.update({k: _number(summary.get(k)) for k in MEASURES})
+    except ConfigError as err:  # a designer's strategy or a bad input: the message names what and where
+        row.update(status="error", error=f"ConfigError: {err}"[:2000])
     except Exception as err:  # noqa: BLE001 - a failing lesson is a result, not the sweep's end
-        where = traceback.extract_tb(err.__traceback__)[-1]
-        row.update(
-            status="error", error=f"{type(err).__name__}: {err} (at {Path(where.filename).name}:{where.lineno})"[:2000]
-        )
+        row.update(status="error", error=f"{type(err).__name__}: {err} (at {_where(err)})"[:2000])
     row.update(duration_s=time.perf_counter() - start, cpu_s=time.process_time() - cpu_start)
     return row
+
+
+def _where(err: BaseException) -> str:
+    """The innermost line of the traceback that is not in a library or the standard library."""
+    libraries = tuple({sysconfig.get_paths()[key] for key in ("stdlib", "purelib", "platlib")})
+    frames = traceback.extract_tb(err.__traceback__)
+    ours = [frame for frame in frames if not frame.filename.startswith(libraries)] or frames
+    return f"{Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else "?"
 
 
 def run_chunk(entries: list) -> list[dict[str, Any]]:
@@ -117,18 +126,22 @@ def auto_chunk(pending: int, workers: int) -> int:
     return max(1, min(32, pending // max(1, workers * 16)))
 
 
-def prepare_out(out: Path, meta: dict[str, Any], fresh: bool) -> None:
-    """Create the sweep folder, or check that it holds this sweep; ``fresh`` discards what it holds."""
+REPORT_SETTINGS = ("description", "measures", "reference", "rank_by")  # what a resumed sweep may change
 
+
+def prepare_out(out: Path, meta: dict[str, Any]) -> None:
+    """Check that the sweep folder ``out`` (existing, locked by the caller) holds this sweep, or set it up.
+
+    A folder holding another sweep is refused. A resumed sweep whose report settings changed (measures, reference,
+    rank_by, description: they choose what the report shows, not which lessons run) takes the new ones, and says so.
+    """
     meta_path = out / SWEEP_META
-    if fresh:
-        for name in (JOURNAL, RESULTS, RESULTS_CSV, SWEEP_META):
-            (out / name).unlink(missing_ok=True)
-    elif meta_path.exists():
+    if meta_path.exists():
         try:
             old = json.loads(meta_path.read_text())
         except ValueError:
             old = {}
+        old = old if isinstance(old, dict) else {}
         if old.get("fingerprint") != meta["fingerprint"]:
             raise ConfigError(
                 "--out",
@@ -136,11 +149,30 @@ def prepare_out(out: Path, meta: dict[str, Any], fresh: bool) -> None:
                 f"runs, fingerprint {old.get('fingerprint', '?')}); use another --out, "
                 "or --fresh to discard it",
             )
+        changed = [key for key in REPORT_SETTINGS if old.get(key) != meta.get(key)]
+        if changed:
+            print(
+                "note: the report settings changed since this sweep began ("
+                + "; ".join(f"{key}: {old.get(key)!r} -> {meta.get(key)!r}" for key in changed)
+                + "); the lessons are the same, and the table and report use the new settings",
+                file=sys.stderr,
+            )
+            write_json(meta_path, {**old, **{key: meta[key] for key in REPORT_SETTINGS}})
         return
-    elif (out / JOURNAL).exists():
+    if (out / JOURNAL).exists():
         raise ConfigError("--out", f"{out} has a journal but no {SWEEP_META}; use another --out, or --fresh")
-    out.mkdir(parents=True, exist_ok=True)
     write_json(meta_path, meta)
+
+
+def discard(out: Path) -> None:
+    """``--fresh``: move the folder aside in one step (so that an interrupted start leaves nothing of it beside the
+    new sweep), then delete it. Refused while another command writes it."""
+    if not out.exists():
+        return
+    with folder_lock(out):
+        aside = out.parent / f".{out.name}.discarded-{os.getpid()}"
+        os.rename(out, aside)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def sweep_meta(spec, spec_path: str, entries: list, overrides: Sequence[str]) -> dict[str, Any]:
@@ -217,12 +249,28 @@ def run_sweep(
 ) -> dict[str, Any]:
     """Run (or resume) a validated sweep into ``out``; returns this session's stats and the final counts."""
 
+    check_output_path(out)
+    if fresh:
+        discard(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError("--out", f"cannot create {out}: {err.strerror or err}") from None
     if not (executor_kind == "ray" and address):  # on a cluster, the default is all of its CPUs
         workers = workers or os.cpu_count() or 1
+    with folder_lock(out):
+        return _run_locked(
+            spec, spec_path, entries, out, executor_kind, workers, address, chunk, retry_failed, quiet, overrides
+        )
+
+
+def _run_locked(
+    spec, spec_path, entries, out, executor_kind, workers, address, chunk, retry_failed, quiet, overrides
+) -> dict[str, Any]:
+    prepare_out(out, sweep_meta(spec, str(spec_path), entries, overrides))
     executor = make_executor(executor_kind, workers, address)
     try:
-        prepare_out(out, sweep_meta(spec, str(spec_path), entries, overrides), fresh)
-        store = ResultStore(out)
+        store = ResultStore(out, known={e.run_id for e in entries})
         if retry_failed:
             store.drop_failed()
         done_before = sum(e.run_id in store.done for e in entries)

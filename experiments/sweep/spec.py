@@ -259,7 +259,7 @@ def expand(
     if validate:
         _validate_base(base)
     entries: list[RunEntry] = []
-    recognizers: dict[str, Any] = {}
+    recognizers: dict[str, tuple[RunConfig, dict[str, Any]]] = {}
     for cell in cells(spec):
         config = copy.deepcopy(base)
         for key, level in cell.items():
@@ -308,33 +308,41 @@ def _validate_entry(
     cell: dict[str, Any],
     p_index: int,
     import_paths: tuple,
-    recognizers: dict[str, RunConfig],
+    recognizers: dict[str, tuple[RunConfig, dict[str, Any]]],
 ) -> None:
     try:
         run_cfg = run_config_from_dict(entry_cfg)
     except ConfigError as err:
-        key = next(
-            (k for k in cell if err.field == k or err.field.startswith(k + ".") or err.field.startswith(k + "[")), None
-        )
-        if key is not None:
-            raise ConfigError(f"grid.{key}", f"level {cell[key]!r}: {err.message}") from None
-        raise ConfigError(f"base.{err.field}", err.message) from None
+        raise _in_spec(err, cell) from None
     with import_path(import_paths):
         try:
             make_policy(run_cfg.policy.name, run_cfg.policy.params, run_cfg.sim)
         except ConfigError as err:
-            field = err.field.replace("policy.", f"policies[{p_index}].", 1)
-            raise ConfigError(field, err.message) from None
-    recognizers.setdefault(canonical_hash(entry_cfg.get("recognizer", {})), run_cfg)
+            if err.field.startswith("policy."):
+                raise ConfigError(err.field.replace("policy.", f"policies[{p_index}].", 1), err.message) from None
+            raise ConfigError(f"policies[{p_index}]", str(err)) from None  # a designer's code: its own line
+    key = canonical_hash([entry_cfg.get("recognizer", {}), run_cfg.sim.frames.size])
+    recognizers.setdefault(key, (run_cfg, cell))
 
 
-def _validate_observers(run_cfgs: dict[str, RunConfig]) -> None:
-    """Load each distinct recognizer once (after every config and policy passed): a missing model fails here."""
-    for run_cfg in run_cfgs.values():
+def _in_spec(err: ConfigError, cell: dict[str, Any]) -> ConfigError:
+    """``err`` about a lesson's config, named by the spec key that set the field: a grid key, or the base."""
+    key = next(
+        (k for k in cell if err.field == k or err.field.startswith(k + ".") or err.field.startswith(k + "[")), None
+    )
+    if key is not None:
+        return ConfigError(f"grid.{key}", f"level {cell[key]!r}: {err.message}")
+    return ConfigError(f"base.{err.field}", err.message)
+
+
+def _validate_observers(run_cfgs: dict[str, tuple[RunConfig, dict[str, Any]]]) -> None:
+    """Load each distinct recognizer once and check it against its frames (after every config and policy passed):
+    a missing model, or one that cannot read the lessons' frames, fails here, before any lesson runs."""
+    for run_cfg, cell in run_cfgs.values():
         try:
-            observer_from_config(run_cfg.recognizer)
+            observer_from_config(run_cfg.recognizer, run_cfg.sim)
         except ConfigError as err:
-            raise ConfigError(f"base.{err.field}", err.message) from None
+            raise _in_spec(err, cell) from None
 
 
 @contextmanager

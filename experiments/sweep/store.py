@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import pyarrow.parquet as pq
 
 from vclass.config import ConfigError
 from vclass.experiments.sweep.spec import MEASURES, RUN_COLUMNS
-from vclass.io import atomic_write_bytes, atomic_write_text
+from vclass.io import atomic_write_bytes, atomic_write_text, json_safe
 
 RESULTS = "results.parquet"
 RESULTS_CSV = "results.csv"
@@ -31,9 +32,26 @@ SNAPSHOT_MIN_SECONDS = 5.0  # rewrite the table at most this often ...
 SNAPSHOT_COST_FACTOR = 10.0  # ... and no more often than 10x the last rewrite took (bounds the cost to ~10%)
 
 
-def read_journal(path: Path, truncate_partial: bool = False) -> list[dict[str, Any]]:
-    """Rows of a journal, first occurrence of each run kept; a last line without its newline is dropped
-    (and cut from the file with ``truncate_partial``, so appends start on a fresh line)."""
+ROW_KEYS = {"run_index": int, "run_id": str, "cell": str, "policy": str, "seed": int, "status": str}
+
+
+def is_row(row: Any) -> bool:
+    """Whether ``row`` is a results row: an object with the run's identity and status (see :data:`ROW_KEYS`)."""
+    return isinstance(row, dict) and all(
+        isinstance(row.get(key), kind) and not isinstance(row.get(key), bool) for key, kind in ROW_KEYS.items()
+    )
+
+
+def read_journal(
+    path: Path, truncate_partial: bool = False, known: set[str] | None = None, warn: bool = False
+) -> list[dict[str, Any]]:
+    """Rows of a journal, first occurrence of each run kept.
+
+    A last line without its newline (a write cut short by a kill) is dropped, and cut from the file with
+    ``truncate_partial`` so that appends start on a fresh line. Lines that are not results rows (not JSON, or JSON
+    that is not a row: :func:`is_row`) are skipped, and so are rows of runs not in ``known`` (when given); with
+    ``warn`` each kind skipped is said once on stderr.
+    """
     if not path.exists():
         return []
     data = path.read_bytes()
@@ -42,16 +60,28 @@ def read_journal(path: Path, truncate_partial: bool = False) -> list[dict[str, A
         with path.open("r+b") as fh:
             fh.truncate(end)
     rows, seen = [], set()
+    malformed = foreign = 0
     for line in data[:end].splitlines():
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except ValueError:
-            continue  # only a torn write can produce this, and the run it held runs again
-        if row.get("run_id") not in seen:
-            seen.add(row.get("run_id"))
+            malformed += 1  # a torn write; the run it held runs again
+            continue
+        if not is_row(row):
+            malformed += 1
+            continue
+        if known is not None and row["run_id"] not in known:
+            foreign += 1
+            continue
+        if row["run_id"] not in seen:
+            seen.add(row["run_id"])
             rows.append(row)
+    if warn and malformed:
+        print(f"warning: {path}: {malformed} lines are not results rows; ignored", file=sys.stderr)
+    if warn and foreign:
+        print(f"warning: {path}: {foreign} rows belong to no run of this sweep; ignored", file=sys.stderr)
     return rows
 
 
@@ -83,8 +113,8 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a results table: a sweep folder, its ``results.parquet`` or a ``.csv`` copy."""
     path = Path(path)
     if path.is_dir():
-        if not (path / RESULTS).exists() and (path / JOURNAL).exists():
-            return sorted(read_journal(path / JOURNAL), key=lambda r: r["run_index"])
+        if table_is_stale(path):  # the table is missing or older than the journal: the journal is the truth
+            return sorted(read_journal(path / JOURNAL, warn=True), key=lambda r: r["run_index"])
         path = path / RESULTS
     if not path.exists():
         raise ConfigError("RESULTS", f"not found: {path} (a sweep folder, results.parquet or results.csv)")
@@ -101,24 +131,36 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
     return table.to_pylist()
 
 
-class ResultStore:
-    """A sweep folder's journal and table: append rows as they come, rewrite the table now and then."""
+def table_is_stale(out: Path) -> bool:
+    """Whether ``results.parquet`` or ``results.csv`` is missing or older than the journal."""
+    journal = out / JOURNAL
+    if not journal.exists():
+        return False
+    made = journal.stat().st_mtime_ns
+    return any(not (out / name).exists() or (out / name).stat().st_mtime_ns < made for name in (RESULTS, RESULTS_CSV))
 
-    def __init__(self, out: Path, snapshot_every: float = SNAPSHOT_MIN_SECONDS):
+
+class ResultStore:
+    """A sweep folder's journal and table: append rows as they come, rewrite the table now and then.
+
+    :param known: the run ids of the sweep; journal rows of other runs are ignored (with a warning).
+    """
+
+    def __init__(self, out: Path, snapshot_every: float = SNAPSHOT_MIN_SECONDS, known: set[str] | None = None):
         self.out = out
         self.snapshot_every = snapshot_every
-        self.rows = read_journal(out / JOURNAL, truncate_partial=True)
+        self.rows = read_journal(out / JOURNAL, truncate_partial=True, known=known, warn=True)
         self.done = {r["run_id"] for r in self.rows}
         self._fh = (out / JOURNAL).open("a", encoding="utf-8")
         self._last_snapshot = time.monotonic()
         self._snapshot_cost = 0.0
-        self._dirty = False
+        self._dirty = table_is_stale(out)  # a deleted or older table is rebuilt from the journal
 
     def add(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Append rows of runs not yet recorded; returns those appended."""
         fresh = [r for r in rows if r["run_id"] not in self.done]
         if fresh:
-            self._fh.write("".join(json.dumps(r, allow_nan=True) + "\n" for r in fresh))
+            self._fh.write("".join(json.dumps(json_safe(r), allow_nan=False) + "\n" for r in fresh))
             self._fh.flush()
             self.done.update(r["run_id"] for r in fresh)
             self.rows.extend(fresh)
@@ -146,12 +188,14 @@ class ResultStore:
             self._fh.close()
             self.rows = [r for r in self.rows if r.get("status") == "ok"]
             self.done = {r["run_id"] for r in self.rows}
-            atomic_write_text(self.out / JOURNAL, "".join(json.dumps(r, allow_nan=True) + "\n" for r in self.rows))
+            atomic_write_text(
+                self.out / JOURNAL, "".join(json.dumps(json_safe(r), allow_nan=False) + "\n" for r in self.rows)
+            )
             self._fh = (self.out / JOURNAL).open("a", encoding="utf-8")
             self._dirty = True
         return len(failed)
 
     def close(self) -> None:
-        if self._dirty:
+        if self._dirty and self.rows:
             self.snapshot()
         self._fh.close()
