@@ -17,6 +17,8 @@ import vclass.agents.rules as rules_module
 from vclass.agents.baselines import RoundRobinCheckin
 from vclass.agents.registry import make_policy
 from vclass.agents.rules import (
+    SHIPPED_STRATEGIES,
+    STRATEGIES_DIR,
     GivenCount,
     Rule,
     RuleSet,
@@ -466,6 +468,24 @@ def test_the_docstring_example_is_a_valid_rule_file():
     example = doc.split("Example\n-------\n::\n", 1)[1].split("\nHow a decision", 1)[0]
     rules = parse_rules(tomllib.loads(example))
     assert [r.action for r in rules.rules] == ["nothing", "remove-problems", "fun", "checkin", "checkin"]
+
+
+def test_the_shipped_strategies_are_package_data_with_a_header_and_a_description():
+    assert sorted(p.stem for p in STRATEGIES_DIR.glob("*.toml")) == sorted(SHIPPED_STRATEGIES)
+    pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    assert "strategies/*.toml" in pyproject["tool"]["setuptools"]["package-data"]["vclass.agents"]
+    for name in SHIPPED_STRATEGIES:
+        text = (STRATEGIES_DIR / f"{name}.toml").read_text()
+        assert text.startswith("# ") and f"rules:{name}" in text
+        rules, _ = read_rule_file(STRATEGIES_DIR / f"{name}.toml")
+        assert rules.description
+
+
+@pytest.mark.parametrize("name", SHIPPED_STRATEGIES)
+def test_each_shipped_strategy_runs_a_lesson_and_acts(name):
+    result = lesson(f"rules:{name}", 0)
+    assert result.summary["interventions"] > 0
+    assert (result.summary["checkins"] > 0) == (name == "attention-first")
 
 
 # -- sweeps ---------------------------------------------------------------------------------------------------------
