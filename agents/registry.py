@@ -37,6 +37,7 @@ from vclass.agents.baselines import (
     RoundRobinCheckin,
 )
 from vclass.agents.ecem import ECEM
+from vclass.agents.rules import RULES_PREFIX, rule_strategy
 from vclass.config import ConfigError, bounded
 from vclass.sim.classroom import Action, Observation, Policy, check_action
 from vclass.sim.config import SimConfig
@@ -86,13 +87,15 @@ def list_policies() -> list[str]:
 
 
 def make_policy(name: str, params: dict[str, Any] | None = None, sim_cfg: SimConfig | None = None) -> Policy:
-    """Build the policy called ``name`` (a built-in or ``module:Class``).
+    """Build the policy called ``name`` (a built-in, ``rules:FILE`` or ``module:Class``).
 
     :raises ConfigError: unknown name, unimportable class or bad parameters, naming ``policy.*``.
     """
     params = dict(params or {})
     sim_cfg = sim_cfg or SimConfig()
-    if ":" in name:
+    if name.startswith(RULES_PREFIX):  # a rule file (vclass.agents.rules)
+        builder = _rules_builder(name.removeprefix(RULES_PREFIX))
+    elif ":" in name:
         builder = _import_policy(name)
     elif name in _BUILDERS:
         builder = _BUILDERS[name]
@@ -117,6 +120,10 @@ def make_policy(name: str, params: dict[str, Any] | None = None, sim_cfg: SimCon
         if not callable(getattr(policy, method, None)):
             raise ConfigError("policy.name", f"{name} has no {method}() method; a policy needs reset() and act()")
     return GuardedPolicy(policy, name) if ":" in name else policy
+
+
+def _rules_builder(spec: str) -> Callable[..., Policy]:
+    return lambda cfg, **kw: rule_strategy(spec, cfg, kw)
 
 
 def _import_policy(spec: str) -> Callable[..., Policy]:

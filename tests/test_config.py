@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from vclass.config import ConfigError, parse_override
+from vclass.config import ConfigError, bounded, from_dict, parse_override
 from vclass.experiments.lesson.config import load_run_config, run_config_from_dict
 from vclass.sim.config import SimConfig
 
@@ -88,3 +90,19 @@ def test_override_values_parse_as_toml_and_bare_words_as_strings():
     assert parse_override("emotion.axis_weights=[1, 0.5, 0]") == (["emotion", "axis_weights"], [1, 0.5, 0])
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_override("classroom.students")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Optional:
+    threshold: float | None = bounded(None, ge=0, le=1)
+    count: int | None = bounded(None, ge=1)
+
+
+def test_an_optional_field_left_out_is_none_and_given_is_checked_like_its_type():
+    assert from_dict(_Optional, {}) == _Optional(None, None)
+    assert from_dict(_Optional, {"threshold": 1, "count": 2}) == _Optional(1.0, 2)
+    with pytest.raises(ConfigError) as err:
+        from_dict(_Optional, {"threshold": 1.5})
+    assert str(err.value) == "threshold: must be a number >= 0 and <= 1, got 1.5"
+    with pytest.raises(ConfigError, match="count: must be an integer >= 1, got 0.5"):
+        from_dict(_Optional, {"count": 0.5})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
+import types
 import typing
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -71,7 +72,18 @@ def describe_range(meta: dict[str, Any]) -> str:
     return " and ".join(parts)
 
 
+def _optional_of(tp: Any) -> Any:
+    """``X`` for a field typed ``X | None`` (the key may be left out; None means "not given"), else None."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return None
+
+
 def _type_name(tp: Any) -> str:
+    if _optional_of(tp) is not None:
+        return _type_name(_optional_of(tp))
     origin = typing.get_origin(tp)
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
@@ -95,6 +107,9 @@ def _type_name(tp: Any) -> str:
 
 def _convert(value: Any, tp: Any, meta: dict[str, Any], path: str) -> Any:
     """Check ``value`` against type ``tp`` and range ``meta``; return the typed value."""
+    inner = _optional_of(tp)
+    if inner is not None:
+        return None if value is None else _convert(value, inner, meta, path)
     origin = typing.get_origin(tp)
     allowed = _type_name(tp)
     rng = describe_range(meta)

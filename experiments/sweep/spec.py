@@ -31,8 +31,10 @@ measures. ``vclass sweep``, ``vclass report`` and ``vclass regress`` read it::
 
 Runs are ordered cell by cell (grid order), then policy, then seed; each is a
 deterministic function of its entry: the resolved run config with its seed
-and policy. Relative ``recognizer.model`` / ``recognizer.confusion`` paths are
-taken from the spec's folder. :func:`expand` validates every entry before any
+and policy. Relative ``recognizer.model`` / ``recognizer.confusion`` paths and
+rule files (``name = "rules:FILE.toml"``) are taken from the spec's folder; a
+rule file's content hash is part of its entries' config, so editing the file
+changes their run ids. :func:`expand` validates every entry before any
 run starts and raises :class:`~vclass.config.ConfigError` naming the spec key.
 """
 
@@ -51,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from vclass.agents.registry import make_policy
+from vclass.agents.rules import pin_rule_file
 from vclass.config import ConfigError, bounded, from_dict, load_toml, set_path, to_dict
 from vclass.env.observers import observer_from_config
 from vclass.experiments.lesson import runner
@@ -270,10 +273,12 @@ def expand(
         _resolve_paths(config, spec_dir)
         label = cell_label(cell, names)
         for p_index, policy in enumerate(spec.policies):
+            # A rules:FILE policy names its file from the spec's folder and carries its content hash (run ids).
+            policy_name, policy_params = pin_rule_file(policy.name, copy.deepcopy(policy.params), spec_dir)
             entry_cfg = {
                 **copy.deepcopy(config),
                 "seed": spec.seed_start,
-                "policy": {"name": policy.name, "params": copy.deepcopy(policy.params)},
+                "policy": {"name": policy_name, "params": policy_params},
             }
             if validate:
                 _validate_entry(entry_cfg, cell, p_index, import_paths, recognizers)
