@@ -93,6 +93,7 @@ def make_policy(name: str, params: dict[str, Any] | None = None, sim_cfg: SimCon
     """
     params = dict(params or {})
     sim_cfg = sim_cfg or SimConfig()
+    designers = ":" in name and not name.startswith(RULES_PREFIX)  # a designer's own code: run behind the guard
     if name.startswith(RULES_PREFIX):  # a rule file (vclass.agents.rules)
         builder = _rules_builder(name.removeprefix(RULES_PREFIX))
     elif ":" in name:
@@ -109,17 +110,17 @@ def make_policy(name: str, params: dict[str, Any] | None = None, sim_cfg: SimCon
     except ConfigError:
         raise
     except TypeError as err:
-        if ":" in name and _designer_frames(err):  # raised inside the constructor, not by calling it
+        if designers and _designer_frames(err):  # raised inside the constructor, not by calling it
             raise designer_error(name, "__init__()", err) from None
         raise ConfigError("policy.params", f"{name}: {err}") from None
     except Exception as err:
-        if ":" in name:
+        if designers:
             raise designer_error(name, "__init__()", err) from None
         raise
     for method in ("reset", "act"):
         if not callable(getattr(policy, method, None)):
             raise ConfigError("policy.name", f"{name} has no {method}() method; a policy needs reset() and act()")
-    return GuardedPolicy(policy, name) if ":" in name else policy
+    return GuardedPolicy(policy, name) if designers else policy
 
 
 def _rules_builder(spec: str) -> Callable[..., Policy]:

@@ -395,7 +395,7 @@ def test_vclass_run_with_a_bad_rule_file_exits_2_with_one_line_and_writes_nothin
     assert main(["run", "--policy", f"rules:{bad}", "--recognizer", "oracle", "--quiet", "--out", str(out)]) == 2
     message = capsys.readouterr().err.strip()
     assert message == (
-        f"vclass run: config error: {bad}: rules[0].when.attention_below: must be a number >= 0 and <= 1, got 1.5"
+        f"vclass run: error: {bad}: rules[0].when.attention_below: must be a number >= 0 and <= 1, got 1.5"
     )
     assert not out.exists()
 
