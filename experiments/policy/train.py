@@ -11,9 +11,11 @@ policy.params.path=DIR/model.zip`` and ``vclass evaluate --policies DIR/model.zi
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from vclass.config import ConfigError, parse_override, to_dict
 from vclass.experiments.lesson.config import load_run_config
+from vclass.io import check_output_path, folder_lock
 
 TASK_DEFAULTS_TEXT = (
     "task defaults: motivation learning rate 3e-4, gamma 0.95, GAE lambda 0.95, entropy 0; "
@@ -116,7 +118,14 @@ def main(args: argparse.Namespace) -> int:
         make_env(cfg.task, cfg.env_options()).close()  # bad env options fail here, before any folder is made
     except TypeError as err:
         raise ConfigError("--env-option", str(err)) from None
-    summary = train(cfg)
+    out = Path(cfg.out)
+    check_output_path(out)  # the training folder resumes in place: locked against a second trainer
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError("--out", f"cannot create {out}: {err.strerror or err}") from None
+    with folder_lock(out):
+        summary = train(cfg)
     rate = summary["steps_per_second"]
     print(
         f"trained {summary['trained_now']} steps ({summary['timesteps']} in all) in {summary['wall_seconds']:.0f} s"
