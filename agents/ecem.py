@@ -2,21 +2,21 @@
 
 For each reachable student, from the belief ``A``:
 
-1. the emotion axis ``x(A)`` (S3 eq 13); inside the target emotion region
-   (TEA) nothing is done;
-2. the motivation condition (eq 14): act when
-   ``level(x(A)) + phi < level(x_lo)``, levels being the nearest of the eight
-   sorted state axis values;
-3. the ECEA look-ahead: predict ``A' = A · A_m^h`` under each factor ``m``
-   (eq 11) for ``h = 1`` tick; take the cheapest factor whose prediction
-   reaches the region (``level(x(A')) + phi >= level(x_lo)``); if none does,
-   look one tick further, up to ``max_lookahead`` ticks, then apply the
-   factor with the best prediction.
+1. the emotion axis ``x(A)`` (S3 eq 13);
+2. the motivation condition (eq 14): act when ``level(x(A)) + phi < level(x_lo)``, levels being the nearest of the
+   eight sorted state axis values. SPEC keeps the paper's gap: a belief whose axis lies between 0 and ``x_lo`` (0.6)
+   has the level of ``x_lo`` (0.7, relaxation), so it is outside the target region (TEA) yet not acted on;
+3. the ECEA look-ahead: predict ``A' = A · A_k^h`` under each factor ``m`` (eq 11) for ``h = 1`` tick; take the
+   cheapest factor whose prediction lies inside the TEA, ``x_lo <= x(A') <= x_hi``; if none does, look one tick
+   further, up to ``max_lookahead`` (6) ticks, then apply the factor with the highest predicted ``x(A')``.
 
-The teacher's model of a student (an ECEM choice SPEC leaves open): the
-shared base chain ``A0`` tilted by one fresh application (intensity 1) of
-factor ``m``, held over the look-ahead. It uses no per-student truths
-(no ``A0_k``, ability or fatigue), only the belief.
+``A_k`` is the teacher's model of the student's chain, the one the belief filter predicts with
+(:class:`vclass.sim.teacher.TeacherModel`): the shared base chain tilted by the context the teacher knows (the
+segment's difficulty against the mean ability, the mean fatigue, online tests) and by the intensities the teacher has
+applied, fading at the median dilution over the look-ahead, with the candidate factor entering at the strength it
+would really have (``h^n`` for the n-th repeat within the habituation window, :attr:`Observation.next_strength`).
+It never uses a student's own chain, ability, fatigue or dilution. Its cost order: the factors' ``cost_weights``,
+cheapest first; equal costs keep SPEC's factor order.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from __future__ import annotations
 import numpy as np
 
 from vclass.agents.params import require_int
-from vclass.sim.classroom import NO_CHECKIN, Action, Observation
-from vclass.sim.config import EmotionConfig, IncentiveConfig
-from vclass.sim.emotion import N_FACTORS, axis_values, base_transition_matrix, emotion_axis
+from vclass.sim.classroom import NO_CHECKIN, Action, LessonRecord, Observation
+from vclass.sim.config import EmotionConfig, SimConfig
+from vclass.sim.emotion import N_FACTORS, N_STATES, axis_values, emotion_axis
 from vclass.sim.measures import Measure
+from vclass.sim.teacher import TeacherModel
 
 DIVERGENCE_MEASURE = Measure("ecem_divergence", "ECEM decisions differing from truth", "{:.3f}")
 
@@ -45,33 +46,23 @@ def level_of(x: np.ndarray | float, levels: np.ndarray) -> np.ndarray:
 class ECEM:
     """The ECEM rule acting per student on beliefs.
 
-    :param emotion: emotion config (axis weights, TEA).
-    :param incentives: incentive config (profiles, cost weights, teacher budget).
+    :param sim_config: the lessons' simulator config (the axis and TEA, the factors' profiles, costs and
+        habituation, the lesson plan the teacher knows).
     :param phi: integer tolerance of the motivation condition (eq 14).
     :param max_lookahead: look-ahead ticks before settling for the best factor (SPEC: 6).
     """
 
-    def __init__(self, emotion: EmotionConfig, incentives: IncentiveConfig, phi: int = 0, max_lookahead: int = 6):
+    def __init__(self, sim_config: SimConfig, phi: int = 0, max_lookahead: int = 6):
         require_int("policy.params.phi", phi, 0, 7)
         require_int("policy.params.max_lookahead", max_lookahead, 1, 100)
-        self.emotion, self.incentives = emotion, incentives
+        self.emotion = sim_config.emotion
         self.phi, self.max_lookahead = phi, max_lookahead
-        self.levels = emotion_levels(emotion)
-        self.target_level = int(level_of(emotion.tea_low, self.levels))
-        base = base_transition_matrix(emotion)
-        axis = axis_values(emotion)
-        # predicted_axis[h-1, m] = (A_m^h · axis): x(A') for a belief A is A @ predicted_axis[h-1, m].
-        predicted = np.empty((max_lookahead, N_FACTORS, axis.size))
-        for m in range(N_FACTORS):
-            tilted = base * np.exp(emotion.incentive_gain * np.asarray(incentives.profiles[m]))[None, :]
-            tilted /= tilted.sum(axis=1, keepdims=True)
-            power = np.eye(axis.size)
-            for h in range(max_lookahead):
-                power = power @ tilted
-                predicted[h, m] = power @ axis
-        self.predicted_axis = predicted
+        self.levels = emotion_levels(self.emotion)
+        self.target_level = int(level_of(self.emotion.tea_low, self.levels))
+        self.axis = axis_values(self.emotion)
+        self.model = TeacherModel(sim_config)
         # Cheapest first; equal costs keep SPEC's factor order.
-        self.cost_order = np.argsort(np.asarray(incentives.cost_weights), kind="stable")
+        self.cost_order = np.argsort(np.asarray(sim_config.incentives.cost_weights), kind="stable")
 
     def reset(self, n_students: int, rng: np.random.Generator) -> None:
         pass
@@ -81,63 +72,99 @@ class ECEM:
         x = emotion_axis(belief, self.emotion)
         return level_of(x, self.levels) + self.phi < self.target_level
 
-    def choose(self, belief: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
-        """ECEA look-ahead for beliefs (S, 8): a factor 1..4 per student.
+    def predicted_axes(
+        self, belief: np.ndarray, tick: int | np.ndarray, intensity: np.ndarray, strength: np.ndarray
+    ) -> np.ndarray:
+        """``x(A')`` after ``h = 1 .. max_lookahead`` ticks under each factor applied now: (H, 4, S).
 
-        :param allowed: factors (0-based) that may be used, as a bool mask (4,); default all.
+        :param belief: (S, 8) beliefs; ``tick``: the decision's tick (or each row's); ``intensity``: (S, 4) the
+            teacher's estimates of the intensities acting; ``strength``: (S, 4) each factor's strength if applied now.
         """
-        allowed = np.ones(N_FACTORS, dtype=bool) if allowed is None else allowed
-        order = self.cost_order[allowed[self.cost_order]]
-        choice = np.zeros(belief.shape[0], dtype=np.int64)
-        undecided = np.ones(belief.shape[0], dtype=bool)
+        x = np.empty((self.max_lookahead, N_FACTORS, belief.shape[0]))
+        for m in range(N_FACTORS):
+            candidate = intensity.copy()
+            candidate[:, m] += strength[:, m]
+            for h, predicted in enumerate(self.model.predict(belief, tick, candidate, self.max_lookahead)):
+                x[h, m] = predicted @ self.axis
+        return x
+
+    def choose(
+        self,
+        belief: np.ndarray,
+        tick: int | np.ndarray,
+        intensity: np.ndarray,
+        strength: np.ndarray | None = None,
+        allowed: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ECEA look-ahead for beliefs (S, 8): a factor 1..4 per student and its predicted ``x(A')``.
+
+        :param strength: (S, 4) each factor's strength if applied now (default 1: no earlier uses).
+        :param allowed: factors (0-based) that may be used, a bool mask (4,) or per student (S, 4); default all.
+        """
+        s = belief.shape[0]
+        strength = np.ones((s, N_FACTORS)) if strength is None else strength
+        allowed = np.broadcast_to(np.ones(N_FACTORS, bool) if allowed is None else allowed, (s, N_FACTORS))
+        x = self.predicted_axes(belief, tick, intensity, strength)
+        x[:, ~allowed.T] = -np.inf
+        inside = (x >= self.emotion.tea_low) & (x <= self.emotion.tea_high)  # "reaches the region": inside the TEA
+        choice = np.zeros(s, dtype=np.int64)
+        predicted = np.full(s, np.nan)
+        undecided = np.ones(s, dtype=bool)
         for h in range(self.max_lookahead):
-            x_next = belief @ self.predicted_axis[h].T  # (S, 4)
-            reaches = level_of(x_next, self.levels) + self.phi >= self.target_level
-            for m in order:
-                take = undecided & reaches[:, m]
-                choice[take] = m + 1
+            for m in self.cost_order:
+                take = undecided & inside[h, m]
+                choice[take], predicted[take] = m + 1, x[h, m, take]
                 undecided &= ~take
             if not undecided.any():
-                return choice
-        x_last = belief @ self.predicted_axis[-1].T
-        x_last[:, ~allowed] = -np.inf
-        choice[undecided] = x_last[undecided].argmax(axis=1) + 1
-        return choice
+                return choice, predicted
+        best = x[-1].argmax(axis=0)  # none reaches it within the look-ahead: the highest predicted x(A')
+        rows = np.flatnonzero(undecided)
+        choice[rows], predicted[rows] = best[rows] + 1, x[-1, best[rows], rows]
+        return choice, predicted
 
     def act(self, obs: Observation) -> Action:
         n = obs.n_students
         factors = np.zeros(n, dtype=np.int64)
+        predicted = np.full(n, np.nan)
         act_on = np.flatnonzero(obs.reachable & self.needs_motivation(obs.belief))
         if act_on.size:
             allowed = np.ones(N_FACTORS, dtype=bool)
             allowed[3] = obs.teacher_budget_left > 0
-            factors[act_on] = self.choose(obs.belief[act_on], allowed)
-        return Action(factors, NO_CHECKIN)
+            strength = None if obs.next_strength is None else obs.next_strength[act_on]
+            factors[act_on], predicted[act_on] = self.choose(
+                obs.belief[act_on], obs.tick, obs.intensity[act_on], strength, allowed
+            )
+        return Action(factors, NO_CHECKIN, predicted_axis=predicted)
 
 
-def decision_divergence(ecem: ECEM, record) -> float | None:
-    """Share of (decision, reachable student) pairs where ECEM's choice on the observer's belief differs
-    from its choice on the truth (a one-hot belief on the true state). None without recorded decisions.
+def decision_divergence(ecem: ECEM, record: LessonRecord) -> float | None:
+    """Share of (decision, reachable student) pairs where ECEM's choice on the observer's belief differs from its
+    choice on the truth (a one-hot belief on the true state), with the same context (tick, intensities, strengths,
+    budget). Every decision of the lesson in one batch. None without recorded decisions.
 
-    :param record: a :class:`vclass.sim.classroom.LessonRecord` (beliefs at decisions, states, presence).
+    :param record: a lesson record with the observations of its decisions (``record.decisions``).
     """
-    differ, total = 0, 0
-    eye = np.eye(axis_values(ecem.emotion).size)
-    for tick, belief in record.decision_beliefs:
-        if tick == 0:
-            state, reachable = record.population.initial_state, record.present[0] & record.connected[0]
-        else:
-            if tick > record.state.shape[0]:
-                continue
-            state = record.state[tick - 1]
-            row = min(tick, record.state.shape[0] - 1)
-            reachable = record.present[row] & record.connected[row]
-        students = np.flatnonzero(reachable)
+    beliefs, truths, ticks, intensity, strength, allowed = [], [], [], [], [], []
+    for obs in record.decisions:
+        state = record.population.initial_state if obs.tick == 0 else record.state[min(obs.tick, len(record.state)) - 1]
+        students = np.flatnonzero(obs.reachable)
         if not students.size:
             continue
-        truth = eye[state[students]]
-        on_truth = np.where(ecem.needs_motivation(truth), ecem.choose(truth), 0)
-        on_belief = np.where(ecem.needs_motivation(belief[students]), ecem.choose(belief[students]), 0)
-        differ += int((on_truth != on_belief).sum())
-        total += students.size
-    return differ / total if total else None
+        beliefs.append(obs.belief[students])
+        truths.append(np.eye(N_STATES)[state[students]])
+        ticks.append(np.full(students.size, obs.tick))
+        intensity.append(obs.intensity[students])
+        strength.append(
+            np.ones((students.size, N_FACTORS)) if obs.next_strength is None else obs.next_strength[students]
+        )
+        budget = np.ones((students.size, N_FACTORS), dtype=bool)
+        budget[:, 3] = obs.teacher_budget_left > 0
+        allowed.append(budget)
+    if not beliefs:
+        return None
+    context = (np.concatenate(ticks), np.concatenate(intensity), np.concatenate(strength), np.concatenate(allowed))
+    decisions = []
+    for belief in (np.concatenate(beliefs), np.concatenate(truths)):
+        choice, _ = ecem.choose(belief, *context)
+        decisions.append(np.where(ecem.needs_motivation(belief), choice, 0))
+    return float(np.mean(decisions[0] != decisions[1]))

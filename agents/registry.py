@@ -58,7 +58,7 @@ _BUILDERS: dict[str, Callable[..., Policy]] = {
     "random": lambda cfg, **kw: RandomPolicy(**kw),
     "round-robin": lambda cfg, **kw: RoundRobinCheckin(**kw),
     "greedy-attention": lambda cfg, **kw: GreedyAttentionCheckin(**kw),
-    "ecem": lambda cfg, **kw: ECEM(cfg.emotion, cfg.incentives, **kw),
+    "ecem": lambda cfg, **kw: ECEM(cfg, **kw),
 }
 for _name, _factor in ALWAYS_NAMES.items():
     _BUILDERS[_name] = lambda cfg, _f=_factor, **kw: AlwaysFactor(_f, cfg.emotion, **kw)

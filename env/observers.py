@@ -27,7 +27,6 @@ from the attribute outputs: the looking-away probability inverts SPEC's
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -48,9 +47,9 @@ from vclass.models.surrogate import SurrogateRecognizer
 from vclass.sim.attention import BEHAVIOUR_NAMES, ONE, ZERO
 from vclass.sim.classroom import Classroom, LessonRecord, OracleObserver
 from vclass.sim.config import SimConfig
-from vclass.sim.emotion import base_transition_matrix, drift_matrix, stationary_distribution
 from vclass.sim.faces import FaceIdentity, render_faces, sample_face_params, sample_identities
 from vclass.sim.measures import Measure
+from vclass.sim.teacher import TeacherModel
 
 RECOGNIZERS = ("oracle", "surrogate", "scn-cs")
 ATTENTION_SMOOTHING = 0.3
@@ -261,11 +260,9 @@ class RecognitionObserver:
         """What the observer needs of a config (and its lesson plan), for every lesson with that config."""
         self._config = cfg
         self.emission = np.asarray(cfg.frames.emission)
-        self.base_transitions = base_transition_matrix(cfg.emotion)
-        self.drift = drift_matrix(cfg.emotion, cfg.incentives)
-        self.mean_ability = cfg.students.ability_mean
-        self.mean_fatigue_rate = 0.5 * (cfg.students.fatigue_min + cfg.students.fatigue_max)
-        self._initial = stationary_distribution(self.base_transitions[None])[0]
+        self.teacher = TeacherModel(cfg, plan)  # the chain the filter predicts with; ECEM looks ahead with the same
+        self.base_transitions = self.teacher.base
+        self._initial = self.teacher.initial
         self._emission_model = compose_emission(self.emission, self.surrogate.confusion)
         self.attention_targets = np.asarray(cfg.attention.targets)
         self.look_away_scale = cfg.behaviour.look_away_scale
@@ -275,47 +272,16 @@ class RecognitionObserver:
             eyes_closed_weight=np.asarray(0.9),
             half=np.asarray(0.5),
             smoothing=np.asarray(ATTENTION_SMOOTHING),
-            active_threshold=np.asarray(cfg.incentives.active_threshold),
         )
-        # The teacher's chain, per tick: the average student's difficulty gap without and with reduce-difficulty
-        # (D lowered, floored at 0; entry `active` is looked up by each student's flag), the fatigue drive
-        # eta_F(t) * mean f * t / T, and whether the tick is an online test.
-        active = np.array([0.0, 1.0])
-        reduced = plan.difficulty[:, None] - cfg.incentives.difficulty_reduction * active
-        gaps = np.maximum(reduced, 0.0) - self.mean_ability
-        drives = plan.fatigue_drift * (self.mean_fatigue_rate * plan.time_fraction)
-        self._teacher_ticks = list(zip(gaps, drives.tolist(), plan.online_test.astype(np.float64).tolist()))
 
     def _lesson_constants(self, room: Classroom) -> None:
         """Per-lesson tables, so that a tick looks up what does not change from tick to tick."""
-        n = room.n_students
-        self._no_frame = np.full(n, -1)  # what the log shows (and the filter reads) for a student without a frame
-        self._teacher_features = np.empty((n, self.drift.shape[0]))
-        # The base chain stacked once per student, (N*8, 8), to multiply by each student's column tilt row by row,
-        # into a buffer of the chains' rows (row k*8 + i: student k, state i); its columns for the row sums.
-        states = self.base_transitions.shape[0]
-        self._base_stacked = np.tile(self.base_transitions, (n, 1))
-        self._chains_shape = (n, states, states)
-        self._teacher_rows = np.empty_like(self._base_stacked)
-        self._teacher_row_columns = list(self._teacher_rows.T) if states == 8 and _sums_eight_pairwise() else None
+        self._no_frame = np.full(room.n_students, -1)  # what the log shows (and the filter reads) without a frame
 
     def _teacher_transitions(self, room: Classroom, tick: int) -> np.ndarray:
-        """The chain the teacher believes moved the class at ``tick``: (N, 8, 8)."""
-        gaps, drive, online_test = self._teacher_ticks[tick]
-        features = self._teacher_features  # drift features, as vclass.sim.emotion.drift_features lays them out
-        # Intensities as they stood during the tick's transition, in the features' intensity columns.
-        intensity = room.teacher_ledger.before_decay(out=features[:, 3:])
-        features[:, 0] = gaps.take((intensity[:, 0] > self._constants.active_threshold).view(np.int8))
-        features[:, 1] = drive
-        features[:, 2] = online_test
-        # A0(i, j) * tilt_k(j): each student's tilt row repeated for the 8 rows of the chain, then normalized.
-        tilt = np.exp(features @ self.drift)
-        rows = np.multiply(tilt.repeat(self._chains_shape[1], axis=0), self._base_stacked, out=self._teacher_rows)
-        if self._teacher_row_columns is None:
-            rows /= np.add.reduce(rows, 1, keepdims=True)
-        else:  # the same sums, from the columns
-            rows /= _pairwise_sum_eight(self._teacher_row_columns)[:, None]
-        return rows.reshape(self._chains_shape)  # a buffer reused every tick: the filter reads it in this tick
+        """The chain the teacher believes moved the class at ``tick``: (N, 8, 8), from the intensities of its own
+        applications as they stood during the tick's transition (a buffer: the filter reads it in this tick)."""
+        return self.teacher.chains(tick, room.teacher_ledger.before_decay())
 
     def _update_attention(self, belief: np.ndarray, attribute_probs: np.ndarray, visible: np.ndarray) -> None:
         c = self._constants  # numbers as 0-d arrays (see vclass.sim.attention.ONE)
@@ -353,23 +319,6 @@ class RecognitionObserver:
                     "state": int(state[i]),
                 }
             )
-
-
-def _pairwise_sum_eight(terms: list[np.ndarray]) -> np.ndarray:
-    """``((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7))`` for 8 arrays: numpy's pairwise summation of 8
-    contiguous float64s, that is ``np.add.reduce`` over a last axis of length 8 (see :func:`_sums_eight_pairwise`).
-    On arrays of many short rows, 7 additions of columns cost less than the reduction's per-row loop."""
-    x = terms
-    return ((x[0] + x[1]) + (x[2] + x[3])) + ((x[4] + x[5]) + (x[6] + x[7]))
-
-
-@functools.cache
-def _sums_eight_pairwise() -> bool:
-    """Whether this numpy's ``np.add.reduce`` over a last axis of 8 float64s adds them as
-    :func:`_pairwise_sum_eight` does, checked once on rows of widely spread magnitudes."""
-    rng = np.random.default_rng(0)
-    x = rng.random((4096, 8)) * np.exp(rng.normal(0.0, 8.0, (4096, 8)))
-    return bool(np.array_equal(np.add.reduce(x, axis=1), _pairwise_sum_eight(list(x.T))))
 
 
 def make_observer(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -62,6 +63,8 @@ class Observation:
     :ivar present: (N,) joined and not yet left; ``connected``, ``camera_on`` likewise.
     :ivar intensity: (N, 4) the teacher's estimate of incentive intensities: what it applied, faded at
         the class's median dilution (each student's own fading rate is hidden).
+    :ivar next_strength: (N, 4) the strength ``I0 = h^n`` each factor would have if applied now (``n`` earlier uses
+        of it on the student within the habituation window: the teacher knows what it gave); None: unknown (1).
     """
 
     tick: int
@@ -75,6 +78,7 @@ class Observation:
     camera_on: np.ndarray
     intensity: np.ndarray
     teacher_budget_left: int
+    next_strength: np.ndarray | None = None
 
     @property
     def n_students(self) -> int:
@@ -88,10 +92,15 @@ class Observation:
 
 @dataclass
 class Action:
-    """A policy's decision: ``incentives[k]`` is 0 (none) or factor m in 1..4; ``checkin`` a student or -1."""
+    """A policy's decision: ``incentives[k]`` is 0 (none) or factor m in 1..4; ``checkin`` a student or -1.
+
+    ``predicted_axis`` (optional, (N,)) is the policy's prediction of each student's emotion axis after the action,
+    where it makes one (ECEM does); the intervention log records it beside each application.
+    """
 
     incentives: np.ndarray
     checkin: int = NO_CHECKIN
+    predicted_axis: np.ndarray | None = None
 
     @classmethod
     def nothing(cls, n_students: int) -> Action:
@@ -194,9 +203,13 @@ class LessonRecord:
     behaviour: np.ndarray  # (T, N, 4) bool, BEHAVIOUR_NAMES order
     learning: np.ndarray  # (T, N) knowledge gained in the tick
     expression: np.ndarray  # (T, N) int8 expression shown to the camera, -1 without a frame or a watcher
-    decision_beliefs: list[tuple[int, np.ndarray]] = field(default_factory=list)  # (tick, (N, 8) belief)
+    decisions: list[Observation] = field(default_factory=list)  # what the policy saw at each decision (vclass run)
     applications: list[tuple[int, int, int, float]] = field(default_factory=list)  # (tick, student, factor 1..4, I0)
     checkins: list[tuple[int, int]] = field(default_factory=list)  # (tick, student)
+    # Beside each application: (the student's true state then, the policy's predicted axis or NaN); beside each
+    # check-in: the true state. For the intervention log (vclass.sim.measures.intervention_table).
+    application_context: list[tuple[int, float]] = field(default_factory=list)
+    checkin_states: list[int] = field(default_factory=list)
     fun_decisions: int = 0
     refused_teaching_quality: int = 0
 
@@ -430,6 +443,7 @@ class Classroom:
             camera_on=self.camera_on.copy(),
             intensity=self.teacher_ledger.intensity.copy(),
             teacher_budget_left=self.teacher_budget_left,
+            next_strength=self.teacher_ledger.next_strengths(self.tick_index * self.cfg.classroom.tick_seconds),
         )
 
     def apply(self, action: Action) -> None:
@@ -463,7 +477,7 @@ class Classroom:
             factor = given - _ONE_INT  # 0-based
             strength = self.ledger.apply(t, chosen, factor)
             # The teacher knows what it gave: the same applications, so the same habituated strengths.
-            self.teacher_ledger.add(chosen, factor, strength)
+            self.teacher_ledger.apply(t, chosen, factor)  # the same applications: the same strengths
             removing = chosen[given == _REMOVE_PROBLEMS]
             if removing.size:
                 problems = self._tables.lesson_problems
@@ -476,11 +490,21 @@ class Classroom:
             self.record.applications.extend(
                 zip(itertools.repeat(self.tick_index, chosen.size), chosen.tolist(), given.tolist(), strength.tolist())
             )
+            predicted = action.predicted_axis
+            self.record.application_context.extend(
+                zip(
+                    self.state.take(chosen).tolist(),
+                    np.asarray(predicted, dtype=np.float64).take(chosen).tolist()
+                    if predicted is not None
+                    else itertools.repeat(math.nan, chosen.size),
+                )
+            )
         if checkin != NO_CHECKIN:
             if reachable[checkin]:
                 self.boost[checkin] += self.cfg.attention.checkin_boost
                 self._boosted = True
                 self.record.checkins.append((self.tick_index, checkin))
+                self.record.checkin_states.append(int(self.state[checkin]))
         self.last_action = action
 
     def decide(self) -> None:
@@ -488,7 +512,7 @@ class Classroom:
         if self.policy is None:
             raise RuntimeError("this classroom has no policy: its teacher calls apply() itself")
         obs = self.observation()
-        self.record.decision_beliefs.append((obs.tick, obs.belief))
+        self.record.decisions.append(obs)
         self.apply(self.policy.act(obs))
 
 

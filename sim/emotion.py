@@ -195,6 +195,12 @@ class IncentiveLedger:
         self._recent[cells, recent.argmin(axis=1)] = t_seconds  # the oldest time gives way
         return strength
 
+    def next_strengths(self, t_seconds: float) -> np.ndarray:
+        """The strength ``I0 = h^n`` each factor (columns) would have on each student (rows) if applied at
+        ``t_seconds``: ``n`` earlier applications of it within the window."""
+        repeats = np.add.reduce(self._recent > np.asarray(t_seconds - self._window_s), 1)
+        return (self._habituation**repeats).reshape(-1, N_FACTORS)
+
     def add(self, students: np.ndarray, factors: np.ndarray, strength: np.ndarray) -> None:
         """Add applications of known strengths (habituation already applied, e.g. by another ledger that
         recorded the same applications)."""

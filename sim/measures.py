@@ -11,6 +11,8 @@ Interaction time counts ``hand_raise_seconds`` per hand raise and
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -145,6 +147,64 @@ def class_summary(record: LessonRecord) -> dict[str, Any]:
     if undefined:
         summary["undefined"] = undefined
     return summary
+
+
+INTERVENTION_COLUMNS = (
+    "tick",
+    "t_seconds",
+    "student",
+    "kind",
+    "factor",
+    "strength",
+    "belief_axis",
+    "predicted_axis",
+    "true_state",
+    "cost",
+)
+
+
+def intervention_table(record: LessonRecord) -> dict[str, np.ndarray]:
+    """One row per applied incentive or check-in, in time order (the columns of ``interventions.csv``).
+
+    ``kind`` is ``incentive`` or ``checkin``; ``factor`` 1..4 (empty for a check-in); ``strength`` the habituated
+    ``I0`` actually applied (empty for a check-in); ``belief_axis`` x(A) of the belief the decision used (empty when
+    the lesson kept no decisions, e.g. in an environment); ``predicted_axis`` the policy's prediction where it made
+    one; ``true_state`` the student's true state at the decision; ``cost`` the application's share of the
+    intervention cost (a factor's weight; fun's weight, counted once per decision, shared by its recipients; a
+    check-in costs nothing), so that the column sums to :func:`intervention_cost`.
+    """
+    cfg = record.cfg
+    weights = cfg.incentives.cost_weights
+    axis = axis_values(cfg.emotion)
+    beliefs = {obs.tick: obs.belief for obs in record.decisions}
+    fun_recipients = Counter(tick for tick, _, factor, _ in record.applications if factor == 3)
+    rows: list[tuple[Any, ...]] = []
+    for (tick, student, factor, strength), (state, predicted) in zip(record.applications, record.application_context):
+        cost = weights[2] / fun_recipients[tick] if factor == 3 else weights[factor - 1]
+        rows.append(
+            (tick, student, "incentive", factor, strength, None if math.isnan(predicted) else predicted, state, cost)
+        )
+    for (tick, student), state in zip(record.checkins, record.checkin_states):
+        rows.append((tick, student, "checkin", None, None, None, state, 0.0))
+    rows.sort(key=lambda row: (row[0], row[2] != "incentive", row[1]))
+    tick_seconds = cfg.classroom.tick_seconds
+
+    def belief_axis(tick: int, student: int) -> float | None:
+        belief = beliefs.get(tick)
+        return float(belief[student] @ axis) if belief is not None else None
+
+    return {
+        "tick": np.array([r[0] for r in rows], dtype=np.int64),
+        "t_seconds": np.array([r[0] * tick_seconds for r in rows], dtype=np.float64),
+        "student": np.array([r[1] for r in rows], dtype=np.int64),
+        "kind": np.array([r[2] for r in rows], dtype=object),
+        "factor": np.array([r[3] for r in rows], dtype=object),
+        "strength": np.array([r[4] for r in rows], dtype=object),
+        "belief_axis": np.array([belief_axis(r[0], r[1]) for r in rows], dtype=object),
+        "predicted_axis": np.array([r[5] for r in rows], dtype=object),
+        "true_state": np.array([STATE_NAMES[r[6]] for r in rows], dtype=object),
+        "cost": np.array([r[7] for r in rows], dtype=np.float64),
+    }
 
 
 def timeline(record: LessonRecord) -> dict[str, np.ndarray]:

@@ -12,11 +12,10 @@ from vclass.agents.baselines import (
     RandomPolicy,
     RoundRobinCheckin,
 )
-from vclass.agents.ecem import ECEM, emotion_levels, level_of
 from vclass.agents.registry import list_policies, make_policy
 from vclass.config import ConfigError, replace_nested
 from vclass.sim.classroom import NO_CHECKIN, Observation, simulate
-from vclass.sim.config import EmotionConfig, IncentiveConfig, SimConfig
+from vclass.sim.config import EmotionConfig, SimConfig
 from vclass.sim.emotion import N_STATES
 from vclass.sim.measures import class_summary
 
@@ -108,43 +107,6 @@ def test_random_policy_rate_matches_its_parameter():
     assert not action.incentives[~reach].any()
     assert action.incentives[reach].astype(bool).mean() == pytest.approx(0.2, abs=4 * np.sqrt(0.16 / 500))
     assert reach[action.checkin]
-
-
-def test_ecem_levels_and_motivation_condition_follow_eq_14():
-    ecem = ECEM(EmotionConfig(), IncentiveConfig())
-    np.testing.assert_allclose(emotion_levels(EmotionConfig()), [-1.3, -1.1, -0.9, -0.7, 0.7, 0.9, 1.1, 1.3])
-    assert ecem.target_level == 4 and level_of(0.6, ecem.levels) == 4
-    eye = np.eye(N_STATES)
-    assert ecem.needs_motivation(eye).tolist() == [False] * 4 + [True] * 4
-    tolerant = ECEM(EmotionConfig(), IncentiveConfig(), phi=1)
-    # phi = 1 forgives the negative state nearest the region (anger, -0.7 -> level 3).
-    assert tolerant.needs_motivation(eye).tolist() == [False] * 4 + [True, True, True, False]
-
-
-def test_ecem_takes_the_cheapest_factor_that_reaches_the_region():
-    inc = IncentiveConfig(cost_weights=(5.0, 4.0, 3.0, 1.0))
-    ecem = ECEM(EmotionConfig(), inc)
-    # A belief balanced just below the boundary: any factor tips it over in one tick; the cheapest wins.
-    belief = np.full((1, N_STATES), 0.0)
-    belief[0, [3, 7]] = [0.49, 0.51]
-    assert ecem.choose(belief).tolist() == [4]
-    no_teaching = np.array([True, True, True, False])
-    assert ecem.choose(belief, no_teaching).tolist() == [3]
-
-
-def test_ecem_settles_for_the_best_prediction_when_no_factor_reaches():
-    ecem = ECEM(EmotionConfig(), IncentiveConfig())
-    belief = np.eye(N_STATES)[[5]]  # deep in depression: six ticks are not enough
-    choice = ecem.choose(belief)[0]
-    best = (belief @ ecem.predicted_axis[-1].T).argmax() + 1
-    assert choice == best
-
-
-def test_ecem_acts_on_beliefs_not_truth_and_only_on_reachable_students():
-    ecem = ECEM(EmotionConfig(), IncentiveConfig())
-    belief = np.eye(N_STATES)[[5, 5, 0]]
-    action = ecem.act(_obs(belief, reachable=np.array([True, False, True])))
-    assert action.incentives[0] > 0 and action.incentives[1] == 0 and action.incentives[2] == 0
 
 
 def test_ecem_raises_tea_share_over_no_intervention():

@@ -13,7 +13,7 @@ from vclass.experiments.lesson import plots
 from vclass.experiments.lesson.config import RunConfig
 from vclass.experiments.lesson.runner import MEASURES, SUMMARY_KEYS, LessonResult
 from vclass.io import atomic_write_bytes, atomic_write_text, provenance, write_json
-from vclass.sim.measures import student_table, timeline
+from vclass.sim.measures import intervention_table, student_table, timeline
 
 
 def csv_text(columns: dict[str, np.ndarray]) -> str:
@@ -37,6 +37,7 @@ def write_lesson(out: Path, result: LessonResult, run_cfg: RunConfig) -> None:
     write_json(out / "summary.json", result.summary)
     atomic_write_text(out / "timeline.csv", csv_text(ticks))
     atomic_write_text(out / "students.csv", csv_text(student_table(record)))
+    atomic_write_text(out / "interventions.csv", csv_text(intervention_table(record)))
     none = np.full(record.state.shape, -1, dtype=np.int8)
     buf = io.BytesIO()
     np.savez_compressed(
@@ -52,6 +53,7 @@ def write_lesson(out: Path, result: LessonResult, run_cfg: RunConfig) -> None:
     plots.plot_emotions(ticks, out / "emotions.png")
     plots.plot_attention(ticks, out / "attention_tea.png")
     plots.plot_interventions(record, out / "interventions.png")
+    plots.plot_strengths(record, out / "strengths.png")
     if log is not None:
         plots.plot_beliefs(record, log, out / "beliefs.png")
         if log.samples:

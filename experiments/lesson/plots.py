@@ -103,6 +103,30 @@ def plot_interventions(record: LessonRecord, path: Path) -> None:
     save_figure(fig, path)
 
 
+def plot_strengths(record: LessonRecord, path: Path) -> None:
+    """How strong the applied incentives were (the habituated I0, S3 eq 12): a histogram per factor, stacked.
+    A strategy that repeats a factor within the habituation window pays full price for a fraction of its effect."""
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    if record.applications:
+        strength = np.array([a[3] for a in record.applications])
+        factor = np.array([a[2] for a in record.applications])
+        edges = np.linspace(0.0, 1.0, 21).tolist()
+        stacks = [strength[factor == m + 1] for m in range(len(FACTOR_NAMES))]
+        labels = [f"{name} ({len(s)})" for name, s in zip(FACTOR_NAMES, stacks)]
+        ax.hist(stacks, bins=edges, stacked=True, color=FACTOR_COLOURS, label=labels)
+        weak = float(np.mean(strength < 0.1))
+        ax.axvline(0.1, color="black", lw=0.8, ls="--")
+        ax.set_title(f"Applications by strength: {len(strength)} in all, {weak:.0%} below 0.1")
+        ax.legend(fontsize=8, loc="upper left")
+    else:
+        ax.text(0.5, 0.5, "no incentives in this lesson", ha="center", va="center", transform=ax.transAxes)
+        ax.set_title("Applications by strength")
+    ax.set(
+        xlabel="strength I0 = h^n (n earlier uses within the habituation window)", ylabel="applications", xlim=(0, 1)
+    )
+    save_figure(fig, path)
+
+
 def plot_beliefs(record: LessonRecord, log: RecognitionLog, path: Path) -> None:
     """Belief over the eight states (shading) against the true state (line) for the tracked students."""
     tracked = log.tracked

@@ -14,6 +14,7 @@ FIGURES = (
     ("emotions.png", "Emotional states over the lesson"),
     ("attention_tea.png", "Attention, participation and TEA share"),
     ("interventions.png", "Interventions"),
+    ("strengths.png", "Applications by strength (habituation)"),
     ("beliefs.png", "Beliefs against the true state"),
     ("frames.png", "Sample frames with true and recognized labels"),
 )

@@ -95,7 +95,7 @@ def run_lesson(
     if log is None:
         divergence = None
     else:
-        ecem = policy if isinstance(policy, ECEM) else ECEM(run_cfg.sim.emotion, run_cfg.sim.incentives)
+        ecem = policy if isinstance(policy, ECEM) else ECEM(run_cfg.sim)
         divergence = decision_divergence(ecem, record)
     summary.update(ecem_divergence=divergence)
     _explain_undefined(summary, oracle=log is None)
