@@ -13,9 +13,10 @@ Processes (SimPy generator functions, named after what they model):
   time.
 
 Random streams are split from the seed by purpose (students, dynamics,
-faults, policy, observer), so a policy's choices never shift the class it
-meets or the noise the students see: two policies run on the same seed face
-the same students (common random numbers).
+faults, policy, observer, camera), so a policy's choices never shift the
+class it meets or the noise the students see: two policies run on the same
+seed face the same students (common random numbers), and two recognizers are
+shown the same expressions.
 """
 
 from __future__ import annotations
@@ -316,8 +317,8 @@ class Classroom:
     def __init__(self, cfg: SimConfig, seed: int, policy: Policy | None, observer: Observer | None = None):
         self.cfg = cfg
         self.seed = seed
-        streams = np.random.SeedSequence(seed).spawn(5)
-        students_rng, dynamics_rng, self.faults_rng, policy_rng, observer_rng = (
+        streams = np.random.SeedSequence(seed).spawn(6)
+        students_rng, dynamics_rng, self.faults_rng, policy_rng, observer_rng, camera_rng = (
             np.random.default_rng(s) for s in streams
         )
         self.population = pop = sample_population(cfg, students_rng)
@@ -362,11 +363,11 @@ class Classroom:
         watches = getattr(self.observer, "watches", "faces")
         if watches not in WATCHES:
             raise ValueError(f"observer.watches must be one of {', '.join(WATCHES)}, got {watches!r}")
-        # What each face shows is the world's draw, made on the observer's stream just before it looks (the
-        # observer then draws its own recognition noise from the same stream).
+        # What each face shows is the world's draw, on a stream of its own: every observer, whatever it recognizes
+        # with, is shown the same expressions (the observer draws its recognition noise from its own stream).
         self._expressions = ExpressionDraws(cfg.frames, pop.expressiveness) if watches != "nothing" else None
         self._shows_intensity = watches == "faces"
-        self._camera_rng = observer_rng
+        self._camera_rng = camera_rng
         self.visible = np.zeros(n, dtype=bool)
         self.shown_expression = np.full(n, -1, dtype=np.int64)
         self.shown_intensity: np.ndarray | None = None

@@ -65,20 +65,22 @@ class ExpressionDraws:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Every student's expression class (N,) and, with ``intensity``, its intensity (N,) at states ``state``.
 
-        A fixed count of draws per tick, whatever is shown to whom: N uniforms for the classes, then the
-        intensities' gamma draws. When every Beta has ``max(a, b) > 1``, numpy draws it as ``Ga / (Ga + Gb)``
-        from two standard gammas in a row, and a chi-square with ``2a`` degrees of freedom is ``2 Ga`` from the
-        same gamma draw: one chi-square call on the (2a, 2b) pairs makes the same draws as ``beta`` and gives the
-        same ratio, at a third of the per-call overhead (numpy checks its arguments in Python). Without
-        ``intensity`` the gamma draws are still made (the stream stays the same) but not divided.
+        A fixed count of draws per tick, whatever is shown to whom: N uniforms for the classes, then (with
+        ``intensity``) the intensities' gamma draws; draws nobody uses are not made. When every Beta has
+        ``max(a, b) > 1``, numpy draws it as ``Ga / (Ga + Gb)`` from two standard gammas in a row, and a chi-square
+        with ``2a`` degrees of freedom is ``2 Ga`` from the same gamma draw: one chi-square call on the (2a, 2b)
+        pairs makes the same draws as ``beta`` and gives the same ratio, at a third of the per-call overhead (numpy
+        checks its arguments in Python).
         """
         uniforms = rng.random(out=self._uniforms)  # drawn into a scratch array, read only here
         expression = sample_cumulative(self._emission_cumulative.take(state, axis=0), uniforms)
+        if not intensity:
+            return expression, None
         high = HIGH_AROUSAL.take(state)
         if self._dfs is None:
             return expression, rng.beta(np.where(high, *self._a), np.where(high, *self._b))
         doubled = rng.chisquare(np.where(high[:, None], *self._dfs))  # 2 Ga, 2 Gb per student
-        return expression, (doubled[:, 0] / (doubled[:, 0] + doubled[:, 1]) if intensity else None)
+        return expression, doubled[:, 0] / (doubled[:, 0] + doubled[:, 1])
 
 
 @functools.cache
