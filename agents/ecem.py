@@ -80,13 +80,14 @@ class ECEM:
         :param belief: (S, 8) beliefs; ``tick``: the decision's tick (or each row's); ``intensity``: (S, 4) the
             teacher's estimates of the intensities acting; ``strength``: (S, 4) each factor's strength if applied now.
         """
-        x = np.empty((self.max_lookahead, N_FACTORS, belief.shape[0]))
-        for m in range(N_FACTORS):
-            candidate = intensity.copy()
-            candidate[:, m] += strength[:, m]
-            for h, predicted in enumerate(self.model.predict(belief, tick, candidate, self.max_lookahead)):
-                x[h, m] = predicted @ self.axis
-        return x
+        s = belief.shape[0]
+        # The four candidates of every student in one batch: row m * S + k is factor m for student k.
+        candidate = np.tile(intensity, (N_FACTORS, 1))
+        rows = np.arange(N_FACTORS * s)
+        candidate[rows, rows // s] += strength.T.reshape(-1)
+        ticks = np.tile(tick, N_FACTORS) if np.ndim(tick) else tick
+        predicted = self.model.predict(np.tile(belief, (N_FACTORS, 1)), ticks, candidate, self.max_lookahead)
+        return (np.stack(predicted) @ self.axis).reshape(self.max_lookahead, N_FACTORS, s)
 
     def choose(
         self,
@@ -106,21 +107,16 @@ class ECEM:
         allowed = np.broadcast_to(np.ones(N_FACTORS, bool) if allowed is None else allowed, (s, N_FACTORS))
         x = self.predicted_axes(belief, tick, intensity, strength)
         x[:, ~allowed.T] = -np.inf
-        inside = (x >= self.emotion.tea_low) & (x <= self.emotion.tea_high)  # "reaches the region": inside the TEA
-        choice = np.zeros(s, dtype=np.int64)
-        predicted = np.full(s, np.nan)
-        undecided = np.ones(s, dtype=bool)
-        for h in range(self.max_lookahead):
-            for m in self.cost_order:
-                take = undecided & inside[h, m]
-                choice[take], predicted[take] = m + 1, x[h, m, take]
-                undecided &= ~take
-            if not undecided.any():
-                return choice, predicted
+        # "Reaches the region": inside the TEA. The first (h, factor) inside, factors cheapest first within each h.
+        inside = (x >= self.emotion.tea_low) & (x <= self.emotion.tea_high)
+        by_cost = inside[:, self.cost_order].reshape(-1, s)  # (H * 4, S), h-major
+        first = by_cost.argmax(axis=0)
+        reached = by_cost[first, np.arange(s)]
+        h, m = first // N_FACTORS, self.cost_order[first % N_FACTORS]
         best = x[-1].argmax(axis=0)  # none reaches it within the look-ahead: the highest predicted x(A')
-        rows = np.flatnonzero(undecided)
-        choice[rows], predicted[rows] = best[rows] + 1, x[-1, best[rows], rows]
-        return choice, predicted
+        m = np.where(reached, m, best)
+        h = np.where(reached, h, self.max_lookahead - 1)
+        return m + 1, x[h, m, np.arange(s)]
 
     def act(self, obs: Observation) -> Action:
         n = obs.n_students

@@ -220,7 +220,9 @@ class RecognitionObserver:
         tick, visible, _ = self._pending
         log = self.log
         log.recognized[tick] = shown = np.where(visible, recognized, self._no_frame)
-        belief = self.filter.update(shown, visible, self._teacher_transitions(self.room, tick))
+        # S3 eq 9 with the teacher's chain: the prior is the belief moved one tick by the teacher's model.
+        prior = self.teacher.step(self.filter.belief, tick, self.room.teacher_ledger.before_decay())
+        belief = self.filter.update(shown, visible, prior=prior)
         self._update_attention(belief, attribute_probs, visible)
         log.belief_state[tick] = belief.argmax(axis=1)
         log.tracked[tick] = belief[: log.tracked.shape[1]]
@@ -280,7 +282,7 @@ class RecognitionObserver:
 
     def _teacher_transitions(self, room: Classroom, tick: int) -> np.ndarray:
         """The chain the teacher believes moved the class at ``tick``: (N, 8, 8), from the intensities of its own
-        applications as they stood during the tick's transition (a buffer: the filter reads it in this tick)."""
+        applications as they stood during the tick's transition (what the filter's prior moves beliefs through)."""
         return self.teacher.chains(tick, room.teacher_ledger.before_decay())
 
     def _update_attention(self, belief: np.ndarray, attribute_probs: np.ndarray, visible: np.ndarray) -> None:

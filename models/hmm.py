@@ -101,14 +101,22 @@ class BeliefFilter:
         return self.update(np.where(has_frame, recognized, -1), has_frame, transitions)
 
     def update(
-        self, symbols: np.ndarray, has_frame: np.ndarray | None, transitions: np.ndarray | None = None
+        self,
+        symbols: np.ndarray,
+        has_frame: np.ndarray | None,
+        transitions: np.ndarray | None = None,
+        prior: np.ndarray | None = None,
     ) -> np.ndarray:
         """:meth:`step` with the recognized classes already -1 where there is no frame (as a lesson record
         keeps them); ``has_frame`` is ``symbols >= 0`` (None: every student has a frame) and is kept, unchanged,
-        until :attr:`log_likelihood` is read."""
+        until :attr:`log_likelihood` is read.
+
+        :param prior: ``belief · A`` already computed by the caller's chain (instead of ``transitions``).
+        """
         if transitions is not None:
             self.transitions = np.asarray(transitions, dtype=np.float64)
-        prior = self.predict(self.belief)
+        if prior is None:
+            prior = self.predict(self.belief)
         if not self._all_started:
             prior = np.where(self.started[:, None], prior, self.initial)
             self.started[:] = True

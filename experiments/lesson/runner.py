@@ -69,7 +69,11 @@ def build_policy(run_cfg: RunConfig) -> Policy:
 
 
 def run_lesson(
-    run_cfg: RunConfig, policy: Policy | None = None, observer: Observer | None = None, progress: bool = False
+    run_cfg: RunConfig,
+    policy: Policy | None = None,
+    observer: Observer | None = None,
+    progress: bool = False,
+    divergence: bool = True,
 ) -> LessonResult:
     """Run the lesson of ``run_cfg`` (its seed, policy, recognizer and simulator config).
 
@@ -79,6 +83,8 @@ def run_lesson(
         (:func:`vclass.env.observers.observer_from_config`), which loads the recognizer; it may serve several
         lessons one after another; default: built here.
     :param progress: show a progress bar over the lesson's ticks.
+    :param divergence: compute ``ecem_divergence`` (ECEM's choices replayed on the beliefs and on the truth at every
+        decision); False leaves it None, with the reason, for callers that do not report it.
     """
     policy = policy if policy is not None else build_policy(run_cfg)
     observer = observer if observer is not None else observer_from_config(run_cfg.recognizer, run_cfg.sim)
@@ -92,13 +98,14 @@ def run_lesson(
         record = simulate(run_cfg.sim, run_cfg.seed, policy, observer, on_tick=lambda _: bar.update())
     log: RecognitionLog | None = getattr(observer, "log", None)
     summary = {**class_summary(record), **in_loop_accuracy(record, log)}
-    if log is None:
-        divergence = None
-    else:
+    share = None
+    if log is not None and divergence:
         ecem = policy if isinstance(policy, ECEM) else ECEM(run_cfg.sim)
-        divergence = decision_divergence(ecem, record)
-    summary.update(ecem_divergence=divergence)
+        share = decision_divergence(ecem, record)
+    summary.update(ecem_divergence=share)
     _explain_undefined(summary, oracle=log is None)
+    if log is not None and not divergence:
+        summary["undefined"] = {**summary.get("undefined", {}), "ecem_divergence": "not asked for"}
     summary.update(
         seed=run_cfg.seed,
         policy=run_cfg.policy.name,

@@ -136,7 +136,8 @@ def episode_return(task: str, record, tea_weight: float, cost_weight: float) -> 
 
 def _lesson(job: tuple[dict[str, Any], str, str, int, float, float]) -> dict[str, Any]:
     base, task, policy_name, seed, tea_weight, cost_weight = job
-    result = run_lesson(run_config_from_dict({**base, "seed": seed, "policy": policy_config(policy_name, task)}))
+    run_cfg = run_config_from_dict({**base, "seed": seed, "policy": policy_config(policy_name, task)})
+    result = run_lesson(run_cfg, divergence=False)
     row = {"policy": policy_name, "seed": seed, "return": episode_return(task, result.record, tea_weight, cost_weight)}
     for key, _ in MEASURES[task][1:]:
         row[key] = result.summary[key]

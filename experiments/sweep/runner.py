@@ -54,7 +54,7 @@ def run_entry(entry) -> dict[str, Any]:
     }
     try:
         with import_path(entry.import_paths):
-            summary = run_lesson(run_config_from_dict(entry.config)).summary
+            summary = run_lesson(run_config_from_dict(entry.config), divergence=entry.divergence).summary
         row.update(status="ok", error="")
         row.update({k: _number(summary.get(k)) for k in MEASURES})
     except ConfigError as err:  # a designer's strategy or a bad input: the message names what and where

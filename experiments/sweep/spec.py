@@ -159,6 +159,7 @@ class RunEntry:
     seed: int
     config: dict  # the full TOML-shaped run config, seed and policy included
     import_paths: tuple  # folders a designer's module:Class is imported from
+    divergence: bool = True  # compute ecem_divergence (only when the spec reports it: it costs ECEM twice more)
 
 
 def flatten_grid(grid: dict[str, Any], prefix: str = "") -> dict[str, list[Any]]:
@@ -294,6 +295,7 @@ def expand(
                         seed=seed,
                         config=entry_cfg,
                         import_paths=import_paths,
+                        divergence="ecem_divergence" in spec.measures,
                     )
                 )
     if validate:
