@@ -21,6 +21,7 @@ TRACKED_PACKAGES = (
     "matplotlib",
     "torch",
     "onnxruntime",
+    "openvino",
     "onnx",
     "gymnasium",
     "stable-baselines3",
