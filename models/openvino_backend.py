@@ -27,6 +27,7 @@ One session holds one infer request: calls from several threads at once must use
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,16 @@ class OpenVinoSession:
         self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
         self.precision, self.hint = PRECISIONS[precision], hint
+
+    def kernels(self, layer_type: str = "Convolution") -> Counter[str]:
+        """How many ``layer_type`` layers OpenVINO compiled to each kernel, e.g. ``brgconv_avx512_amx_I8`` (int8 on
+        AMX tiles) or ``brgconv_avx512_core_vnni_I8`` (AVX-512 VNNI): which units the model runs on here."""
+        counts: Counter[str] = Counter()
+        for op in self.compiled.get_runtime_model().get_ops():
+            info = op.get_rt_info()
+            if "layerType" in info and info["layerType"].astype(str) == layer_type:
+                counts[info["primitiveType"].astype(str) if "primitiveType" in info else "?"] += 1
+        return counts
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(expression_probs, attribute_probs)`` for a float32 ``(N, 1, H, W)`` C-contiguous batch."""

@@ -92,6 +92,14 @@ def test_openvino_and_onnxruntime_agree_on_the_int8_file(int8_probs):
     assert np.abs(ort - ov).mean() < 0.01
 
 
+@needs_shipped_int8
+def test_openvino_compiles_every_convolution_of_the_int8_file_to_an_int8_kernel():
+    kernels = load_recognizer(SHIPPED_INT8, backend="openvino").session.kernels()
+    assert sum(kernels.values()) == 20 and all(name.endswith("_I8") for name in kernels), kernels
+    fp32_kernels = load_recognizer(SHIPPED_MODEL, backend="openvino").session.kernels()
+    assert not any(name.endswith("_I8") for name in fp32_kernels), fp32_kernels
+
+
 def test_openvino_runs_the_fp32_file_in_fp32_not_bfloat16():
     # OpenVINO's own default on AMX / AVX-512 BF16 CPUs is bfloat16 (differences of about 1e-2 here)
     frames = np.random.default_rng(0).integers(0, 256, (16, 64, 64), dtype=np.uint8)
