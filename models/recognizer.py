@@ -1,4 +1,5 @@
-"""One inference interface, four backends: ``onnxruntime`` (CPU default), ``torch``, ``torch-cuda``, ``tensorrt``.
+"""One inference interface, five backends: ``onnxruntime`` (CPU default), ``openvino``, ``torch``, ``torch-cuda``,
+``tensorrt``.
 
 >>> recognizer = load_recognizer()                      # the shipped model, ONNX Runtime on CPU
 >>> expression_probs, attribute_probs = recognizer.predict(frames)   # frames: uint8 (N, 64, 64)
@@ -16,7 +17,11 @@ Backends
 ========
 
 =============  ===========================================================================
-``onnxruntime``  CPU, FP32. ``threads`` intra-op threads (default ``min(4, cpu_count)``).
+``onnxruntime``  CPU, FP32, or INT8 given the QDQ file of :mod:`vclass.models.quantize` (the fallback INT8
+                 path). ``threads`` intra-op threads (default ``min(4, cpu_count)``).
+``openvino``     CPU, OpenVINO (:mod:`vclass.models.openvino_backend`): the FP32 file in FP32 (``precision``
+                 ``f32``, default, or ``bf16``) or the INT8 QDQ file in int8, the fastest CPU path here;
+                 ``threads``, ``hint`` (``LATENCY``, default, or ``THROUGHPUT``).
 ``torch``        CPU, FP32, from a training folder or ``model.pt``.
 ``torch-cuda``   CUDA, FP16 weights and activations, channels-last; softmax/sigmoid in FP32.
 ``tensorrt``     An FP16 engine built from the ONNX file (batch profile 1-256), cached on disk
@@ -52,8 +57,9 @@ from vclass.io import atomic_write_bytes
 from vclass.models.datasets import ATTRIBUTE_NAMES, CLASS_NAMES
 from vclass.models.export import onnx_bytes
 from vclass.models.modelfile import INPUT_NAME, OUTPUT_NAMES, RecognizerLoadError, load_torch_model, read_model_bytes
+from vclass.models.openvino_backend import OpenVinoSession, OpenVinoUnavailable
 
-BACKENDS = ("onnxruntime", "torch", "torch-cuda", "tensorrt")
+BACKENDS = ("onnxruntime", "openvino", "torch", "torch-cuda", "tensorrt")
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"  # the shipped recognizer, its confusion and card
 SHIPPED_MODEL = SHIPPED_DIR / "scn-cs.onnx"
 SHIPPED_CONFUSION = SHIPPED_DIR / "confusion.json"
@@ -190,7 +196,7 @@ def _resolve_pt(path: Path) -> Path:
 
 
 class OnnxRuntimeRecognizer(Recognizer):
-    """ONNX Runtime, CPU execution provider, FP32."""
+    """ONNX Runtime, CPU execution provider: FP32, or INT8 for a QDQ file."""
 
     backend = "onnxruntime"
 
@@ -229,6 +235,23 @@ class OnnxRuntimeRecognizer(Recognizer):
     def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         expression, attributes = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: x})
         return expression, attributes
+
+
+class OpenVinoRecognizer(Recognizer):
+    """OpenVINO, CPU plugin: FP32 or INT8 QDQ files (:class:`vclass.models.openvino_backend.OpenVinoSession`)."""
+
+    backend = "openvino"
+
+    def __init__(self, path: Path, threads: int | None = None, precision: str = "f32", hint: str = "LATENCY"):
+        source, data = _resolve_onnx(path)
+        try:
+            self.session = OpenVinoSession(data, source, threads=threads, precision=precision, hint=hint)
+        except OpenVinoUnavailable as err:
+            raise BackendUnavailable(str(err)) from None
+        super().__init__(source, self.session.input_size)
+
+    def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.session.run(x)
 
 
 class TorchRecognizer(Recognizer):
@@ -478,6 +501,7 @@ class TensorRTRecognizer(Recognizer):
 
 _BACKEND_CLASSES = {
     "onnxruntime": OnnxRuntimeRecognizer,
+    "openvino": OpenVinoRecognizer,
     "torch": TorchRecognizer,
     "torch-cuda": TorchCudaRecognizer,
     "tensorrt": TensorRTRecognizer,
@@ -489,7 +513,7 @@ def load_recognizer(path: str | Path | None = None, backend: str = "onnxruntime"
 
     :param path: ``.onnx``, ``.pt`` or a training folder; None for ``models/shipped/scn-cs.onnx``.
     :param backend: one of :data:`BACKENDS`.
-    :param options: ``threads`` (CPU backends), ``cache_dir`` (tensorrt).
+    :param options: ``threads`` (CPU backends), ``precision`` and ``hint`` (openvino), ``cache_dir`` (tensorrt).
     :raises RecognizerLoadError: bad or missing model file (names the file).
     :raises BackendUnavailable: the backend cannot run here (names the reason).
     """

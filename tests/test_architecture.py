@@ -145,6 +145,7 @@ HEAVY = (
     "ray",
     "tensorrt",
     "openvino",
+    "onnxruntime.quantization",  # imports onnx
     "sklearn",
     "hmmlearn",
     "matplotlib",

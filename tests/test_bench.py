@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from vclass.experiments.bench import e2e as bench_e2e
@@ -38,3 +40,32 @@ def test_bench_lists_every_suite_and_marks_missing_hardware_in_the_table():
         [{"benchmark": "x", "case": "gpu", "value": None, "unit": "faces/s", "note": "not available here: no CUDA GPU"}]
     )
     assert "| x | gpu | not available here | faces/s |" in table
+
+
+@pytest.mark.skipif(not SHIPPED_MODEL.is_file(), reason="needs the shipped recognizer")
+def test_recognizer_bench_has_int8_rows_beside_fp32_each_with_its_share_of_a_peak_measured_in_the_run(monkeypatch):
+    from vclass.experiments.bench import recognizer as bench_recognizer
+
+    # only the CPU cases, so that the rows and notes are checked without the torch and GPU timings
+    monkeypatch.setattr(bench_recognizer, "CASES", bench_recognizer.CASES[:4])
+    monkeypatch.setattr(bench_recognizer, "SIZES", ())
+    rows = bench_recognizer.run(quick=True)
+    by_case = {r["case"]: r for r in rows}
+    cores = os.cpu_count() or 1
+    for precision, unit in (("fp32", "GFLOP/s"), ("int8", "GOP/s")):
+        for where in {"1 core", f"all {cores} cores"} if cores > 1 else {"1 core"}:
+            peak = by_case[f"{precision} peak, {where}"]
+            assert peak["unit"] == unit and peak["value"] > 0 and "GEMM" in peak["note"]
+    for label, precision in (
+        ("onnxruntime", "fp32"),
+        ("openvino fp32", "fp32"),
+        ("openvino int8", "int8"),
+        ("onnxruntime int8", "int8"),
+    ):
+        for batch in (1, 30, 256):
+            row = by_case[f"{label} batch {batch}"]
+            assert row["value"] > 0 and f"of the measured {precision} peak" in row["note"]
+    assert "convolutions: " in by_case["openvino int8 batch 1"]["note"]
+    assert by_case["openvino int8 batch 256"]["target"] == ">= 8,000 faces/s"
+    assert by_case["openvino int8 batch 30"]["target"] == "< 4 ms per batch"
+    assert by_case["onnxruntime int8 batch 256"]["target"] == ""  # the FP32 ONNX Runtime target is not its own

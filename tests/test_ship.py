@@ -59,6 +59,19 @@ def test_ship_installs_model_confusion_and_card_that_agree_with_eval_recognizer(
     assert f"top-1 {measured['top1']:.4f}" in card
     assert "vclass train-recognizer" in card and "--widths 4,8,8,16" in card
     assert "3 labels relabeled in all (1 of them set a" in card
+    assert "## INT8" in card and "`scn-cs-int8.md`" in card
+
+
+def test_reshipping_says_that_the_int8_model_beside_it_is_now_stale(run_folder, tmp_path, capsys):
+    out = tmp_path / "shipped"
+    assert cli(["ship-recognizer", str(run_folder), "--out", str(out), "--faces", "50"]) == 0
+    assert "quantize-recognizer" not in capsys.readouterr().out  # no INT8 model there
+    args = ["quantize-recognizer", str(out / "scn-cs.onnx"), "--calibration-faces", "4", "--faces", "16"]
+    assert cli(args) == 0
+    (out / "scn-cs-int8.json").write_text('{"source_sha256": "an earlier model"}')  # as if made before a re-ship
+    capsys.readouterr()
+    assert cli(["ship-recognizer", str(run_folder), "--out", str(out), "--faces", "50"]) == 0
+    assert "scn-cs-int8.onnx was made from the previous model" in capsys.readouterr().out
 
 
 @pytest.mark.slow

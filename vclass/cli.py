@@ -66,6 +66,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vclass.experiments.recognizer.ship",
         "Export, evaluate and install a trained recognizer as the shipped default, with a model card.",
     ),
+    "quantize-recognizer": (
+        "vclass.experiments.recognizer.quantize",
+        "Make the INT8 recognizer (U8S8 per-channel QDQ, calibrated on rendered faces) and measure its parity.",
+    ),
     "ship-policy": (
         "vclass.experiments.policy.ship",
         "Install a trained policy (train-policy folder) as a shipped policy, with a card from a vclass evaluate run.",

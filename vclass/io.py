@@ -39,6 +39,7 @@ TRACKED_PACKAGES = (
     "matplotlib",
     "torch",
     "onnxruntime",
+    "openvino",
     "onnx",
     "gymnasium",
     "stable-baselines3",

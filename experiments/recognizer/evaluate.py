@@ -50,7 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--faces", type=int, default=DEFAULT_FACES, help=f"faces to render without --data (default {DEFAULT_FACES})"
     )
     parser.add_argument("--seed", type=int, default=EVAL_SEED, help=f"seed of the rendered set (default {EVAL_SEED})")
-    parser.add_argument("--backend", default="onnxruntime", help="onnxruntime (default), torch, torch-cuda or tensorrt")
+    parser.add_argument(
+        "--backend", default="onnxruntime", help="onnxruntime (default), openvino, torch, torch-cuda or tensorrt"
+    )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads of the backend")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--out", help="folder for eval_confusion.json/.png (default: next to the model)")

@@ -41,6 +41,7 @@ from vclass.experiments.recognizer.train import FLAGS
 from vclass.io import atomic_write_bytes, atomic_write_text
 from vclass.models.evaluate import INTENSITY_BINS, evaluate, plot_confusion, row_normalize, write_confusion_json
 from vclass.models.export import export_onnx
+from vclass.models.quantize import current_int8_model, int8_model_path
 from vclass.models.recognizer import SHIPPED_DIR, RecognizerLoadError, load_recognizer, load_torch_model
 from vclass.models.train import TrainConfig
 
@@ -252,6 +253,12 @@ belief filter use this matrix, stored in `confusion.json`):
 {_confusion_table(result)}
 
 Reproduce the measurement: `vclass eval-recognizer --faces {faces} --seed {seed}`.
+
+## INT8
+
+`vclass quantize-recognizer` makes `{name}-int8.onnx` from this file (U8S8 per-channel QDQ, calibrated on rendered
+training faces); its card `{name}-int8.md` gives its accuracy against FP32 on the same clean faces. The fastest CPU
+path (`vclass.models.fastest`) uses it only while its parity record names this file's SHA-256.
 """
 
 
@@ -314,9 +321,12 @@ def main(args: argparse.Namespace) -> int:
         bound,
     )
     atomic_write_text(out / "MODEL_CARD.md", card)
+    int8_path = int8_model_path(out / f"{args.name}.onnx")
+    stale = int8_path.is_file() and current_int8_model(out / f"{args.name}.onnx")[0] is None
+    after = f"\n{int8_path.name} was made from the previous model: run vclass quantize-recognizer" if stale else ""
     print(
         f"installed {out / (args.name + '.onnx')} ({len(onnx_bytes) / 1e6:.2f} MB): top-1 {result['top1']:.4f}, "
         f"top-2 {result['top2']:.4f} on {args.faces} clean held-out faces; wrote confusion.json, confusion.png, "
-        f"MODEL_CARD.md"
+        f"MODEL_CARD.md{after}"
     )
     return 0
