@@ -75,7 +75,7 @@ class AttentionEnv(ClassroomEnv):
     | ``students`` | config's (30) | class size N |
     | ``minutes`` | config's (45) | lesson length |
     | ``recognizer`` | ``"surrogate"`` | ``surrogate`` or ``scn-cs`` |
-    | ``backend`` | ``"onnxruntime"`` | inference backend of ``scn-cs`` |
+    | ``backend`` | ``"auto"`` | inference backend of ``scn-cs`` (auto: the fastest CPU path installed) |
     | ``model_path``, ``confusion_path`` | shipped | recognizer model and its measured confusion |
     | ``config`` | SPEC's | a ``SimConfig``, a dict of simulator sections or a TOML file |
     | ``render_mode`` | None | ``"rgb_array"``: the class's faces with belief and attention bars |
@@ -91,7 +91,7 @@ class AttentionEnv(ClassroomEnv):
         students: int | None = None,
         minutes: float | None = None,
         recognizer: str = "surrogate",
-        backend: str = "onnxruntime",
+        backend: str = "auto",
         model_path: str | None = None,
         confusion_path: str | None = None,
         config=None,

@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 from vclass.config import ConfigError, from_dict, load_toml, replace_nested
-from vclass.env.observers import RecognizerConfig, in_loop_accuracy, observer_from_config
+from vclass.env.observers import AUTO_BACKEND, RecognizerConfig, in_loop_accuracy, observer_from_config
 from vclass.models.recognizer import BACKENDS
 from vclass.sim.classroom import Action, Lesson, Observation
 from vclass.sim.config import SimConfig
@@ -309,7 +309,7 @@ class ClassroomEnv(gym.Env):
         students: int | None = None,
         minutes: float | None = None,
         recognizer: str = "surrogate",
-        backend: str = "onnxruntime",
+        backend: str = "auto",
         model_path: str | None = None,
         confusion_path: str | None = None,
         config: SimConfig | dict | str | None = None,
@@ -327,8 +327,8 @@ class ClassroomEnv(gym.Env):
         self.n_students = cfg.classroom.students
         self.recognizer = recognizer
 
-        if backend not in BACKENDS:
-            raise ConfigError("backend", f"must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if backend not in (AUTO_BACKEND, *BACKENDS):
+            raise ConfigError("backend", f"must be one of {', '.join((AUTO_BACKEND, *BACKENDS))}, got {backend!r}")
         wanted = RecognizerConfig(recognizer, backend, str(model_path or ""), str(confusion_path or ""))  # type: ignore[arg-type]
         try:
             self.observer = observer_from_config(wanted, cfg)

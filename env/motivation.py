@@ -94,7 +94,7 @@ class MotivationEnv(ClassroomEnv):
     | ``students`` | config's (30) | class size N |
     | ``minutes`` | config's (45) | lesson length |
     | ``recognizer`` | ``"surrogate"`` | ``surrogate`` (confusion draws, fast) or ``scn-cs`` (faces, real model) |
-    | ``backend`` | ``"onnxruntime"`` | inference backend of ``scn-cs`` |
+    | ``backend`` | ``"auto"`` | inference backend of ``scn-cs`` (auto: the fastest CPU path installed) |
     | ``model_path``, ``confusion_path`` | shipped | recognizer model and its measured confusion |
     | ``config`` | SPEC's | a ``SimConfig``, a dict of simulator sections or a TOML file (lesson, incentives, ...) |
     | ``tea_weight`` | 1.0 | weight of the TEA share |
@@ -112,7 +112,7 @@ class MotivationEnv(ClassroomEnv):
         students: int | None = None,
         minutes: float | None = None,
         recognizer: str = "surrogate",
-        backend: str = "onnxruntime",
+        backend: str = "auto",
         model_path: str | None = None,
         confusion_path: str | None = None,
         config=None,

@@ -35,6 +35,7 @@ from typing import Any, Literal
 import numpy as np
 
 from vclass.config import ConfigError, bounded
+from vclass.models.fastest import fastest_cpu_recognizer
 from vclass.models.hmm import BeliefFilter, compose_emission
 from vclass.models.recognizer import (
     SHIPPED_CONFUSION,
@@ -53,6 +54,7 @@ from vclass.sim.teacher import TeacherModel
 
 RECOGNIZERS = ("oracle", "surrogate", "scn-cs")
 ATTENTION_SMOOTHING = 0.3
+AUTO_BACKEND = "auto"  # the fastest CPU path installed (vclass.models.fastest)
 SAMPLE_FRAMES = 24  # frames kept for the report's sample grid
 TRACKED_STUDENTS = 4  # students whose full belief is kept every tick, for the belief-vs-truth plot
 
@@ -69,7 +71,9 @@ class RecognizerConfig:
     """
 
     kind: Literal["oracle", "surrogate", "scn-cs"] = bounded("scn-cs")
-    backend: Literal["onnxruntime", "torch", "torch-cuda", "tensorrt"] = bounded("onnxruntime")
+    backend: Literal["auto", "onnxruntime", "openvino", "torch", "torch-cuda", "tensorrt"] = bounded(
+        "auto", doc="auto: the fastest CPU path installed (vclass.models.fastest)"
+    )
     model: str = bounded("", doc="ONNX file or training folder; empty: the shipped model")
     confusion: str = bounded("", doc="confusion.json for the surrogate and the filter; empty: the shipped one")
 
@@ -131,7 +135,9 @@ class RecognitionObserver:
     """Frames -> recognizer -> HMM filter -> beliefs and attention estimates.
 
     :param recognizer: ``surrogate`` or ``scn-cs``.
-    :param backend: inference backend for ``scn-cs`` (``onnxruntime``, ``torch``, ``torch-cuda``, ``tensorrt``).
+    :param backend: inference backend for ``scn-cs``: ``auto`` (the fastest CPU path installed here: OpenVINO INT8
+        when it can, see :func:`vclass.models.fastest.fastest_cpu_recognizer`), ``onnxruntime``, ``openvino``,
+        ``torch``, ``torch-cuda`` or ``tensorrt`` (the model file as given).
     :param model_path: ONNX file (or training folder) of the recognizer; default the shipped model.
     :param confusion_path: measured confusion of that model; default the shipped one.
     """
@@ -139,7 +145,7 @@ class RecognitionObserver:
     def __init__(
         self,
         recognizer: str = "scn-cs",
-        backend: str = "onnxruntime",
+        backend: str = "auto",
         model_path: str | Path | None = None,
         confusion_path: str | Path | None = None,
         service=None,
@@ -152,8 +158,26 @@ class RecognitionObserver:
         self._config = None  # the config last prepared for (see _prepare)
         self.model = None
         self.service = service  # a RecognitionService batching frames across classrooms, or None
+        # Which recognizer runs, as a run records it: backend, model file, precision, and why.
+        self.path: dict[str, str] | None = None
         if recognizer == "scn-cs" and service is None:
-            self.model = load_recognizer(model_path or SHIPPED_MODEL, backend=backend)
+            if backend == AUTO_BACKEND:
+                choice = fastest_cpu_recognizer(model_path or SHIPPED_MODEL)
+                self.model = load_recognizer(choice.model_path, backend=choice.backend)
+                self.path = {
+                    "backend": choice.backend,
+                    "model": str(choice.model_path),
+                    "precision": choice.precision,
+                    "note": choice.note,
+                }
+            else:
+                self.model = load_recognizer(model_path or SHIPPED_MODEL, backend=backend)
+                self.path = {
+                    "backend": backend,
+                    "model": str(self.model.source),
+                    "precision": "as given",
+                    "note": "the backend and model file given",
+                }
 
     def check_fits(self, cfg: SimConfig) -> None:
         """Refuse a recognizer that cannot read the frames of lessons with config ``cfg``, before any lesson runs.
@@ -325,7 +349,7 @@ class RecognitionObserver:
 
 def make_observer(
     recognizer: str,
-    backend: str = "onnxruntime",
+    backend: str = "auto",
     model_path: str | Path | None = None,
     confusion_path: str | Path | None = None,
     service=None,

@@ -9,7 +9,8 @@ The order, fastest first (measured by ``vclass bench recognizer`` on the 2-core 
 
 1. ``openvino`` on the INT8 model, when ``openvino`` imports;
 2. ``onnxruntime`` on the INT8 model;
-3. ``onnxruntime`` on the FP32 model.
+3. ``openvino`` on the FP32 model (no current INT8 model beside it), when ``openvino`` imports;
+4. ``onnxruntime`` on the FP32 model.
 
 The INT8 model is used only when :func:`vclass.models.quantize.current_int8_model` finds it beside the FP32
 file and made from it; otherwise the answer is FP32, and ``note`` says why. A run records the whole answer
@@ -50,6 +51,8 @@ def fastest_cpu_recognizer(fp32_path: str | Path | None = None) -> CpuRecognizer
     fp32_path = Path(fp32_path) if fp32_path is not None else SHIPPED_MODEL
     int8_path, why_not = current_int8_model(fp32_path)
     if int8_path is None:
+        if openvino_available():
+            return CpuRecognizerChoice("openvino", fp32_path, "fp32", f"OpenVINO FP32: {why_not}")
         return CpuRecognizerChoice("onnxruntime", fp32_path, "fp32", f"ONNX Runtime FP32: {why_not}")
     if openvino_available():
         return CpuRecognizerChoice("openvino", int8_path, "int8", "OpenVINO INT8")

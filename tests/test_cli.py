@@ -238,3 +238,39 @@ def test_readme_designer_example_runs_with_vclass_run(tmp_path, monkeypatch):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["policy"] == "my_strategy:GloomFirst"
     assert 0 < summary["interventions_by_factor"]["fun"] <= 2 * 10 and summary["checkins"] > 0
+
+
+def test_the_default_run_uses_the_fastest_cpu_path_and_says_which(tmp_path, capsys):
+    from vclass.models.fastest import fastest_cpu_recognizer
+
+    out = tmp_path / "fast"
+    assert main(["run", "--students", "3", "--minutes", "0.5", "--compare", "", "--out", str(out)]) == 0
+    expected = fastest_cpu_recognizer()
+    run = json.loads((out / "run.json").read_text())
+    assert run["recognition_path"]["backend"] == expected.backend
+    assert run["recognition_path"]["model"] == str(expected.model_path)
+    assert run["recognition_path"]["precision"] == expected.precision
+    assert f"on {expected.backend} {expected.precision} ({expected.model_path.name})" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["recognition_path"] == run["recognition_path"]
+    given = tmp_path / "given"
+    assert (
+        main(
+            [
+                "run",
+                "--students",
+                "3",
+                "--minutes",
+                "0.5",
+                "--compare",
+                "",
+                "--backend",
+                "onnxruntime",
+                "--out",
+                str(given),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert json.loads((given / "run.json").read_text())["recognition_path"]["model"].endswith("scn-cs.onnx")

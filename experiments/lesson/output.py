@@ -49,7 +49,10 @@ def write_lesson(out: Path, result: LessonResult, run_cfg: RunConfig) -> None:
         present=record.present,
     )
     atomic_write_bytes(out / "recognitions.npz", buf.getvalue())
-    write_json(out / "run.json", provenance(result.summary["config"], run_cfg.seed))
+    write_json(
+        out / "run.json",
+        {**provenance(result.summary["config"], run_cfg.seed), "recognition_path": result.summary["recognition_path"]},
+    )
     plots.plot_emotions(ticks, out / "emotions.png")
     plots.plot_attention(ticks, out / "attention_tea.png")
     plots.plot_interventions(record, out / "interventions.png")

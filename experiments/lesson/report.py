@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from vclass.experiments.lesson.config import RunConfig
-from vclass.experiments.lesson.runner import MEASURES, SUMMARY_KEYS
+from vclass.experiments.lesson.runner import MEASURES, SUMMARY_KEYS, describe_path
 from vclass.io import atomic_write_text
 
 FIGURES = (
@@ -68,7 +68,7 @@ figure {{ margin: 1em 0; }} figcaption {{ color: #555; font-size: 90%; }}
 <h1>vclass run report</h1>
 <p>{c.students} students, {c.minutes:g}-minute lesson, presentation {html.escape(c.presentation)},
 online tests {"yes" if c.online_tests else "no"}; recognizer {html.escape(r.kind)}{
-        f" on {html.escape(r.backend)}" if r.kind == "scn-cs" else ""
+        f" on {html.escape(describe_path(summaries[names[0]].get('recognition_path')))}" if r.kind == "scn-cs" else ""
     }; seed {run_cfg.seed}. Policies met the same students and the same noise.</p>
 <table><thead><tr><th>measure</th>{head}</tr></thead><tbody>
 {chr(10).join(rows)}

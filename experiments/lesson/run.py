@@ -29,7 +29,7 @@ from vclass.env.observers import observer_from_config
 from vclass.experiments.lesson.config import RunConfig, load_run_config
 from vclass.experiments.lesson.output import format_summary, write_lesson
 from vclass.experiments.lesson.report import write_report
-from vclass.experiments.lesson.runner import SUMMARY_KEYS, build_policy, run_lesson
+from vclass.experiments.lesson.runner import SUMMARY_KEYS, build_policy, describe_path, run_lesson
 from vclass.io import new_run_dir, output_folder, write_json
 
 
@@ -40,7 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, help="lesson length in minutes (default 45)")
     parser.add_argument("--policy", help="policy name, e.g. ecem, none, always-fun, or module:Class (default ecem)")
     parser.add_argument("--recognizer", help="oracle, surrogate or scn-cs (default scn-cs, the shipped model)")
-    parser.add_argument("--backend", help="onnxruntime (default), torch, torch-cuda or tensorrt")
+    parser.add_argument(
+        "--backend",
+        help="auto (default: the fastest CPU path installed, OpenVINO INT8 here), onnxruntime, openvino, torch, "
+        "torch-cuda or tensorrt",
+    )
     parser.add_argument(
         "--compare", default="none", help="baseline policy run on the same seed and students (default none; '' to skip)"
     )
@@ -98,7 +102,10 @@ def main(args: argparse.Namespace) -> int:
         write_report(out, summaries, run_cfg, compare)
     if not args.quiet:
         c = run_cfg.sim.classroom
-        print(f"{c.students} students, {c.minutes:g} min, recognizer {run_cfg.recognizer.kind}, seed {run_cfg.seed}")
+        on = f" on {describe_path(result.summary['recognition_path'])}" if run_cfg.recognizer.kind == "scn-cs" else ""
+        print(
+            f"{c.students} students, {c.minutes:g} min, recognizer {run_cfg.recognizer.kind}{on}, seed {run_cfg.seed}"
+        )
         print(format_summary(summaries))
     print(f"run folder: {target}")
     return 0

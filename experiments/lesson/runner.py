@@ -9,6 +9,7 @@ share of ECEM decisions the recognizer changed (:func:`vclass.agents.ecem.decisi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -55,7 +56,8 @@ class LessonResult:
     :ivar record: the simulator's record (true states, attention, presence, behaviour, incentives, ...).
     :ivar recognition: the observer's recognition log; None under the oracle, which recognizes nothing.
     :ivar summary: the measures (:data:`MEASURES` and the class summary's tables), with the seed, the policy's
-        name, the recognizer kind and the resolved config.
+        name, the recognizer kind, the recognition path (backend, model file, precision; None without a model) and the
+        resolved config.
     """
 
     record: LessonRecord
@@ -110,6 +112,7 @@ def run_lesson(
         seed=run_cfg.seed,
         policy=run_cfg.policy.name,
         recognizer=run_cfg.recognizer.kind,
+        recognition_path=getattr(observer, "path", None),  # which backend, model file and precision recognized
         config=run_cfg.as_dict(),
     )
     return LessonResult(record, log, summary)
@@ -128,3 +131,10 @@ def _explain_undefined(summary: dict[str, Any], oracle: bool) -> None:
                 reasons[key] = "no student ever showed a frame" if key == "recognition_accuracy" else NOBODY_PRESENT
     if reasons:
         summary["undefined"] = reasons
+
+
+def describe_path(path: dict[str, str] | None) -> str:
+    """The recognition path in a few words, e.g. ``openvino int8 (scn-cs-int8.onnx)``."""
+    if not path:
+        return "no model"
+    return f"{path['backend']} {path['precision']} ({Path(path['model']).name})"
