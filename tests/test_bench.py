@@ -69,3 +69,29 @@ def test_recognizer_bench_has_int8_rows_beside_fp32_each_with_its_share_of_a_pea
     assert by_case["openvino int8 batch 256"]["target"] == ">= 8,000 faces/s"
     assert by_case["openvino int8 batch 30"]["target"] == "< 4 ms per batch"
     assert by_case["onnxruntime int8 batch 256"]["target"] == ""  # the FP32 ONNX Runtime target is not its own
+
+
+def test_every_row_carries_the_load_and_a_busy_suite_is_not_written(tmp_path, monkeypatch, capsys):
+    import os
+    import types
+
+    from vclass.experiments.bench import bench, load
+
+    loads = iter([0.2, 0.2, 0.3, 7.5])  # the quiet start (checked, then read), a quiet row, then a busy one
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (next(loads, 7.5), 0.0, 0.0))
+    monkeypatch.setattr(load, "QUIET_WAIT_SECONDS", 0.0)
+
+    def run(quick=False):
+        return [load.stamped({"benchmark": "fake", "case": c, "value": 1.0, "unit": "x"}) for c in ("quiet", "loud")]
+
+    monkeypatch.setitem(bench.SUITES, "fake", "fake_suite")
+    monkeypatch.setitem(__import__("sys").modules, "fake_suite", types.SimpleNamespace(run=run, NOTES=""))
+    target = tmp_path / "BENCH.md"
+    args = types.SimpleNamespace(suite="fake", quick=False, write=str(target), allow_busy=False)
+    assert bench.main(args) == 1 and not target.exists()
+    captured = capsys.readouterr()
+    assert "| 0.30 |" in captured.out and "| 7.50 (busy) |" in captured.out and "not written" in captured.err
+    loads = iter([0.2, 0.2, 0.3, 7.5])
+    assert bench.main(types.SimpleNamespace(suite="fake", quick=False, write=str(target), allow_busy=True)) == 0
+    assert "7.50 (busy)" in target.read_text()

@@ -12,11 +12,13 @@ import importlib
 import os
 import platform
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vclass.experiments.bench.load import busy_load, load_now, wait_for_quiet
 from vclass.io import atomic_write_text, git_commit
 
 SUITES = {
@@ -39,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="BENCHMARKS.md",
         help="markdown file whose section for each suite is replaced (use '' to skip)",
     )
+    parser.add_argument(
+        "--allow-busy",
+        action="store_true",
+        help="write figures taken on a busy machine too (marked busy); by default a suite with any is not written",
+    )
 
 
 def machine_line() -> str:
@@ -49,16 +56,24 @@ def machine_line() -> str:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """Markdown table of benchmark rows."""
-    lines = ["| benchmark | case | value | unit | target | note |", "|---|---|---|---|---|---|"]
+    """Markdown table of benchmark rows, each with the 1-minute load average when it was measured (and ``busy``
+    when that was above :func:`vclass.experiments.bench.load.busy_load`)."""
+    lines = ["| benchmark | case | value | unit | target | load | note |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         value = r.get("value")
         shown = "not available here" if value is None else (f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}")
+        load = r.get("load")
+        load_text = "" if load is None else f"{load:.2f}" + (" (busy)" if is_busy(r) else "")
         lines.append(
             f"| {r['benchmark']} | {r['case']} | {shown} | {r.get('unit', '')} | {r.get('target', '')} "
-            f"| {r.get('note', '')} |"
+            f"| {load_text} | {r.get('note', '')} |"
         )
     return "\n".join(lines)
+
+
+def is_busy(row: dict[str, Any]) -> bool:
+    """Whether ``row`` was measured on a busy machine (it has a value and its load is above the cores)."""
+    return row.get("value") is not None and row.get("load") is not None and row["load"] > busy_load()
 
 
 def update_markdown(path: Path, suite: str, body: str) -> None:
@@ -74,11 +89,17 @@ def update_markdown(path: Path, suite: str, body: str) -> None:
 
 def main(args: argparse.Namespace) -> int:
     suites = list(SUITES) if args.suite == "all" else [args.suite]
+    refused = []
     for suite in suites:
         module = importlib.import_module(SUITES[suite])
+        start_load = wait_for_quiet() if not args.quick else load_now()
         rows = module.run(quick=args.quick)
         table = format_table(rows)
-        print(f"## {suite}\n{table}\n")
+        busy = [r for r in rows if is_busy(r)]
+        print(f"## {suite} (load {start_load:.2f} at the start)\n{table}\n")
+        if busy and not args.allow_busy:
+            refused.append(f"{suite} ({len(busy)} of {len(rows)} rows busy)")
+            continue
         if args.write and not args.quick:
             stamp = dt.date.today().isoformat()
             body = (
@@ -86,4 +107,11 @@ def main(args: argparse.Namespace) -> int:
                 f"{table}\n\n{getattr(module, 'NOTES', '')}"
             ).rstrip()
             update_markdown(Path(args.write), suite, body)
+    if refused and args.write and not args.quick:
+        print(
+            f"not written to {args.write}: {', '.join(refused)} measured with the load above {busy_load():.2f} "
+            "(more runnable work than cores); run again on a quiet machine, or --allow-busy to write them marked",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -20,6 +20,7 @@ from vclass.agents.registry import make_policy
 from vclass.config import replace_nested
 from vclass.env.batch import RecognitionService, run_classrooms
 from vclass.env.observers import RecognitionObserver
+from vclass.experiments.bench.load import stamped
 from vclass.models.recognizer import SHIPPED_MODEL, load_recognizer
 from vclass.sim.config import SimConfig
 
@@ -70,10 +71,10 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 "target": ">= 0.1 (10 s a lesson)" if (backend, classrooms) == ("onnxruntime", 1) else "",
             }
             if not SHIPPED_MODEL.is_file():
-                rows.append({**row, "value": None, "note": "not available here: no shipped model"})
+                rows.append(stamped({**row, "value": None, "note": "not available here: no shipped model"}))
                 continue
             if backend not in backends:
-                rows.append({**row, "value": None, "note": "not available here: no CUDA GPU"})
+                rows.append(stamped({**row, "value": None, "note": "not available here: no CUDA GPU"}))
                 continue
             if quick and classrooms > 16:
                 continue
@@ -81,12 +82,14 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             measured = time_classrooms(classrooms, minutes, backend)
             lessons = classrooms * measured["ticks"] / FULL_LESSON_TICKS
             rows.append(
-                {
-                    **row,
-                    "value": lessons / measured["seconds"],
-                    "note": f"{minutes:g}-min lessons, {measured['seconds']:.1f} s; "
-                    f"{measured['frames'] / measured['seconds']:,.0f} frames/s; "
-                    f"{measured['seconds'] / lessons:.2f} s per 45-min lesson",
-                }
+                stamped(
+                    {
+                        **row,
+                        "value": lessons / measured["seconds"],
+                        "note": f"{minutes:g}-min lessons, {measured['seconds']:.1f} s; "
+                        f"{measured['frames'] / measured['seconds']:,.0f} frames/s; "
+                        f"{measured['seconds'] / lessons:.2f} s per 45-min lesson",
+                    }
+                )
             )
     return rows

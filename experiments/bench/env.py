@@ -20,6 +20,7 @@ import numpy as np
 from vclass.env.attention import AttentionEnv
 from vclass.env.motivation import MotivationEnv
 from vclass.env.observers import SHIPPED_CONFUSION, SHIPPED_MODEL
+from vclass.experiments.bench.load import stamped
 
 NOTES = (
     "One env step = one 30 s decision = 3 ticks of 30 students with recognition in the loop and the HMM "
@@ -71,7 +72,16 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
     def row(case: str, value: float | None, target: str = "", note: str = "") -> None:
         rows.append(
-            {"benchmark": "env", "case": case, "value": value, "unit": "env steps/s", "target": target, "note": note}
+            stamped(
+                {
+                    "benchmark": "env",
+                    "case": case,
+                    "value": value,
+                    "unit": "env steps/s",
+                    "target": target,
+                    "note": note,
+                }
+            )
         )
 
     options: dict[str, Any] = {"students": STUDENTS}

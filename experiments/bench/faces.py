@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from vclass.experiments.bench.load import stamped
 from vclass.sim.faces import render_faces, sample_face_params
 
 NOTES = (
@@ -41,13 +42,15 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     for size, batch in CASES:
         times = _time_renders(size, batch, repeats)
         rows.append(
-            {
-                "benchmark": "renderer",
-                "case": f"{size}x{size} batch {batch}",
-                "value": batch / statistics.median(times),
-                "unit": "faces/s",
-                "target": f">= {TARGET_FACES_PER_S}" if (size, batch) == CASES[0] else "",
-                "note": f"best {batch / min(times):,.0f} faces/s over {repeats} calls",
-            }
+            stamped(
+                {
+                    "benchmark": "renderer",
+                    "case": f"{size}x{size} batch {batch}",
+                    "value": batch / statistics.median(times),
+                    "unit": "faces/s",
+                    "target": f">= {TARGET_FACES_PER_S}" if (size, batch) == CASES[0] else "",
+                    "note": f"best {batch / min(times):,.0f} faces/s over {repeats} calls",
+                }
+            )
         )
     return rows

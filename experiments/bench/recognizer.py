@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from vclass.experiments.bench.load import stamped
 from vclass.models.export import export_onnx
 from vclass.models.quantize import current_int8_model, quantize_int8
 from vclass.models.recognizer import (
@@ -184,14 +185,17 @@ def peak_rows(quick: bool) -> tuple[list[dict[str, Any]], dict[str, float]]:
             rate = gemm_peak(precision, threads, side, 2 if quick else 10, 0.0 if quick else 3.0)
             where = "1 core" if threads == 1 else f"all {threads} cores"
             rows.append(
-                {
-                    "benchmark": "recognizer",
-                    "case": f"{precision} peak, {where}",
-                    "value": rate / 1e9,
-                    "unit": unit,
-                    "target": "",
-                    "note": f"fastest of {'2' if quick else '>= 10 (>= 3 s of)'} {what}, {side}^3, {threads} thread(s)",
-                }
+                stamped(
+                    {
+                        "benchmark": "recognizer",
+                        "case": f"{precision} peak, {where}",
+                        "value": rate / 1e9,
+                        "unit": unit,
+                        "target": "",
+                        "note": f"fastest of {'2' if quick else '>= 10 (>= 3 s of)'} {what}, {side}^3, "
+                        f"{threads} thread(s)",
+                    }
+                )
             )
         peaks[precision] = rate  # the last one: all cores
     return rows, peaks
@@ -251,13 +255,15 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         onnx_path, pt_path = _model_paths(Path(tmp))
         flops = count_flops(load_torch_model(pt_path))
         rows.append(
-            {
-                "benchmark": "recognizer",
-                "case": "model FLOPs per face",
-                "value": flops / 1e6,
-                "unit": "MFLOP",
-                "note": f"{onnx_path.name}; convolutions and linears, 2 per multiply-add",
-            }
+            stamped(
+                {
+                    "benchmark": "recognizer",
+                    "case": "model FLOPs per face",
+                    "value": flops / 1e6,
+                    "unit": "MFLOP",
+                    "note": f"{onnx_path.name}; convolutions and linears, 2 per multiply-add",
+                }
+            )
         )
         cpu_peak_rows, peaks = peak_rows(quick)
         rows += cpu_peak_rows
@@ -278,7 +284,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                     "target": TARGETS.get((label, batch), TARGETS.get((backend, batch), "") if model == "fp32" else ""),
                 }
                 if recognizer is None:
-                    rows.append({**row, "value": None, "latency_ms": None, "note": f"not available here: {reason}"})
+                    rows.append(
+                        stamped({**row, "value": None, "latency_ms": None, "note": f"not available here: {reason}"})
+                    )
                     continue
                 frames = rng.integers(0, 256, (batch, *recognizer.input_size), dtype=np.uint8)
                 seconds = time_predict(recognizer, frames, 0.2 if quick else 3.0, 2 if quick else 10)
@@ -294,7 +302,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 peak = fp16_peak(gpu) if on_gpu and gpu else None
                 if peak:
                     note += f"; {100 * flops * batch / seconds / (peak * 1e12):.2f}% of the {gpu}'s FP16 peak"
-                rows.append({**row, "value": batch / seconds, "latency_ms": 1000 * seconds, "note": note})
+                rows.append(stamped({**row, "value": batch / seconds, "latency_ms": 1000 * seconds, "note": note}))
         for widths in SIZES:
             size_onnx, size_pt = _untrained_model(Path(tmp), widths)
             size_flops = count_flops(load_torch_model(size_pt))
@@ -304,14 +312,17 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 frames = rng.integers(0, 256, (batch, *recognizer.input_size), dtype=np.uint8)
                 seconds = time_predict(recognizer, frames, 0.2 if quick else 3.0, 2 if quick else 10)
                 rows.append(
-                    {
-                        "benchmark": "recognizer",
-                        "case": f"onnxruntime widths {label} batch {batch}",
-                        "unit": "faces/s",
-                        "target": "",
-                        "value": batch / seconds,
-                        "latency_ms": 1000 * seconds,
-                        "note": f"untrained, {size_flops / 1e6:.1f} MFLOP per face; {1000 * seconds:.2f} ms per batch",
-                    }
+                    stamped(
+                        {
+                            "benchmark": "recognizer",
+                            "case": f"onnxruntime widths {label} batch {batch}",
+                            "unit": "faces/s",
+                            "target": "",
+                            "value": batch / seconds,
+                            "latency_ms": 1000 * seconds,
+                            "note": f"untrained, {size_flops / 1e6:.1f} MFLOP per face; "
+                            f"{1000 * seconds:.2f} ms per batch",
+                        }
+                    )
                 )
     return rows

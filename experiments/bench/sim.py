@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from vclass.agents.baselines import NoIntervention
+from vclass.experiments.bench.load import stamped
 from vclass.sim.classroom import simulate
 from vclass.sim.config import ClassroomConfig, SimConfig
 
@@ -40,25 +41,29 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     rows = []
     small = statistics.median(_time_lessons(30, seconds, 3 if quick else 30))
     rows.append(
-        {
-            "benchmark": "sim",
-            "case": "30 students, 45 min lesson",
-            "value": 1.0 / small,
-            "unit": "lessons/s",
-            "target": ">= 50",
-        }
+        stamped(
+            {
+                "benchmark": "sim",
+                "case": "30 students, 45 min lesson",
+                "value": 1.0 / small,
+                "unit": "lessons/s",
+                "target": ">= 50",
+            }
+        )
     )
     for students in (30, 300, 3000):
         per_lesson = small if students == 30 else statistics.median(_time_lessons(students, seconds, 2 if quick else 5))
         rate = students * ticks / per_lesson
         rows.append(
-            {
-                "benchmark": "sim",
-                "case": f"{students} students",
-                "value": rate,
-                "unit": "student-ticks/s",
-                "target": ">= 2,000,000" if students == 3000 else "",
-                "note": f"{1e6 / rate:.3f} us per student-tick",
-            }
+            stamped(
+                {
+                    "benchmark": "sim",
+                    "case": f"{students} students",
+                    "value": rate,
+                    "unit": "student-ticks/s",
+                    "target": ">= 2,000,000" if students == 3000 else "",
+                    "note": f"{1e6 / rate:.3f} us per student-tick",
+                }
+            )
         )
     return rows

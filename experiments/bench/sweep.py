@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from vclass.env.observers import SHIPPED_CONFUSION
+from vclass.experiments.bench.load import stamped
 from vclass.experiments.pool import RayExecutor, make_executor
 from vclass.experiments.sweep.runner import auto_chunk, run_sweep
 from vclass.experiments.sweep.spec import expand, load_spec
@@ -246,34 +247,40 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         results = {key: _sweep(folder, f"{key[0]}-{key[1]}", key[0], key[1], seeds, confusion) for key in order}
         for (executor, workers), stats in sorted(results.items()):
             rows.append(
-                {
-                    "benchmark": "sweep",
-                    "case": f"{executor}, {workers} worker{'s' if workers > 1 else ''}, {lessons:,} lessons",
-                    "value": stats["ran"] / stats["seconds"],
-                    "unit": "lessons/s",
-                    "note": f"{stats['seconds']:.0f} s; {stats['failed']} failed; load {stats['load']:.1f}",
-                }
+                stamped(
+                    {
+                        "benchmark": "sweep",
+                        "case": f"{executor}, {workers} worker{'s' if workers > 1 else ''}, {lessons:,} lessons",
+                        "value": stats["ran"] / stats["seconds"],
+                        "unit": "lessons/s",
+                        "note": f"{stats['seconds']:.0f} s; {stats['failed']} failed; load {stats['load']:.1f}",
+                    }
+                )
             )
         if not have_ray:
             rows.append(
-                {
-                    "benchmark": "sweep",
-                    "case": "ray",
-                    "value": None,
-                    "unit": "lessons/s",
-                    "note": "ray not installed (pip install -e .[cluster])",
-                }
+                stamped(
+                    {
+                        "benchmark": "sweep",
+                        "case": "ray",
+                        "value": None,
+                        "unit": "lessons/s",
+                        "note": "ray not installed (pip install -e .[cluster])",
+                    }
+                )
             )
         lesson_s = statistics.fmean(s["lesson_seconds"] for s in results.values())
         lesson_cpu = statistics.fmean(s["lesson_cpu"] for s in results.values())
         rows.append(
-            {
-                "benchmark": "sweep",
-                "case": "one lesson in a worker: CPU time",
-                "value": lesson_cpu * 1e3,
-                "unit": "ms/lesson",
-                "note": f"wall {lesson_s * 1e3:.0f} ms (the rows' cpu_s, duration_s)",
-            }
+            stamped(
+                {
+                    "benchmark": "sweep",
+                    "case": "one lesson in a worker: CPU time",
+                    "value": lesson_cpu * 1e3,
+                    "unit": "ms/lesson",
+                    "note": f"wall {lesson_s * 1e3:.0f} ms (the rows' cpu_s, duration_s)",
+                }
+            )
         )
         speedups = {}
         for executor in ("local", "ray"):
@@ -281,48 +288,60 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 one, two = results[executor, 1], results[executor, 2]
                 speedups[executor] = (two["ran"] / two["seconds"]) / (one["ran"] / one["seconds"])
                 rows.append(
-                    {
-                        "benchmark": "sweep",
-                        "case": f"{executor}: speed-up 1 -> 2 workers",
-                        "value": speedups[executor],
-                        "unit": "x",
-                        "note": f"{speedups[executor] / 2:.0%} parallel efficiency",
-                    }
+                    stamped(
+                        {
+                            "benchmark": "sweep",
+                            "case": f"{executor}: speed-up 1 -> 2 workers",
+                            "value": speedups[executor],
+                            "unit": "x",
+                            "note": f"{speedups[executor] / 2:.0%} parallel efficiency",
+                        }
+                    )
                 )
         tasks = 200 if quick else 2000
         local_task = _task_cost("local", 2, tasks)
         rows.append(
-            {
-                "benchmark": "sweep",
-                "case": "local: cost per task (no-op tasks, 2 workers)",
-                "value": local_task * 1e3,
-                "unit": "ms/task",
-            }
+            stamped(
+                {
+                    "benchmark": "sweep",
+                    "case": "local: cost per task (no-op tasks, 2 workers)",
+                    "value": local_task * 1e3,
+                    "unit": "ms/task",
+                }
+            )
         )
         if have_ray:
             ray_task = _task_cost("ray", 2, tasks)
             ray_start = _ray_start_seconds()
             rows.append(
-                {
-                    "benchmark": "sweep",
-                    "case": "ray: cost per task (no-op tasks, 2 workers)",
-                    "value": ray_task * 1e3,
-                    "unit": "ms/task",
-                }
+                stamped(
+                    {
+                        "benchmark": "sweep",
+                        "case": "ray: cost per task (no-op tasks, 2 workers)",
+                        "value": ray_task * 1e3,
+                        "unit": "ms/task",
+                    }
+                )
             )
-            rows.append({"benchmark": "sweep", "case": "ray: start a local instance", "value": ray_start, "unit": "s"})
+            rows.append(
+                stamped({"benchmark": "sweep", "case": "ray: start a local instance", "value": ray_start, "unit": "s"})
+            )
         append, rewrite, row_bytes = _recording_cost(folder, 2_000 if quick else 50_000)
         rows.append(
-            {"benchmark": "sweep", "case": "record a row: journal append", "value": append * 1e6, "unit": "us/row"}
+            stamped(
+                {"benchmark": "sweep", "case": "record a row: journal append", "value": append * 1e6, "unit": "us/row"}
+            )
         )
         rows.append(
-            {
-                "benchmark": "sweep",
-                "case": "record a row: table rewrite (Parquet + CSV)",
-                "value": rewrite * 1e6,
-                "unit": "us/row",
-                "note": f"{row_bytes} bytes a JSON row",
-            }
+            stamped(
+                {
+                    "benchmark": "sweep",
+                    "case": "record a row: table rewrite (Parquet + CSV)",
+                    "value": rewrite * 1e6,
+                    "unit": "us/row",
+                    "note": f"{row_bytes} bytes a JSON row",
+                }
+            )
         )
     if have_ray:
         chunk_s = auto_chunk(CLUSTER_LESSONS, CLUSTER_NODES * CORES_PER_NODE) * lesson_cpu
@@ -332,13 +351,15 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         high = cluster_estimate(lesson_cpu, efficiency_high, *inputs)
         low = cluster_estimate(lesson_cpu, efficiency_low, *inputs)
         rows.append(
-            {
-                "benchmark": "sweep",
-                "case": f"estimate: {CLUSTER_LESSONS:,} lessons on {CLUSTER_NODES} nodes x {CORES_PER_NODE} cores",
-                "value": high["rate"],
-                "unit": "lessons/s",
-                "note": f"about {high['total'] / 60:.0f} min (up to {low['total'] / 60:.0f}); see below",
-            }
+            stamped(
+                {
+                    "benchmark": "sweep",
+                    "case": f"estimate: {CLUSTER_LESSONS:,} lessons on {CLUSTER_NODES} nodes x {CORES_PER_NODE} cores",
+                    "value": high["rate"],
+                    "unit": "lessons/s",
+                    "note": f"about {high['total'] / 60:.0f} min (up to {low['total'] / 60:.0f}); see below",
+                }
+            )
         )
         loads = [s["load"] for s in results.values()]
         measured = {
