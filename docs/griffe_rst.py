@@ -10,12 +10,17 @@ more reST, which Markdown would misread. Before a docstring is parsed this exten
 * a paragraph's closing ``::`` into ``:``, since the indented block after it is already code in Markdown;
 * doctest lines (``>>>``) into a fenced Python block.
 
+A config field declared as ``bounded(default, ge=..., doc="...")`` (:func:`vclass.config.bounded`) has no docstring
+of its own; it gets one made of its ``doc``, its default and its allowed range, the same facts that error messages
+give, so the reference lists every config field.
+
 Markdown tables, headings and lists in docstrings are left as they are. mkdocs.yml names this file under
 mkdocstrings' ``extensions``; it only changes the docstrings that the reference shows, never the code.
 """
 
 from __future__ import annotations
 
+import ast
 import html
 import re
 from typing import Any
@@ -130,9 +135,42 @@ def markdown_from_rst(obj: griffe.Object, text: str) -> str:
     return "\n".join(lines)
 
 
+BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+
+
+def field_docstring(value: str) -> str | None:
+    """The docstring of a config field whose value is the source text of a ``bounded(...)`` call; None otherwise."""
+    try:
+        call = ast.parse(value, mode="eval").body
+    except SyntaxError:
+        return None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "bounded"):
+        return None
+    keywords = {k.arg: k.value for k in call.keywords if k.arg}
+    doc = keywords.get("doc")
+    text = doc.value.rstrip(".") if isinstance(doc, ast.Constant) and isinstance(doc.value, str) else ""
+    parts = [text[:1].upper() + text[1:] + "." if text else ""]
+    if call.args:
+        parts.append(f"Default `{ast.unparse(call.args[0])}`.")
+    elif "factory" in keywords:
+        parts.append(f"Default `{ast.unparse(keywords['factory'])}()`.")
+    limits = [f"{sign} {ast.unparse(keywords[key])}" for key, sign in BOUNDS if key in keywords]
+    if "length" in keywords:
+        limits.append(f"length {ast.unparse(keywords['length'])}")
+    if limits:
+        parts.append(f"Allowed: {', '.join(limits)}.")
+    return " ".join(part for part in parts if part)
+
+
 class RestMarkup(griffe.Extension):
     """Rewrites every docstring once the package is loaded, so that names resolve across modules."""
 
     def on_object(self, *, obj: griffe.Object, **kwargs: Any) -> None:
-        if obj.docstring is not None and not obj.is_alias:
+        if obj.is_alias:
+            return
+        if obj.docstring is None and isinstance(obj, griffe.Attribute) and obj.value is not None:
+            text = field_docstring(str(obj.value))
+            if text:
+                obj.docstring = griffe.Docstring(text, parent=obj)
+        if obj.docstring is not None:
             obj.docstring.value = markdown_from_rst(obj, obj.docstring.value)
