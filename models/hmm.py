@@ -156,7 +156,9 @@ def fit_baum_welch(
     """Refit an HMM from recognized sequences by Baum-Welch (S3 eq 10), through hmmlearn.
 
     :param sequences: integer arrays of recognized classes (one per student), missing frames removed.
-    :param transitions, emission, initial: the starting point (e.g. SPEC's model).
+    :param transitions: the starting transition matrix (e.g. SPEC's model).
+    :param emission: the starting emission matrix.
+    :param initial: the starting initial distribution.
     :param epsilon: stop when the log-likelihood gain is below this.
     :param params: which parameters to update: s(tart), t(ransitions), e(missions).
     """

@@ -53,7 +53,10 @@ def bounded(
 ) -> Any:
     """A dataclass field with an allowed range (applied to every element of a sequence).
 
-    :param ge, le, gt, lt: inclusive / exclusive bounds.
+    :param ge: inclusive lower bound.
+    :param le: inclusive upper bound.
+    :param gt: exclusive lower bound.
+    :param lt: exclusive upper bound.
     :param length: required length of a tuple field (nested tuples: outer length).
     :param doc: one line shown in error messages and docs.
     """

@@ -37,7 +37,8 @@ Resumable: a run whose ``metrics.json`` exists is skipped, one with only a
 ``checkpoint.pt`` resumes from it; settings that differ from a finished or
 started run's are refused (use a new ``--out``).
 
-The README table comes from the defaults, two runs at a time::
+The manual's table (docs/recognition.md, from ``experiments/results/ablation/``) comes from the defaults, two runs
+at a time::
 
     vclass ablation --out runs/ablation --jobs 2
 
