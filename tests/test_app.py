@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from vclass.agents.rules import read_rule_file
 from vclass.cli import main
@@ -349,11 +350,14 @@ class Page:
         """A screenshot for the manual (when asked for), from the top or from the element marked ``top``."""
         if self.shots is not None:
             if top:
-                self.driver.execute_script("arguments[0].scrollIntoView(); window.scrollBy(0, -70)", self.find(top))
+                self.driver.execute_script("arguments[0].scrollIntoView(); window.scrollBy(0, -130)", self.find(top))
             else:
                 self.driver.execute_script("window.scrollTo(0, 0)")
             time.sleep(0.3)
-            self.driver.save_screenshot(str(self.shots / f"workbench-{name}.png"))
+            path = self.shots / f"workbench-{name}.png"
+            self.driver.save_screenshot(str(path))
+            image = Image.open(path).convert("RGB")  # a small PNG: 128 colours are enough for a page
+            image.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 
 def spans(page: Page, policies: list[str], measures: list[str]) -> dict[tuple[str, str, str], str]:
