@@ -417,13 +417,14 @@ class ClassroomEnv(gym.Env):
 # -- rendering --------------------------------------------------------------------------------------------------------
 FACE_PIXELS = 64
 BAR_PIXELS = 22
+TILE_HEIGHT, TILE_WIDTH = FACE_PIXELS + BAR_PIXELS + 4, FACE_PIXELS + 4  # a student's tile, margin included
 STATE_COLOURS = np.where(POSITIVE[:, None], np.array([[60, 170, 80]]), np.array([[200, 70, 60]])).astype(np.uint8)
 
 
-def render_class(lesson: Lesson, obs: Observation, identities) -> np.ndarray:
-    """A grid of the class's faces (the expression each student last showed; grey without a frame) with
-    the teacher's belief over the eight states as bars (green positive, red negative) and the attention
-    estimate as a blue bar under each face. Returns an RGB image (H, W, 3) uint8."""
+def render_tiles(lesson: Lesson, obs: Observation, identities) -> np.ndarray:
+    """Each student's tile of :func:`render_class`: the face the student last showed (grey without a frame, dimmed
+    when unreachable) with the teacher's belief over the eight states as bars (green positive, red negative) and the
+    attention estimate as a blue bar under it, on a white margin. Returns (N, TILE_HEIGHT, TILE_WIDTH, 3) uint8."""
 
     room = lesson.room
     n = room.n_students
@@ -447,22 +448,34 @@ def render_class(lesson: Lesson, obs: Observation, identities) -> np.ndarray:
         )
         params = params.replace(noise_sd=0.0, occluded=False)
         faces[seen] = render_faces(params, rng, size=FACE_PIXELS)
-    columns = int(np.ceil(np.sqrt(n)))
-    rows = -(-n // columns)
-    tile_h, tile_w = FACE_PIXELS + BAR_PIXELS + 4, FACE_PIXELS + 4
-    image = np.full((rows * tile_h, columns * tile_w, 3), 255, dtype=np.uint8)
+    tiles = np.full((n, TILE_HEIGHT, TILE_WIDTH, 3), 255, dtype=np.uint8)
     bar_w = FACE_PIXELS // N_STATES
+    top = left = 2
     for k in range(n):
-        top, left = (k // columns) * tile_h + 2, (k % columns) * tile_w + 2
+        tile = tiles[k]
         face = faces[k]
         if not obs.reachable[k]:
             face = face // 3
-        image[top : top + FACE_PIXELS, left : left + FACE_PIXELS] = face[..., None]
+        tile[top : top + FACE_PIXELS, left : left + FACE_PIXELS] = face[..., None]
         base = top + FACE_PIXELS + BAR_PIXELS - 5
         for i in range(N_STATES):
             height = int(round(obs.belief[k, i] * (BAR_PIXELS - 6)))
             if height:
-                image[base - height : base, left + i * bar_w : left + (i + 1) * bar_w - 1] = STATE_COLOURS[i]
+                tile[base - height : base, left + i * bar_w : left + (i + 1) * bar_w - 1] = STATE_COLOURS[i]
         width = int(round(np.clip(obs.attention[k], 0, 1) * FACE_PIXELS))
-        image[base + 1 : base + 4, left : left + width] = (50, 100, 210)
+        tile[base + 1 : base + 4, left : left + width] = (50, 100, 210)
+    return tiles
+
+
+def render_class(lesson: Lesson, obs: Observation, identities) -> np.ndarray:
+    """A grid of the class's tiles (:func:`render_tiles`), row by row, about as many columns as rows. Returns an RGB
+    image (H, W, 3) uint8."""
+    tiles = render_tiles(lesson, obs, identities)
+    n = tiles.shape[0]
+    columns = int(np.ceil(np.sqrt(n)))
+    rows = -(-n // columns)
+    image = np.full((rows * TILE_HEIGHT, columns * TILE_WIDTH, 3), 255, dtype=np.uint8)
+    for k in range(n):
+        top, left = (k // columns) * TILE_HEIGHT, (k % columns) * TILE_WIDTH
+        image[top : top + TILE_HEIGHT, left : left + TILE_WIDTH] = tiles[k]
     return image

@@ -17,6 +17,9 @@ time, which pins a crash on the task that caused it.
 ``ray``: tasks as Ray remote functions (one CPU each, no retries), on the
 cluster at ``address`` or on a local Ray instance started for the sweep and
 stopped after it. Ray is optional: ``pip install -e .[cluster]``.
+
+:func:`start_process` runs one function in a process of the same kind, that dies with its parent (the
+workbench runs each comparison's sweep in one, so that stopping the server stops the sweep).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from tqdm import tqdm
@@ -67,6 +71,23 @@ def _watch_parent(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(1.0)
     os._exit(1)
+
+
+def start_process(fn: Callable[..., Any], *args: Any) -> BaseProcess:
+    """Run ``fn(*args)`` in a spawned process that dies with this one, as the pool's workers do
+    (:func:`_worker_setup`); a process it starts in turn, such as a sweep's pool, dies with it. Started from the
+    calling thread, which should outlive the process (on Linux the kernel ends it when that thread ends).
+
+    :param fn: a picklable, module-level function.
+    """
+    process = get_context("spawn").Process(target=_follow_parent, args=(os.getpid(), fn, args), daemon=False)
+    process.start()
+    return process
+
+
+def _follow_parent(parent: int, fn: Callable[..., Any], args: tuple) -> None:
+    _worker_setup(parent)
+    fn(*args)
 
 
 class LocalExecutor:

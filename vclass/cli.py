@@ -82,6 +82,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vclass.experiments.sweep.report",
         "Report a sweep: per-cell means with bootstrap 95%% CIs, paired differences, effect sizes, plots, HTML.",
     ),
+    "app": (
+        "vclass.experiments.app.workbench",
+        (
+            "Serve the workbench on 127.0.0.1: set up a class, write rule strategies, watch a lesson live, compare "
+            "over seeds with 95%% CIs."
+        ),
+    ),
     "regress": (
         "vclass.experiments.sweep.regress",
         "Rerun a small spec and compare each measure with a stored baseline (tolerance from the seed spread).",
