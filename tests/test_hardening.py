@@ -643,7 +643,7 @@ def test_an_interrupted_fresh_start_leaves_nothing_of_the_old_sweep(designer, tm
     assert _sweep(_spec(designer), out) == 0
     assert (out / "report" / "index.html").exists()
     spec = _spec(designer, policy="strat:Slow")
-    old_journal = (out / "journal.jsonl").stat().st_ino
+    (out / "old-sweep-marker").touch()  # (a new journal may reuse the old one's inode, so mark the old folder)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -666,11 +666,12 @@ def test_an_interrupted_fresh_start_leaves_nothing_of_the_old_sweep(designer, tm
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # until the new sweep has begun its journal
         journal = out / "journal.jsonl"
-        if journal.exists() and journal.stat().st_ino != old_journal and journal.stat().st_size:
+        if not (out / "old-sweep-marker").exists() and journal.exists() and journal.stat().st_size:
             break
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
+    assert time.monotonic() < deadline, "the fresh sweep never began its journal"
     assert not (out / "report").exists() and not list(tmp_path.glob(".sw.*"))
 
 
