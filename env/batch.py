@@ -15,45 +15,84 @@ from typing import Any
 import numpy as np
 import simpy
 
+from vclass.config import ConfigError
+from vclass.env.observers import RecognizerConfig, check_model_fits, load_recognition_model
+from vclass.models.recognizer import BackendUnavailable, RecognizerLoadError
 from vclass.sim.classroom import Lesson, LessonRecord, Policy
 from vclass.sim.config import SimConfig
+from vclass.sim.faces import FaceParams, render_face_groups
 
 
 class RecognitionService:
-    """Batches frames from many observers into one recognizer call.
+    """Renders the frames of many observers in one batch and recognizes them in one recognizer call.
+
+    Each observer's faces keep their own random stream (:func:`vclass.sim.faces.render_face_groups`), so every
+    classroom sees, byte for byte, the frames and recognitions it would see on its own.
 
     :param model: a :class:`vclass.models.recognizer.Recognizer` (any backend).
     :param max_batch: frames per recognizer call at most (larger batches are split).
+    :param path: the recognition path runs record (:func:`vclass.env.observers.load_recognition_model`).
     """
 
-    def __init__(self, model: Any, max_batch: int = 8192):
+    def __init__(self, model: Any, max_batch: int = 8192, path: dict[str, str] | None = None):
         self.model = model
         self.max_batch = max_batch
-        self._pending: list[tuple[Any, np.ndarray | None]] = []
+        self.path = path
+        self._pending: list[tuple[Any, FaceParams | None, np.random.Generator]] = []
+        self._size: int | None = None
         self.batches = 0
         self.frames = 0
 
-    def submit(self, observer: Any, frames: np.ndarray | None) -> None:
-        """Queue one classroom's frames of this tick (None when no student is visible)."""
-        self._pending.append((observer, frames))
+    def submit(self, observer: Any, params: FaceParams | None, rng: np.random.Generator, size: int) -> None:
+        """Queue one classroom's faces of this tick (None when no student is visible), their sensor noise to be
+        drawn from ``rng``, at ``size`` pixels (the same for every classroom of a batch)."""
+        if self._size is not None and size != self._size:
+            raise ValueError(f"one batch renders one frame size: {self._size} and {size} pixels were queued")
+        self._size = size
+        self._pending.append((observer, params, rng))
 
     def flush(self) -> None:
-        """Recognize everything queued in one batch and hand each observer its share."""
+        """Render and recognize everything queued, then hand each observer its frames and their recognitions."""
         pending, self._pending = self._pending, []
-        sizes = [0 if f is None else f.shape[0] for _, f in pending]
-        total = sum(sizes)
+        size, self._size = self._size, None
+        if not pending or size is None:
+            return
+        groups = [(params, rng) for _, params, rng in pending if params is not None]
+        frames = render_face_groups(groups, size)
+        sizes = [0 if params is None else len(params) for _, params, _ in pending]
+        total = frames.shape[0]
         probs, attrs = np.zeros((0, 7)), np.zeros((0, 3))
         if total:
-            batch = np.concatenate([f for _, f in pending if f is not None])
-            parts = [self.model.predict(batch[i : i + self.max_batch]) for i in range(0, total, self.max_batch)]
+            parts = [self.model.predict(frames[i : i + self.max_batch]) for i in range(0, total, self.max_batch)]
             probs = np.concatenate([p for p, _ in parts])
             attrs = np.concatenate([a for _, a in parts])
             self.batches += len(parts)
             self.frames += total
         start = 0
-        for (observer, _), size in zip(pending, sizes):
-            observer.recognized(probs[start : start + size], attrs[start : start + size])
-            start += size
+        for (observer, _, _), n in zip(pending, sizes):
+            observer.rendered(frames[start : start + n])
+            observer.recognized(probs[start : start + n], attrs[start : start + n])
+            start += n
+
+
+def recognition_service(config: RecognizerConfig, sim: SimConfig) -> RecognitionService | None:
+    """The service that batches the frames of lessons seen by ``config``'s scn-cs recognizer (None for the oracle
+    and the surrogate, which render nothing), with the model loaded and checked as
+    :func:`vclass.env.observers.observer_from_config` checks it.
+
+    :raises ConfigError: naming ``recognizer.model``, ``recognizer.backend`` or ``frames.size``.
+    """
+    if config.kind != "scn-cs":
+        return None
+    try:
+        model, path = load_recognition_model(config.backend, config.model or None)
+    except RecognizerLoadError as err:
+        raise ConfigError("recognizer.model", str(err)) from None
+    except BackendUnavailable as err:
+        raise ConfigError("recognizer.backend", str(err)) from None
+    service = RecognitionService(model, path=path)
+    check_model_fits(model, sim)
+    return service
 
 
 def recognition(env: simpy.Environment, service: RecognitionService, tick_seconds: float):

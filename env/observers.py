@@ -48,7 +48,7 @@ from vclass.models.surrogate import SurrogateRecognizer
 from vclass.sim.attention import BEHAVIOUR_NAMES, ONE, ZERO
 from vclass.sim.classroom import Classroom, LessonRecord, OracleObserver
 from vclass.sim.config import SimConfig
-from vclass.sim.faces import FaceIdentity, render_faces, sample_face_params, sample_identities
+from vclass.sim.faces import FaceIdentity, FaceParams, render_faces, sample_face_params, sample_identities
 from vclass.sim.measures import Measure
 from vclass.sim.teacher import TeacherModel
 
@@ -159,25 +159,9 @@ class RecognitionObserver:
         self.model = None
         self.service = service  # a RecognitionService batching frames across classrooms, or None
         # Which recognizer runs, as a run records it: backend, model file, precision, and why.
-        self.path: dict[str, str] | None = None
+        self.path: dict[str, str] | None = getattr(service, "path", None)
         if recognizer == "scn-cs" and service is None:
-            if backend == AUTO_BACKEND:
-                choice = fastest_cpu_recognizer(model_path or SHIPPED_MODEL)
-                self.model = load_recognizer(choice.model_path, backend=choice.backend)
-                self.path = {
-                    "backend": choice.backend,
-                    "model": str(choice.model_path),
-                    "precision": choice.precision,
-                    "note": choice.note,
-                }
-            else:
-                self.model = load_recognizer(model_path or SHIPPED_MODEL, backend=backend)
-                self.path = {
-                    "backend": backend,
-                    "model": str(self.model.source),
-                    "precision": "as given",
-                    "note": "the backend and model file given",
-                }
+            self.model, self.path = load_recognition_model(backend, model_path)
 
     def check_fits(self, cfg: SimConfig) -> None:
         """Refuse a recognizer that cannot read the frames of lessons with config ``cfg``, before any lesson runs.
@@ -185,14 +169,8 @@ class RecognitionObserver:
         :raises ConfigError: naming ``recognizer.model`` (or ``frames.size``) and both sizes.
         """
         model = self.model if self.model is not None else getattr(self.service, "model", None)
-        size = cfg.frames.size
-        if model is not None and tuple(model.input_size) != (size, size):
-            height, width = model.input_size
-            raise ConfigError(
-                "frames.size",
-                f"the recognizer {model.source} reads {height}x{width} frames, but frames.size is {size}: set "
-                f"frames.size = {height}, or give a recognizer trained on {size}x{size} faces",
-            )
+        if model is not None:
+            check_model_fits(model, cfg)
 
     # -- Observer protocol ------------------------------------------------------------------------------------------
     def reset(self, room: Classroom, rng: np.random.Generator) -> None:
@@ -219,12 +197,20 @@ class RecognitionObserver:
         seen = np.flatnonzero(visible)
         if intensity is None or self.identities is None:
             raise RuntimeError("scn-cs renders faces: the classroom must draw intensities (watches = 'faces')")
-        frames = self._render(seen, expression[seen], intensity[seen], attributes[seen], self.identities)
-        self._pending_frames = (seen, frames)
-        if self.service is not None:
-            self.service.submit(self, frames)  # the service calls recognized() then complete() after its batch
-        elif self.model is not None:
+        self._pending_seen = seen
+        params = self._face_params(seen, expression[seen], intensity[seen], attributes[seen], self.identities)
+        if self.service is not None:  # the service renders, calls rendered(), then recognized() after its batch
+            self.service.submit(self, params, self.rng, room.cfg.frames.size)
+            return
+        size = room.cfg.frames.size
+        frames = np.zeros((0, size, size), np.uint8) if params is None else render_faces(params, self.rng, size=size)
+        self.rendered(frames)
+        if self.model is not None:
             self.recognized(*self.model.predict(frames))
+
+    def rendered(self, frames: np.ndarray) -> None:
+        """The frames rendered this tick, uint8 (S, size, size), in the order of the visible students."""
+        self._pending_frames = (self._pending_seen, frames)
 
     def recognized(self, probs: np.ndarray, attrs: np.ndarray) -> None:
         """Recognizer outputs for the frames rendered this tick (in the order of the visible students)."""
@@ -258,19 +244,18 @@ class RecognitionObserver:
         return self._attention.copy()
 
     # -- helpers ----------------------------------------------------------------------------------------------------
-    def _render(
+    def _face_params(
         self,
         students: np.ndarray,
         expression: np.ndarray,
         intensity: np.ndarray,
         attributes: np.ndarray,
         identities: FaceIdentity,
-    ) -> np.ndarray:
-        """The faces of ``students`` this tick, uint8 (S, size, size) (none: an empty batch)."""
-        size = self.room.cfg.frames.size
+    ) -> FaceParams | None:
+        """This tick's face parameters of ``students`` (drawn from the observer's stream), None when nobody is seen."""
         if not students.size:
-            return np.zeros((0, size, size), dtype=np.uint8)
-        params = sample_face_params(
+            return None
+        return sample_face_params(
             students.size,
             self.rng,
             identity=identities.take(students),
@@ -280,7 +265,6 @@ class RecognitionObserver:
             yawning=attributes[:, 1],
             looking_away=attributes[:, 2],
         )
-        return render_faces(params, self.rng, size=self.room.cfg.frames.size)
 
     def _prepare(self, cfg, plan) -> None:
         """What the observer needs of a config (and its lesson plan), for every lesson with that config."""
@@ -345,6 +329,47 @@ class RecognitionObserver:
                     "state": int(state[i]),
                 }
             )
+
+
+def check_model_fits(model: Any, cfg: SimConfig) -> None:
+    """Refuse a recognizer that cannot read the frames of lessons with config ``cfg``.
+
+    :raises ConfigError: naming ``frames.size`` and both sizes.
+    """
+    size = cfg.frames.size
+    if tuple(model.input_size) != (size, size):
+        height, width = model.input_size
+        raise ConfigError(
+            "frames.size",
+            f"the recognizer {model.source} reads {height}x{width} frames, but frames.size is {size}: set "
+            f"frames.size = {height}, or give a recognizer trained on {size}x{size} faces",
+        )
+
+
+def load_recognition_model(
+    backend: str = AUTO_BACKEND, model_path: str | Path | None = None
+) -> tuple[Any, dict[str, str]]:
+    """The scn-cs recognizer ``backend`` runs (``auto``: the fastest CPU path installed) and its recognition path
+    (backend, model file, precision, and why), as runs record it.
+
+    :raises RecognizerLoadError, BackendUnavailable: a model file that does not load or run, a backend missing here.
+    """
+    if backend == AUTO_BACKEND:
+        choice = fastest_cpu_recognizer(model_path or SHIPPED_MODEL)
+        model = load_recognizer(choice.model_path, backend=choice.backend)
+        return model, {
+            "backend": choice.backend,
+            "model": str(choice.model_path),
+            "precision": choice.precision,
+            "note": choice.note,
+        }
+    model = load_recognizer(model_path or SHIPPED_MODEL, backend=backend)
+    return model, {
+        "backend": backend,
+        "model": str(model.source),
+        "precision": "as given",
+        "note": "the backend and model file given",
+    }
 
 
 def make_observer(

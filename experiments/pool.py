@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib
 import logging
 import os
 import signal
@@ -88,6 +89,55 @@ def start_process(fn: Callable[..., Any], *args: Any) -> BaseProcess:
 def _follow_parent(parent: int, fn: Callable[..., Any], args: tuple) -> None:
     _worker_setup(parent)
     fn(*args)
+
+
+class BackgroundWorker:
+    """One spawned worker process, started at once so that its start and imports overlap the caller's work
+    (:func:`background_worker`). :meth:`submit` runs a picklable, module-level function there; the handle's
+    ``result()`` gives what it returned or raises its exception again, and raises :class:`WorkerLost` when the
+    worker died."""
+
+    def __init__(self, modules: tuple[str, ...]):
+        self._pool = ProcessPoolExecutor(
+            1, mp_context=get_context("spawn"), initializer=_warm_worker, initargs=(os.getpid(), modules)
+        )
+        self._pool.submit(int)  # start the process (and its imports) now
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> _Outcome:
+        return _Outcome(self._pool.submit(fn, *args))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> BackgroundWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Outcome:
+    def __init__(self, future: Any):
+        self._future = future
+
+    def result(self) -> Any:
+        try:
+            return self._future.result()
+        except BrokenProcessPool:
+            raise WorkerLost("the background worker died before it finished") from None
+
+
+def background_worker(*modules: str) -> BackgroundWorker:
+    """A worker process started now, with ``modules`` imported there (one BLAS thread, dying with this process as
+    the pool's workers do): for work that can run beside the caller's, such as writing one folder's plots while
+    the caller writes another's."""
+    return BackgroundWorker(modules)
+
+
+def _warm_worker(parent: int, modules: tuple[str, ...]) -> None:
+    _worker_setup(parent)
+    for name in modules:
+        importlib.import_module(name)
 
 
 class LocalExecutor:

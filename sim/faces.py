@@ -39,6 +39,7 @@ Nothing loops over faces.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, NamedTuple
 
@@ -212,6 +213,17 @@ class FaceParams:
     def attributes(self) -> np.ndarray:
         """Attribute labels (n, 3) uint8 in :data:`ATTRIBUTES` order."""
         return np.stack([self.eyes_closed, self.yawning, self.looking_away], axis=1).astype(np.uint8)
+
+
+def concat_face_params(parts: Sequence[FaceParams]) -> FaceParams:
+    """The faces of ``parts``, one after another, as one :class:`FaceParams`."""
+    identity = FaceIdentity(
+        **{f.name: np.concatenate([getattr(p.identity, f.name) for p in parts]) for f in fields(FaceIdentity)}
+    )
+    values = {
+        f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(FaceParams) if f.name != "identity"
+    }
+    return FaceParams(identity=identity, **values)
 
 
 class FaceBatch(NamedTuple):
@@ -827,19 +839,29 @@ def _paint_occluders(frames: np.ndarray, params: FaceParams, lay: _Layout, size:
     frames[faces] = sub
 
 
+def _noise(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """Uniform int8 sensor noise (n, size * size) for n faces, drawn exactly as :func:`render_faces` draws it for a
+    batch of n: one draw per chunk of :data:`CHUNK` faces. Raw generator output viewed as bytes is uniform int8, far
+    faster than any distribution method."""
+    parts = [np.zeros((0, size * size), dtype=np.int8)]
+    for start in range(0, n, CHUNK):
+        m = min(CHUNK, n - start)
+        raw = rng.bit_generator.random_raw(-(-m * size * size // 8))
+        parts.append(raw.view(np.int8)[: m * size * size].reshape(m, size * size))
+    return parts[1] if len(parts) == 2 else np.concatenate(parts)
+
+
 def _light_and_noise(
-    frames: np.ndarray, params: FaceParams, rng: np.random.Generator, size: int, scratch: np.ndarray, out: np.ndarray
+    frames: np.ndarray, params: FaceParams, noise: np.ndarray, size: int, scratch: np.ndarray, out: np.ndarray
 ) -> None:
-    """Apply the lighting gradient and sensor noise; write uint8 frames to ``out``."""
+    """Apply the lighting gradient and the sensor noise ``noise`` (int8, one row a face); write uint8 frames to
+    ``out``."""
     n = len(params)
     grid = (np.arange(size, dtype=np.float32) + 0.5) / (size / 2) - 1
     strength = params.light_strength * 255
     col_gain = _col(strength * np.cos(params.light_angle)) * grid[None, None, :]
     row_gain = _col(strength * np.sin(params.light_angle)) * grid[None, :, None] + 255
     frames *= _outer_sum(row_gain, col_gain, out=scratch[0])
-    # Raw generator output viewed as bytes: uniform int8, far faster than any distribution method.
-    raw = rng.bit_generator.random_raw(-(-n * size * size // 8))
-    noise = raw.view(np.int8)[: n * size * size].reshape(n, size * size)
     # int8 uniform noise has sd 73.9; scale it to noise_sd in 0-255 gray levels.
     scaled = np.multiply(noise, (params.noise_sd * np.float32(255 / 73.9))[:, None], out=scratch[1].reshape(n, -1))
     frames += scaled.reshape(n, size, size)
@@ -865,6 +887,28 @@ def render_faces(params: FaceParams, rng: np.random.Generator, size: int = DEFAU
     Only the sensor noise draws from ``rng``; with ``noise_sd == 0`` an image
     depends on its own parameters alone, so a face renders the same in any batch.
     """
+    return _render(params, lambda start, m: _noise(rng, m, size), size)
+
+
+def render_face_groups(
+    groups: Sequence[tuple[FaceParams, np.random.Generator]], size: int = DEFAULT_SIZE
+) -> np.ndarray:
+    """Render several groups of faces in one batch, each group's sensor noise from its own generator: the frames
+    are, byte for byte, what :func:`render_faces` gives each group on its own (with the generators in the same
+    states), at the cost of one larger batch. Many classrooms' frames of a tick are rendered so
+    (:class:`vclass.env.batch.RecognitionService`).
+
+    :param groups: (params, rng) per group, in the order of the returned frames; a group may be empty.
+    """
+    if not groups:
+        return np.zeros((0, size, size), dtype=np.uint8)
+    noise = np.concatenate([_noise(rng, len(params), size) for params, rng in groups])
+    params = concat_face_params([params for params, _ in groups])
+    return _render(params, lambda start, m: noise[start : start + m], size)
+
+
+def _render(params: FaceParams, noise: Callable[[int, int], np.ndarray], size: int) -> np.ndarray:
+    """Render ``params`` chunk by chunk; ``noise(start, m)`` gives the int8 noise of faces start..start+m."""
     if size < 16:
         raise ValueError(f"size must be at least 16 pixels, got {size}")
     n = len(params)
@@ -877,5 +921,5 @@ def render_faces(params: FaceParams, rng: np.random.Generator, size: int = DEFAU
         lay = _layout(chunk)
         for paint in _PAINTERS:
             paint(frames, chunk, lay, size, scratch)
-        _light_and_noise(frames, chunk, rng, size, scratch, images[start : start + m])
+        _light_and_noise(frames, chunk, noise(start, m), size, scratch, images[start : start + m])
     return images

@@ -25,11 +25,11 @@ from typing import Any
 
 from vclass.agents.registry import PolicyConfig
 from vclass.config import ConfigError, parse_override
-from vclass.env.observers import observer_from_config
 from vclass.experiments.lesson.config import RunConfig, load_run_config
 from vclass.experiments.lesson.output import format_summary, write_lesson
 from vclass.experiments.lesson.report import write_report
-from vclass.experiments.lesson.runner import SUMMARY_KEYS, build_policy, describe_path, run_lesson
+from vclass.experiments.lesson.runner import SUMMARY_KEYS, build_policy, describe_path, prepare_observers, run_lessons
+from vclass.experiments.pool import background_worker
 from vclass.io import new_run_dir, output_folder, write_json
 
 
@@ -80,26 +80,40 @@ def main(args: argparse.Namespace) -> int:
     run_cfg = resolve_config(args)
     # Everything is built (and so validated) once, before anything is written: the policies, the recognizer, the
     # output folder.
-    policy = build_policy(run_cfg)
-    observer = observer_from_config(run_cfg.recognizer, run_cfg.sim)
     compare = args.compare if args.compare and args.compare != run_cfg.policy.name else None
-    compare_cfg = dataclasses.replace(run_cfg, policy=PolicyConfig(compare)) if compare else None
+    cfgs = [run_cfg]
+    if compare:
+        cfgs.append(dataclasses.replace(run_cfg, policy=PolicyConfig(compare)))
+    policies = [build_policy(run_cfg)]
     try:
-        compare_policy = build_policy(compare_cfg) if compare_cfg else None
+        policies += [build_policy(cfg) for cfg in cfgs[1:]]
     except ConfigError as err:
         raise ConfigError("--compare", err.message) from None
-    target = Path(args.out) if args.out else new_run_dir()
-    with output_folder(target) as out:
-        result = run_lesson(run_cfg, policy, observer, progress=not args.quiet)
-        write_lesson(out, result, run_cfg)
-        summaries = {run_cfg.policy.name: result.summary}
-        if compare and compare_cfg:
-            other = run_lesson(compare_cfg, compare_policy, observer, progress=not args.quiet)
-            write_lesson(out / f"compare-{compare}", other, compare_cfg)
-            summaries[compare] = other.summary
-        comparison = {name: {key: s[key] for key in SUMMARY_KEYS} for name, s in summaries.items()}
-        write_json(out / "comparison.json", comparison)
-        write_report(out, summaries, run_cfg, compare)
+    # The comparison's folder is written by a worker process beside this one, started now so that its start
+    # overlaps the lessons.
+    writer = background_worker("vclass.experiments.lesson.output") if len(cfgs) > 1 else None
+    try:
+        prepared = prepare_observers(cfgs)
+        target = Path(args.out) if args.out else new_run_dir()
+        with output_folder(target) as out:
+            # The lessons run together, their frames rendered and recognized in one batch a tick.
+            results = run_lessons(cfgs, policies, progress=not args.quiet, prepared=prepared)
+            result = results[0]
+            writes = [
+                writer.submit(write_lesson, out / f"compare-{compare}", other, cfg)
+                for other, cfg in zip(results[1:], cfgs[1:])
+                if writer is not None
+            ]
+            write_lesson(out, result, run_cfg)
+            for write in writes:
+                write.result()
+            summaries = {cfg.policy.name: r.summary for cfg, r in zip(cfgs, results)}
+            comparison = {name: {key: s[key] for key in SUMMARY_KEYS} for name, s in summaries.items()}
+            write_json(out / "comparison.json", comparison)
+            write_report(out, summaries, run_cfg, compare)
+    finally:
+        if writer is not None:
+            writer.close()
     if not args.quiet:
         c = run_cfg.sim.classroom
         on = f" on {describe_path(result.summary['recognition_path'])}" if run_cfg.recognizer.kind == "scn-cs" else ""

@@ -8,17 +8,21 @@ share of ECEM decisions the recognizer changed (:func:`vclass.agents.ecem.decisi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import simpy
 from tqdm import tqdm
 
 from vclass.agents.ecem import DIVERGENCE_MEASURE, ECEM, decision_divergence
 from vclass.agents.registry import make_policy
+from vclass.config import ConfigError
+from vclass.env.batch import RecognitionService, recognition, recognition_service
 from vclass.env.observers import IN_LOOP_MEASURES, RecognitionLog, in_loop_accuracy, observer_from_config
 from vclass.experiments.lesson.config import RunConfig
-from vclass.sim.classroom import LessonRecord, Observer, Policy, simulate
+from vclass.sim.classroom import Lesson, LessonRecord, Observer, Policy, simulate
 from vclass.sim.measures import CLASS_MEASURES, NOBODY_PRESENT, Measure, class_summary
 
 # The measures of the summary table ``vclass run`` prints and its report shows, in that order.
@@ -98,6 +102,71 @@ def run_lesson(
         leave=False,
     ) as bar:
         record = simulate(run_cfg.sim, run_cfg.seed, policy, observer, on_tick=lambda _: bar.update())
+    return lesson_result(run_cfg, policy, observer, record, divergence)
+
+
+def run_lessons(
+    run_cfgs: Sequence[RunConfig],
+    policies: Sequence[Policy],
+    progress: bool = False,
+    divergence: bool = True,
+    prepared: tuple[RecognitionService | None, Sequence[Observer]] | None = None,
+) -> list[LessonResult]:
+    """Run several lessons together, tick by tick in one SimPy environment, with every tick's frames of all of them
+    rendered and recognized in one batch (:class:`vclass.env.batch.RecognitionService`): each lesson is, bit for
+    bit, the one :func:`run_lesson` runs on its own, for less work than running them one after another.
+
+    :param run_cfgs: the lessons; they share one ``[recognizer]`` table and one tick length.
+    :param policies: one built policy per lesson (:func:`build_policy`).
+    :param prepared: the service and the lessons' observers already built (:func:`prepare_observers`); default:
+        built here.
+    :raises ConfigError: lessons that cannot run together, or the recognizer's own errors.
+    """
+    if not run_cfgs:
+        return []
+    first = run_cfgs[0]
+    service, observers = prepared if prepared is not None else prepare_observers(run_cfgs)
+    env = simpy.Environment()
+    total = sum(cfg.sim.classroom.n_ticks for cfg in run_cfgs)
+    names = ", ".join(cfg.policy.name for cfg in run_cfgs)
+    with tqdm(total=total, desc=f"lessons ({names})", unit="tick", disable=not progress, leave=False) as bar:
+        lessons = [
+            Lesson(cfg.sim, cfg.seed, policy, observer, on_tick=lambda _: bar.update(), env=env)
+            for cfg, policy, observer in zip(run_cfgs, policies, observers, strict=True)
+        ]
+        if service is not None:  # created after the lessons: it runs after every lesson's tick at the same time
+            env.process(recognition(env, service, first.sim.classroom.tick_seconds))
+        env.run(until=max(lesson.end_seconds for lesson in lessons))
+    return [
+        lesson_result(cfg, policy, observer, lesson.room.record, divergence)
+        for cfg, policy, observer, lesson in zip(run_cfgs, policies, observers, lessons)
+    ]
+
+
+def prepare_observers(run_cfgs: Sequence[RunConfig]) -> tuple[RecognitionService | None, list[Observer]]:
+    """The recognition service and one observer per lesson for :func:`run_lessons`, the recognizer loaded and
+    checked once (:func:`vclass.env.batch.recognition_service`).
+
+    :raises ConfigError: lessons that cannot run together (another recognizer table, tick length or frame size), or
+        the recognizer's own errors.
+    """
+    first = run_cfgs[0]
+    for cfg in run_cfgs[1:]:
+        if cfg.recognizer != first.recognizer:
+            raise ConfigError("recognizer", "lessons run together share one recognizer table")
+        if cfg.sim.classroom.tick_seconds != first.sim.classroom.tick_seconds:
+            raise ConfigError("classroom.tick_seconds", "lessons run together share one tick length")
+        if cfg.sim.frames.size != first.sim.frames.size:
+            raise ConfigError("frames.size", "lessons run together share one frame size")
+    service = recognition_service(first.recognizer, first.sim)
+    return service, [observer_from_config(cfg.recognizer, cfg.sim, service) for cfg in run_cfgs]
+
+
+def lesson_result(
+    run_cfg: RunConfig, policy: Policy, observer: Observer, record: LessonRecord, divergence: bool = True
+) -> LessonResult:
+    """The result of a lesson simulated with ``policy`` and ``observer``: its summary measures (see
+    :func:`run_lesson`)."""
     log: RecognitionLog | None = getattr(observer, "log", None)
     summary = {**class_summary(record), **in_loop_accuracy(record, log)}
     share = None

@@ -1,0 +1,109 @@
+"""Lessons run together (one SimPy environment, one render and one recognizer call a tick for all of them) are, bit
+for bit, the lessons run alone; and the background writer ``vclass run`` uses returns or raises what its function
+does."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+
+from vclass.agents.registry import PolicyConfig
+from vclass.config import ConfigError
+from vclass.experiments.lesson.config import load_run_config
+from vclass.experiments.lesson.runner import build_policy, prepare_observers, run_lesson, run_lessons
+from vclass.experiments.pool import WorkerLost, background_worker
+from vclass.io import to_json
+from vclass.sim.faces import CHUNK, render_face_groups, render_faces, sample_face_params
+
+RECORD_FIELDS = ("state", "attention", "present", "connected", "camera_on", "behaviour", "learning", "expression")
+
+
+@pytest.mark.parametrize("size", [48, 37])  # 37 * 37 is not a multiple of 8: the noise draw rounds up per chunk
+def test_face_groups_render_as_each_group_alone(size):
+    rng = np.random.default_rng(5)
+    sizes = (30, 0, CHUNK + 9, 3)  # an empty group, and one that spans two chunks on its own
+    groups = [sample_face_params(n, rng) for n in sizes]
+    alone = [render_faces(params, np.random.default_rng(100 + i), size=size) for i, params in enumerate(groups)]
+    together = render_face_groups([(params, np.random.default_rng(100 + i)) for i, params in enumerate(groups)], size)
+    assert together.shape == (sum(sizes), size, size)
+    assert np.array_equal(together, np.concatenate(alone))
+    # Each generator is left where rendering its group alone leaves it.
+    streams = [np.random.default_rng(100 + i) for i in range(len(groups))]
+    render_face_groups(list(zip(groups, streams, strict=True)), size)
+    for i, (params, stream) in enumerate(zip(groups, streams, strict=True)):
+        reference = np.random.default_rng(100 + i)
+        render_faces(params, reference, size=size)
+        assert stream.random() == reference.random()
+
+
+def _cfgs(recognizer: str):
+    overrides = [
+        (["classroom", "students"], 7),
+        (["classroom", "minutes"], 4.0),
+        (["recognizer", "kind"], recognizer),
+        (["seed"], 11),
+    ]
+    base = load_run_config(None, overrides)
+    # Another policy and another seed: nothing the lessons share can hide a mix-up between them.
+    return [base, dataclasses.replace(base, policy=PolicyConfig("always-fun"), seed=12)]
+
+
+@pytest.mark.parametrize("recognizer", ["scn-cs", "surrogate", "oracle"])
+def test_lessons_together_are_the_lessons_alone(recognizer):
+    cfgs = _cfgs(recognizer)
+    alone = [run_lesson(cfg) for cfg in cfgs]
+    together = run_lessons(cfgs, [build_policy(cfg) for cfg in cfgs])
+    for a, b in zip(alone, together, strict=True):
+        assert to_json(a.summary) == to_json(b.summary)
+        for name in RECORD_FIELDS:
+            assert np.array_equal(getattr(a.record, name), getattr(b.record, name)), name
+        assert a.record.applications == b.record.applications
+        assert a.record.checkins == b.record.checkins
+        if recognizer == "oracle":
+            assert a.recognition is None and b.recognition is None
+            continue
+        assert a.recognition is not None and b.recognition is not None
+        assert np.array_equal(a.recognition.recognized, b.recognition.recognized)
+        assert np.array_equal(a.recognition.tracked, b.recognition.tracked)
+        assert len(a.recognition.samples) == len(b.recognition.samples)
+        for x, y in zip(a.recognition.samples, b.recognition.samples, strict=True):
+            assert np.array_equal(x["frame"], y["frame"]) and x["recognized"] == y["recognized"]
+    assert [r.summary["recognition_path"] for r in together] == [r.summary["recognition_path"] for r in alone]
+
+
+def test_lessons_together_share_a_recognizer_and_a_tick():
+    cfgs = _cfgs("surrogate")
+    other = load_run_config(None, [(["recognizer", "kind"], "oracle")])
+    with pytest.raises(ConfigError) as err:
+        prepare_observers([cfgs[0], other])
+    assert err.value.field == "recognizer"
+    slower = load_run_config(None, [(["recognizer", "kind"], "surrogate"), (["classroom", "tick_seconds"], 15.0)])
+    with pytest.raises(ConfigError) as err:
+        prepare_observers([cfgs[0], slower])
+    assert err.value.field == "classroom.tick_seconds"
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _refuse(field: str) -> None:
+    raise ConfigError(field, "not allowed here")
+
+
+def _die() -> None:
+    os._exit(3)
+
+
+def test_background_worker_returns_raises_or_reports_its_death():
+    with background_worker("vclass.config") as worker:
+        assert worker.submit(_square, 7).result() == 49
+        with pytest.raises(ConfigError) as err:
+            worker.submit(_refuse, "out").result()
+        assert err.value.field == "out"
+        assert str(err.value) == "out: not allowed here"
+        with pytest.raises(WorkerLost):
+            worker.submit(_die).result()
