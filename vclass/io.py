@@ -102,11 +102,16 @@ def pyplot() -> Any:
     return plt
 
 
-def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> None:
-    """Save a matplotlib figure atomically as PNG and close it."""
+def save_figure(fig: Any, path: str | Path, dpi: int = 110, tight: bool = True) -> None:
+    """Save a matplotlib figure atomically as PNG and close it.
+
+    :param tight: crop to what was drawn (``bbox_inches="tight"``, which draws the figure twice); a plot that sets
+        its own margins passes False. PNG compression level 3: a third cheaper than the default, files ~10% larger.
+    """
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    crop = {"bbox_inches": "tight"} if tight else {}
+    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 3}, **crop)
     atomic_write_bytes(path, buf.getvalue())
     pyplot().close(fig)
 
