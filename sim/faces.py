@@ -372,7 +372,7 @@ def sample_face_batch(
 
 CHUNK = 256  # faces rendered together: small enough for the working buffers to stay in cache
 _ZERO, _ONE = np.float32(0), np.float32(1)
-_clip = np._core.umath.clip  # the ufunc np.clip calls, without its wrapper (~5 us a call, ~70 calls a render)
+_clip: np.ufunc = np._core.umath.clip  # type: ignore[attr-defined]  # the ufunc np.clip calls, without its wrapper (~5 us a call, ~70 calls a render)
 # Where the parts sit at rest, in face units below (+) or above (-) the head centre.
 EYE_V, BROW_V, NOSTRIL_V, MOUTH_V = -0.1, -0.31, 0.24, 0.5
 _MAX_HALF_W = FACE_WIDTH[1] * SCALE_RANGE[1]  # largest head half-width, image units
