@@ -67,9 +67,18 @@ def test_always_factor_applies_its_factor_to_reachable_students_strictly_below_t
         action = policy.act(_obs(beliefs, present=present, connected=connected))
         assert action.incentives.tolist() == [0, factor, 0, 0, 0, 0, factor, 0]
         assert action.checkin == NO_CHECKIN
+    assert action.incentives.dtype == np.int64  # the Action contract: integer factor codes
     high = AlwaysFactor(3, EmotionConfig(tea_low=0.8, tea_high=1.2))
     high.reset(8, np.random.default_rng(0))
     assert high.act(_obs(beliefs)).incentives.tolist() == [3, 3, 0, 3, 3, 3, 3, 0]
+
+
+def test_always_factor_leaves_a_belief_exactly_on_the_tea_low_end_alone():
+    # Weights whose axis values are exact in binary: relaxation is 1 - 0.5 - 0.25 = 0.25, the TEA's lower end.
+    emotion = EmotionConfig(axis_weights=(1.0, 0.5, 0.25), tea_low=0.25, tea_high=1.5)
+    policy = AlwaysFactor(2, emotion)
+    policy.reset(2, np.random.default_rng(0))
+    assert policy.act(_obs([_mix({3: 1.0}), _mix({3: 0.5, 2: 0.25, 4: 0.25})])).incentives.tolist() == [0, 2]
 
 
 def test_round_robin_checks_in_with_the_next_reachable_student_in_index_order_and_wraps():
@@ -78,8 +87,9 @@ def test_round_robin_checks_in_with_the_next_reachable_student_in_index_order_an
     belief = [_mix({0: 1.0})] * 5
     present = [True, True, False, True, True]
     connected = [True, False, True, True, True]
-    visits = [policy.act(_obs(belief, present=present, connected=connected)).checkin for _ in range(5)]
-    assert visits == [0, 3, 4, 0, 3]
+    actions = [policy.act(_obs(belief, present=present, connected=connected)) for _ in range(5)]
+    assert [a.checkin for a in actions] == [0, 3, 4, 0, 3]
+    assert all(a.incentives.dtype == np.int64 and not a.incentives.any() for a in actions)
     # After 3, student 1 reconnects: the turn goes on from 4, then wraps to 0 and 1.
     visits = [policy.act(_obs(belief, present=present)).checkin for _ in range(4)]
     assert visits == [4, 0, 1, 3]
@@ -95,7 +105,7 @@ def test_greedy_attention_checks_in_with_the_reachable_student_of_lowest_estimat
     action = policy.act(
         _obs(belief, attention, present=[True, True, False, True, True], connected=[True, False] + [True] * 3)
     )
-    assert action.checkin == 4 and not action.incentives.any()
+    assert action.checkin == 4 and not action.incentives.any() and action.incentives.dtype == np.int64
     assert policy.act(_obs(belief, attention)).checkin == 1
     assert policy.act(_obs(belief, attention, connected=[False] * 5)).checkin == NO_CHECKIN
 
@@ -142,9 +152,16 @@ def test_no_intervention_does_nothing():
     assert not action.incentives.any() and action.checkin == NO_CHECKIN
 
 
+@pytest.mark.parametrize("name", ["incentive_prob", "checkin_prob"])
 @pytest.mark.parametrize("prob", [-0.1, 1.5])
-def test_random_policy_refuses_probabilities_outside_0_1(prob):
+def test_random_policy_refuses_probabilities_outside_0_1_naming_the_parameter(name, prob):
     from vclass.config import ConfigError
 
-    with pytest.raises(ConfigError):
-        RandomPolicy(incentive_prob=prob)
+    with pytest.raises(ConfigError) as info:
+        RandomPolicy(**{name: prob})
+    assert info.value.field == f"policy.params.{name}"
+
+
+def test_random_policy_defaults_are_one_incentive_in_ten_and_a_check_in_every_other_decision():
+    policy = RandomPolicy()
+    assert (policy.incentive_prob, policy.checkin_prob) == (0.1, 0.5)

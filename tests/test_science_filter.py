@@ -69,6 +69,26 @@ def test_forward_filter_step_is_prior_times_likelihood_normalized_eq9():
     np.testing.assert_allclose(filt.log_likelihood, log_likelihood, rtol=1e-12)
 
 
+def test_filter_step_without_frame_flags_uses_every_frame_and_a_given_chain_replaces_the_stored_one():
+    emission = compose_emission(B, C)
+    initial = np.full(8, 1 / 8)
+    other = normalized(np.arange(1.0, 65.0).reshape(8, 8))  # the chain of the second tick, unlike A0
+    filt = BeliefFilter(base_chain(), emission, initial, n_students=2)
+    symbols = [np.array([1, 3]), np.array([6, 0]), np.array([2, 2])]
+    first = filt.step(symbols[0])
+    second = filt.step(symbols[1], transitions=other)
+    third = filt.step(symbols[2])  # the replaced chain stays
+    belief = normalized(initial * emission[:, symbols[0]].T)
+    log_likelihood = np.log((initial * emission[:, symbols[0]].T).sum(axis=1))
+    np.testing.assert_allclose(first, belief, atol=1e-12)
+    for got, y in ((second, symbols[1]), (third, symbols[2])):
+        joint = (belief @ other) * emission[:, y].T
+        log_likelihood += np.log(joint.sum(axis=1))
+        belief = normalized(joint)
+        np.testing.assert_allclose(got, belief, atol=1e-12)
+    np.testing.assert_allclose(filt.log_likelihood, log_likelihood, rtol=1e-12)
+
+
 T, F = True, False
 
 

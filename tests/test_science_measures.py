@@ -16,6 +16,7 @@ import pytest
 from vclass.config import replace_nested
 from vclass.sim.classroom import LessonRecord
 from vclass.sim.config import SimConfig
+from vclass.sim.emotion import FACTOR_NAMES
 from vclass.sim.lesson import build_lesson
 from vclass.sim.measures import class_summary, factor_uses, intervention_cost, student_table, timeline
 from vclass.sim.students import sample_population
@@ -179,3 +180,16 @@ def test_measures_over_no_student_ticks_are_undefined_with_a_reason_not_nan():
     got = class_summary(rec)
     assert got["mean_attention"] is None and set(got["undefined"]) == {"mean_attention"}
     assert got["tea_share"] == pytest.approx(0.6) and got["connected_share"] == 0.0
+
+
+def test_counts_are_integers_and_cover_every_student_and_tick():
+    rec = hand_record()
+    rec.checkins = [(1, 0)]  # the last students never checked in: still one count per student
+    rec.applications = [*rec.applications, (4, 1, 2, 1.0)]  # a decision at the lesson's end: after every tick
+    table, line = student_table(rec), timeline(rec)
+    assert table["checkins"].tolist() == [1, 0, 0] and table["incentive_remove-problems"].tolist() == [0, 1, 1]
+    assert line["incentive_remove-problems"].tolist() == [0, 0, 1, 0]  # tick 4 is not a tick of the lesson
+    for name in ("checkins", "hand_raises", "interaction_count", *(f"incentive_{f}" for f in FACTOR_NAMES)):
+        assert table[name].dtype.kind == "i", name
+    for name in ("checkins", "present", "connected", *(f"incentive_{f}" for f in FACTOR_NAMES)):
+        assert line[name].dtype.kind == "i", name
