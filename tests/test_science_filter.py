@@ -250,6 +250,55 @@ def test_baum_welch_stops_at_the_first_gain_below_epsilon_eq10():
     assert EPSILON == 1e-4
 
 
+def _em_step(sequences, start, chain, emission):
+    """One Baum-Welch iteration by hand (scaled forward-backward, then the re-estimates): the new (start, chain,
+    emission) and the log-likelihood of the data under the old ones."""
+    start_sum, chain_sum, emission_sum, log_likelihood = np.zeros(8), np.zeros((8, 8)), np.zeros((8, 7)), 0.0
+    for obs in sequences:
+        n = len(obs)
+        alpha, beta, scale = np.zeros((n, 8)), np.ones((n, 8)), np.zeros(n)
+        for t in range(n):
+            alpha[t] = (start if t == 0 else alpha[t - 1] @ chain) * emission[:, obs[t]]
+            scale[t] = alpha[t].sum()
+            alpha[t] /= scale[t]
+        for t in range(n - 2, -1, -1):
+            beta[t] = chain @ (emission[:, obs[t + 1]] * beta[t + 1]) / scale[t + 1]
+        gamma = alpha * beta
+        start_sum += gamma[0]
+        for t in range(n - 1):
+            chain_sum += alpha[t][:, None] * chain * (emission[:, obs[t + 1]] * beta[t + 1])[None, :] / scale[t + 1]
+        for t in range(n):
+            emission_sum[:, obs[t]] += gamma[t]
+        log_likelihood += np.log(scale).sum()
+    return normalized(start_sum), normalized(chain_sum), normalized(emission_sum), log_likelihood
+
+
+def test_baum_welch_iterations_are_the_em_re_estimates_of_every_sequence_eq10():
+    """Three sequences of unequal length (one of a single symbol), symbol 6 never seen, a start far from uniform:
+    each iteration equals one EM step by hand, and the log-likelihood reported is that of the last iteration's
+    parameters. ``params`` defaults to all three (start, transitions, emissions)."""
+    rng = np.random.default_rng(13)
+    sequences = [rng.integers(0, 6, 40), rng.integers(0, 6, 25), np.array([3])]
+    start = normalized(rng.random(8) + 0.1)
+    chain, emission = normalized(base_chain() + rng.random((8, 8)) * 0.05), normalized(B + 0.02)
+    history, params = [], (start, chain, emission)
+    for _ in range(3):
+        *params, log_likelihood = _em_step(sequences, *params)
+        history.append(log_likelihood)
+    fitted = fit_baum_welch(sequences, chain, emission, start, epsilon=1e-12, max_iter=3)
+    np.testing.assert_allclose(fitted.startprob_, params[0], atol=1e-9)
+    np.testing.assert_allclose(fitted.transmat_, params[1], atol=1e-9)
+    np.testing.assert_allclose(fitted.emissionprob_, params[2], atol=1e-9)
+    np.testing.assert_allclose(fitted.history_, history, rtol=1e-9)
+    assert fitted.log_likelihood_ == pytest.approx(history[-1], rel=1e-9) and fitted.n_iter_ == 3
+    with pytest.raises(ValueError, match="non-empty"):
+        fit_baum_welch([np.array([], dtype=int)], chain, emission, start)
+
+
+def test_emission_model_rows_are_normalized_even_for_a_confusion_whose_rows_do_not_add_to_one():
+    np.testing.assert_allclose(compose_emission(B, 2.5 * C), B @ C, atol=1e-12)
+
+
 def test_in_loop_accuracy_counts_frames_for_recognition_and_present_ticks_for_beliefs():
     from test_science_measures import hand_record
 

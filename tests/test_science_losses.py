@@ -74,8 +74,13 @@ def test_cs_loss_is_rank_regularization_plus_gamma_times_mean_alpha_of_the_miscl
     assert got.item() == pytest.approx(expected, abs=1e-6)
 
 
-def test_calibrated_threshold_is_delta2_times_cw_eq6():
-    torch.testing.assert_close(losses.calibrated_threshold(0.3, torch.tensor([0.5, 2.0])), torch.tensor([0.15, 0.6]))
+def test_calibrated_threshold_is_delta2_times_cw_eq6_or_over_cw_in_the_divide_reading():
+    weights = torch.tensor([0.5, 2.0, 0.0])
+    torch.testing.assert_close(losses.calibrated_threshold(0.3, weights), torch.tensor([0.15, 0.6, 0.0]))
+    divided = losses.calibrated_threshold(0.3, weights, "divide")
+    torch.testing.assert_close(divided, torch.tensor([0.6, 0.15, 0.3 / 1e-6]))  # cw floored at 1e-6
+    with pytest.raises(ValueError, match="'multiply' or 'divide'"):
+        losses.calibrated_threshold(0.3, weights, "add")
 
 
 @pytest.mark.parametrize(

@@ -193,3 +193,32 @@ def test_counts_are_integers_and_cover_every_student_and_tick():
         assert table[name].dtype.kind == "i", name
     for name in ("checkins", "present", "connected", *(f"incentive_{f}" for f in FACTOR_NAMES)):
         assert line[name].dtype.kind == "i", name
+
+
+def test_tea_includes_both_ends_and_means_over_nobody_are_nan_per_tick_and_student():
+    rec = hand_record()
+    # Axis weights whose state values are exact in binary: relaxation 1 - 0.5 - 0.25 = 0.25, joy 1 + 0.5 - 0.25
+    # = 1.25; the TEA [0.25, 1.25] has them on its ends.
+    rec.cfg = replace_nested(
+        rec.cfg, **{"emotion.axis_weights": (1.0, 0.5, 0.25), "emotion.tea_low": 0.25, "emotion.tea_high": 1.25}
+    )
+    rec.state[:] = np.array([[3, 1, 0], [1, 3, 2], [3, 1, 4], [1, 3, 4]])  # rel / joy, and exc (1.75), hap (0.75)
+    rec.connected[:, 2] = False  # student 2 is never online
+    rec.connected[3, :] = False  # nobody is online at tick 3
+    rec.present[0, 2] = False  # one student present at tick 0
+    table, line = student_table(rec), timeline(rec)
+    # In the TEA: states 3 and 1 at every present tick; student 2 has exc (out) at 0 (absent now), hap (in) at 1,
+    # calm (out) at 2.
+    np.testing.assert_allclose(table["tea_share"], [1.0, 1.0, 1 / 2])
+    assert np.isnan(table["mean_attention"][2]) and np.isnan(line["mean_attention"][3])
+    np.testing.assert_allclose(line["share_relaxation"], [1.0, 1 / 3, 1 / 3, 1 / 2])  # tick 0: 1 of 1 present
+    np.testing.assert_allclose(line["tea_share"], [1.0, 1.0, 2 / 3, 1.0])
+
+
+def test_check_ins_are_counted_per_tick_and_an_undefined_measure_says_why():
+    rec = hand_record()
+    rec.checkins = [(1, 0), (1, 2), (4, 1)]  # two at one tick; one after the last tick
+    assert timeline(rec)["checkins"].tolist() == [0, 2, 0, 0]
+    rec.present[:] = False
+    reasons = class_summary(rec)["undefined"]
+    assert all(isinstance(reason, str) and "present" in reason for reason in reasons.values())
