@@ -317,3 +317,47 @@ def test_connection_and_camera_faults_follow_their_own_hazards_and_means_in_a_le
         se = math.sqrt(2 * pi_off * (1 - pi_off) * tau / 2700.0 / n)
         assert abs((~flags).mean() - expected) < 5 * se, (p, mean)
     assert np.all(record.learning[~record.connected] == 0)
+
+
+# -- what the teacher sees, who is there ------------------------------------------------------------------------------
+def test_observation_shows_the_teachers_faded_record_of_its_incentives_and_the_budget_left():
+    cfg = _cfg(3, minutes=2.0)
+    lesson = Lesson(cfg, 0, None)
+    room = lesson.room
+    room.apply(Action(np.array([3, 4, 0]), 2))
+    lesson.run_until(30.0)
+    obs = room.observation()
+    assert (obs.tick, obs.t_seconds, obs.segment, obs.difficulty) == (3, 30.0, "exercise", 0.8)
+    expected = np.zeros((3, 4))
+    expected[0, 2] = expected[1, 3] = math.exp(-0.5 * 1.0 * 30 / 60)  # the median dilution, 30 s
+    np.testing.assert_allclose(obs.intensity, expected, rtol=1e-12)
+    assert obs.teacher_budget_left == 9
+    np.testing.assert_array_equal(obs.belief, np.eye(8)[room.state])  # the oracle: one-hot on the true state
+    np.testing.assert_array_equal(obs.attention, room.attention)
+    assert obs.present.all() and obs.connected.all() and obs.camera_on.all() and obs.reachable.all()
+    obs.intensity[:] = 5.0  # a copy: the teacher's record is not the policy's to change
+    assert room.observation().intensity.max() < 1.0
+    assert room.record.checkins == [(0, 2)]
+
+
+def test_late_joiners_and_leavers_are_present_from_join_to_leave():
+    """300 students, half join late at U(0, 5 min), a third leave at U(0, T): a student is present at tick t when
+    join <= t dt < leave; the shares are within 5 binomial standard errors of the chances."""
+    cfg = _cfg(300, **{"classroom.late_join_prob": 0.5, "classroom.dropout_prob": 0.3})
+    record, room = _run(cfg, Scripted({}))
+    pop = room.population
+    times = np.arange(60)[:, None] * 10.0
+    expected = (pop.join_seconds[None, :] <= times) & (pop.leave_seconds[None, :] > times)
+    np.testing.assert_array_equal(record.present, expected)
+    late, leaves = pop.join_seconds > 0, np.isfinite(pop.leave_seconds)
+    assert abs(late.mean() - 0.5) < 5 * math.sqrt(0.25 / 300) and abs(leaves.mean() - 0.3) < 5 * math.sqrt(0.21 / 300)
+    assert pop.join_seconds.max() <= 300.0 and np.all(pop.leave_seconds >= pop.join_seconds)
+    assert np.all(record.learning[~record.present] == 0)
+
+
+def test_decisions_record_the_belief_the_policy_acted_on():
+    record, _ = _run(_cfg(2, minutes=1.0), Scripted({}))
+    assert [tick for tick, _ in record.decision_beliefs] == [0, 3]
+    initial = record.population.initial_state
+    np.testing.assert_array_equal(record.decision_beliefs[0][1], np.eye(8)[initial])
+    np.testing.assert_array_equal(record.decision_beliefs[1][1], np.eye(8)[record.state[2]])

@@ -51,6 +51,7 @@ from vclass.sim.emotion import (
     emotion_axis,
     in_tea,
     predict_belief,
+    stationary_distribution,
     student_transition_matrices,
     transition_rows,
 )
@@ -151,6 +152,26 @@ def test_temperament_multiplies_column_j_by_exp_b_times_its_pleasure():
     pleasure = PAD[:, 0]
     for k, b in enumerate(temperament):
         np.testing.assert_allclose(chains[k], normalized(base_chain() * np.exp(b * pleasure)[None, :]), atol=1e-5)
+
+
+def test_stationary_distribution_is_the_left_eigenvector_of_each_chain_and_students_start_from_their_own():
+    rng = np.random.default_rng(15)
+    chains = student_transition_matrices(EmotionConfig(), rng.normal(0, 0.5, 3), rng)
+    got = stationary_distribution(chains)
+    for k in range(3):
+        values, vectors = np.linalg.eig(chains[k].T)
+        pi = np.real(vectors[:, np.argmin(np.abs(values - 1))])
+        np.testing.assert_allclose(got[k], pi / pi.sum(), atol=1e-10)
+    # 20,000 students on one chain (kappa huge, no temperament): the first states follow its stationary law
+    # within 5 binomial standard errors per state.
+    n = 20_000
+    cfg = replace_nested(
+        SimConfig(), **{"classroom.students": n, "emotion.heterogeneity_kappa": 1e12, "emotion.temperament_sd": 0.0}
+    )
+    first = sample_population(cfg, np.random.default_rng(16)).initial_state
+    pi = np.linalg.matrix_power(base_chain(), 4096)[0]
+    counts = np.bincount(first, minlength=8)
+    assert np.all(np.abs(counts - n * pi) < 5 * np.sqrt(n * pi * (1 - pi)))
 
 
 def test_student_traits_follow_their_laws():
@@ -372,6 +393,9 @@ def test_habituation_resets_once_the_earlier_applications_are_older_than_the_win
         ledger.apply(t, np.array([0]), np.array([0]))
     assert ledger.apply(290.0, np.array([0]), np.array([0]))[0] == pytest.approx(0.6)  # only 60 s is within 240 s
     assert ledger.apply(600.0, np.array([0]), np.array([0]))[0] == 1.0  # 290 s is 310 s back: none within
+    # "Within the window" is less than the window back: an application exactly 240 s before does not count.
+    assert ledger.apply(840.0, np.array([0]), np.array([0]))[0] == 1.0
+    assert ledger.apply(840.0 + 239.0, np.array([0]), np.array([0]))[0] == pytest.approx(0.6)
 
 
 class EveryDecision:

@@ -74,6 +74,24 @@ def test_cs_loss_is_rank_regularization_plus_gamma_times_mean_alpha_of_the_miscl
     assert got.item() == pytest.approx(expected, abs=1e-6)
 
 
+def test_loss_defaults_are_spec_beta_07_delta1_015_and_gamma_01():
+    alpha = torch.tensor([0.52, 0.5, 0.51, 0.49, 0.505, 0.495, 0.5, 0.48, 0.515, 0.485])
+    logits = torch.tensor([[1.0, 0.0]] * 5 + [[0.0, 1.0]] * 5)
+    labels = torch.tensor([0, 1] * 5)
+    ordered = sorted(alpha.tolist(), reverse=True)
+    rank = max(0.0, 0.15 - (np.mean(ordered[:7]) - np.mean(ordered[7:])))  # beta 0.7 of 10: the top 7
+    wrong = [1, 3, 6, 8]  # predicted 0, 0, 0, 0, 0, 1, 1, 1, 1, 1 against labels 0, 1, 0, 1, ...
+    expected = rank + 0.1 * alpha[wrong].mean().item()
+    assert losses.cs_loss(alpha, logits, labels).item() == pytest.approx(expected, abs=1e-6)
+    assert losses.rank_regularization(alpha).item() == pytest.approx(rank, abs=1e-6)
+    assert losses.low_importance_mask(alpha).sum().item() == 3
+    cw = torch.tensor([0.5, 5.0])
+    assert losses.batch_calibration_weights(cw)[1].item() == pytest.approx(5.0 / 2.75)
+    assert losses.batch_calibration_weights(torch.tensor([0.1, 0.1, 0.1, 2.0]))[3].item() == 3.0
+    stored = losses.update_calibration_ema(torch.tensor([1.0]), torch.tensor([2.0]))
+    assert stored.item() == pytest.approx(1.1)
+
+
 def test_calibrated_threshold_is_delta2_times_cw_eq6_or_over_cw_in_the_divide_reading():
     weights = torch.tensor([0.5, 2.0, 0.0])
     torch.testing.assert_close(losses.calibrated_threshold(0.3, weights), torch.tensor([0.15, 0.6, 0.0]))
