@@ -244,6 +244,19 @@ def test_context_drift_tilts_tension_anger_by_difficulty_calm_depression_by_fati
     assert easy[6:].sum() < base_chain()[0, 6:].sum()
 
 
+def test_rows_of_many_students_are_tilted_each_by_its_own_features_even_at_extreme_intensities():
+    states = np.array([5, 0, 3])
+    intensity = np.array([[0, 0, 300.0, 0], [0.5, 0, 0, 0], [0, 2.0, 0, 1.0]])  # 300: exp(450) on its own
+    features = drift_features(np.array([0.4, -0.3, 0.0]), np.array([0.0, 0.9, 0.2]), False, intensity)
+    rows = transition_rows(np.log(base_chain())[states], features, drift_matrix(EmotionConfig(), IncentiveConfig()))
+    for k, state in enumerate(states):
+        log_row = np.log(base_chain()[state]) + 1.5 * features[k, 0] * NEGATIVE_HIGH_AROUSAL
+        log_row = log_row + features[k, 1] * NEGATIVE_LOW_AROUSAL + TAU * intensity[k] @ W
+        expected = np.exp(log_row - log_row.max())  # in log space: exp(450) would overflow the product
+        np.testing.assert_allclose(rows[k], expected / expected.sum(), atol=1e-12)
+    assert np.isfinite(rows).all()
+
+
 def test_prediction_multiplies_the_belief_by_the_tilted_chain_h_times():
     emo, inc = EmotionConfig(), IncentiveConfig()
     rng = np.random.default_rng(7)
@@ -258,6 +271,8 @@ def test_prediction_multiplies_the_belief_by_the_tilted_chain_h_times():
         expected = belief[k] @ rows @ rows @ rows
         got = predict_belief(belief, chains, features, drift_matrix(emo, inc), ticks=3)[k]
         np.testing.assert_allclose(got, expected, atol=1e-12)
+        one = predict_belief(belief, chains, features, drift_matrix(emo, inc))[k]  # one tick by default
+        np.testing.assert_allclose(one, belief[k] @ rows, atol=1e-12)
 
 
 def test_lesson_plan_sets_eta_f_by_segment_and_presentation():

@@ -150,11 +150,12 @@ def _hand_filter(record, recognized, with_incentives: bool = True):
     return beliefs
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def filtered_lesson(tmp_path_factory):
     """A 4-student, 6-minute lesson seen through the surrogate (perfect attribute detection) with cameras that go
     off often; the teacher gives fun, reduce-difficulty and teaching quality. Beliefs and attention estimates are
-    kept after every tick."""
+    kept after every tick. Run again for every test (a fraction of a second): mutation testing maps the code a
+    fixture runs to the test that set it up, so a shared run would hide the code from the other tests."""
     cfg = replace_nested(
         SimConfig(),
         **{

@@ -206,15 +206,20 @@ def _hand_rank_regularization(alpha: torch.Tensor, beta: float, delta1: float) -
     return max(0.0, delta1 - (np.mean(ordered[:k]) - np.mean(ordered[k:])))
 
 
-@pytest.fixture(scope="module")
-def scn_cs_run(blobs, tmp_path_factory):
-    """One watched scn-cs run (5 epochs, relabeling and eq 5's term from epoch 2, gamma 0.4) for the loop tests."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        return _train(blobs, tmp_path_factory.mktemp("scn-cs"), "scn-cs", monkeypatch, gamma=0.4)
+def test_scn_cs_loop_weights_the_loss_by_the_stored_calibration_ema_adapts_delta2_and_regularizes_by_cs_loss(
+    blobs, tmp_path, monkeypatch
+):
+    """One watched scn-cs run (5 epochs; relabeling and eq 5's term from epoch 2; gamma 0.4), three checks: eq 4's
+    weights in the loss and their EMA carried from epoch to epoch, eq 6's delta2 and relabel threshold, eq 2/5's
+    regularizer. (One test, not three sharing a fixture: mutation testing maps the code a fixture runs to the
+    first test that uses it.)"""
+    history, steps, saved = _train(blobs, tmp_path, "scn-cs", monkeypatch, gamma=0.4)
+    _check_calibration_weights_in_the_loss_and_their_ema_across_epochs(steps, saved)
+    _check_delta2_adaptation_and_relabel_threshold(history, steps, saved)
+    _check_regularizer_is_cs_loss(history, steps)
 
 
-def test_scn_cs_loop_weights_the_loss_by_the_calibration_ema_and_stores_it_across_epochs(scn_cs_run):
-    _, steps, saved = scn_cs_run
+def _check_calibration_weights_in_the_loss_and_their_ema_across_epochs(steps, saved):
     assert len(steps) == 5 * 3  # 96 samples in batches of 32, 5 epochs
     outputs_by_epoch = []
     for epoch in range(5):
@@ -242,8 +247,7 @@ def test_scn_cs_loop_weights_the_loss_by_the_calibration_ema_and_stores_it_acros
     torch.testing.assert_close(torch.sort(stored).values, torch.sort(lasts[4]).values)
 
 
-def test_scn_cs_loop_adapts_delta2_on_validation_accuracy_and_relabels_over_delta2_times_cw(scn_cs_run):
-    history, steps, saved = scn_cs_run
+def _check_delta2_adaptation_and_relabel_threshold(history, steps, saved):
     delta2 = [r["delta2"] for r in history] + [saved["state"]["delta2"]]
     val = [r["val_acc"] for r in history]
     assert delta2[0] == 0.2 and delta2[1] == 0.2  # the first epoch has nothing to compare with
@@ -260,8 +264,7 @@ def test_scn_cs_loop_adapts_delta2_on_validation_accuracy_and_relabels_over_delt
         torch.testing.assert_close(threshold, delta2[epoch] * step["update_calibration_ema"][1])
 
 
-def test_scn_cs_regularizer_is_cs_loss_at_the_batch_delta1_with_gamma_from_epoch_r(scn_cs_run):
-    history, steps, _ = scn_cs_run
+def _check_regularizer_is_cs_loss(history, steps):
     delta1 = 0.15 - 0.02 * 5  # batch 32 is five halvings below 1024
     for epoch in range(5):
         values = []
