@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from spec_tables import A_STAR, LOW_AROUSAL, POSITIVE
 
+from vclass.agents.baselines import NoIntervention
 from vclass.config import replace_nested
 from vclass.sim.attention import attention_step, behaviour_events, learning_gain, learning_rate_by_state
-from vclass.sim.classroom import Action, Lesson, outage_schedule
+from vclass.sim.classroom import Action, Lesson, outage_schedule, simulate
 from vclass.sim.config import AttentionConfig, BehaviourConfig, LearningConfig, SegmentConfig, SimConfig
 from vclass.sim.measures import class_summary, intervention_cost
 
@@ -361,3 +362,26 @@ def test_decisions_record_the_belief_the_policy_acted_on():
     initial = record.population.initial_state
     np.testing.assert_array_equal(record.decision_beliefs[0][1], np.eye(8)[initial])
     np.testing.assert_array_equal(record.decision_beliefs[1][1], np.eye(8)[record.state[2]])
+
+
+def test_a_late_joiner_within_the_first_second_is_present_from_the_next_tick():
+    cfg = _cfg(20, minutes=1.0, **{"classroom.late_join_prob": 1.0, "classroom.late_join_max_minutes": 1 / 60})
+    record, room = _run(cfg, Scripted({}))
+    assert np.all((room.population.join_seconds > 0) & (room.population.join_seconds <= 1.0))
+    assert not record.present[0].any() and record.present[1:].all()
+
+
+def test_the_same_seed_gives_the_same_lesson_and_the_last_observation_reads_the_last_tick():
+    segments = (SegmentConfig("exercise", 5 / 6, 0.5), SegmentConfig("discussion", 1 / 6, 0.9))
+    base = _cfg(4, minutes=1.0)
+    cfg = SimConfig(**{**base.__dict__, "lesson": base.lesson.__class__(segments=segments)})
+    one = simulate(cfg, 21, NoIntervention())
+    lesson = Lesson(cfg, 21, NoIntervention())
+    two = lesson.run()
+    np.testing.assert_array_equal(one.state, two.state)
+    np.testing.assert_array_equal(one.attention, two.attention)
+    last = lesson.room.observation()  # after the lesson: the last tick's segment
+    assert (last.tick, last.segment, last.difficulty) == (6, "discussion", 0.9)
+    with pytest.raises(RuntimeError, match="no policy"):
+        Lesson(cfg, 0, None).room.decide()
+    assert Action.nothing(3).incentives.dtype == np.int64 and Action.nothing(3).checkin == -1
