@@ -375,8 +375,11 @@ def test_the_same_seed_gives_the_same_lesson_and_the_last_observation_reads_the_
     segments = (SegmentConfig("exercise", 5 / 6, 0.5), SegmentConfig("discussion", 1 / 6, 0.9))
     base = _cfg(4, minutes=1.0)
     cfg = SimConfig(**{**base.__dict__, "lesson": base.lesson.__class__(segments=segments)})
-    one = simulate(cfg, 21, NoIntervention())
+    ticks: list[int] = []
+    one = simulate(cfg, 21, NoIntervention(), on_tick=ticks.append)
+    assert ticks == list(range(6))
     lesson = Lesson(cfg, 21, NoIntervention())
+    lesson.run_until(0.0)  # nothing to do yet: a no-op
     two = lesson.run()
     np.testing.assert_array_equal(one.state, two.state)
     np.testing.assert_array_equal(one.attention, two.attention)
@@ -385,3 +388,24 @@ def test_the_same_seed_gives_the_same_lesson_and_the_last_observation_reads_the_
     with pytest.raises(RuntimeError, match="no policy"):
         Lesson(cfg, 0, None).room.decide()
     assert Action.nothing(3).incentives.dtype == np.int64 and Action.nothing(3).checkin == -1
+
+
+def test_actions_are_checked_before_anything_changes():
+    lesson = Lesson(_cfg(3, minutes=1.0), 0, None)
+    room = lesson.room
+    bad = [
+        (Action(np.zeros(2, dtype=np.int64)), r"integer array of shape \(3,\), got int64 \(2,\)"),
+        (Action(np.zeros(3)), r"integer array of shape \(3,\), got float64"),
+        (Action(np.array([0, 5, 1])), r"in 0\.\.4, got 0\.\.5"),
+        (Action(np.array([-2, 0, 1])), r"in 0\.\.4, got -2\.\.1"),
+        (Action(np.zeros(3, dtype=np.int64), True), r"checkin must be an integer, -1 or a student index, got True"),
+        (Action(np.zeros(3, dtype=np.int64), 1.0), r"checkin must be an integer"),  # type: ignore[arg-type]
+        (Action(np.zeros(3, dtype=np.int64), 3), r"checkin must be -1 or in 0\.\.2, got 3"),
+        ("nothing", r"must return an Action\(incentives, checkin\), got str"),
+    ]
+    for action, message in bad:
+        with pytest.raises(ValueError, match=message):
+            room.apply(action)  # type: ignore[arg-type]
+    assert room.record.applications == [] and room.record.checkins == []
+    room.apply(Action(np.array([0, 3, 0], dtype=np.int32), np.int16(2)))  # other integer types are fine
+    assert room.record.applications == [(0, 1, 3, 1.0)] and room.record.checkins == [(0, 2)]
