@@ -314,3 +314,16 @@ def test_in_loop_accuracy_counts_frames_for_recognition_and_present_ticks_for_be
     assert got["recognition_accuracy"] == pytest.approx(5 / 8)
     assert got["belief_accuracy"] == pytest.approx(9 / 10)  # over the 10 present student-ticks
     assert got["frames_share"] == pytest.approx(8 / 10)  # present student-ticks with a frame: 2 + 2 + 2 + 2
+
+
+def test_in_loop_accuracy_without_a_recognizer_or_anyone_present():
+    from test_science_measures import hand_record
+
+    record = hand_record()
+    record.expression[:] = np.array([[1, -1, 2], [0, 3, -1], [-1, 4, 5], [6, 0, -1]])
+    oracle = in_loop_accuracy(record, None)  # the oracle recognizes nothing: frames shown, no accuracies
+    assert oracle == {"recognition_accuracy": None, "belief_accuracy": None, "frames_share": pytest.approx(8 / 10)}
+    record.present[:] = False
+    log = RecognitionLog.allocate(4, 3, 8)  # nothing recognized, no belief kept
+    assert in_loop_accuracy(record, log) == {"recognition_accuracy": None, "belief_accuracy": None, "frames_share": 0.0}
+    assert in_loop_accuracy(record, None)["frames_share"] == 0.0
