@@ -139,7 +139,8 @@ class SharedCategorical(MultiCategoricalDistribution):
         return self.distribution.sample()
 
     def mode(self) -> th.Tensor:
-        return self.distribution.logits.argmax(dim=2)
+        # As SB3's MultiCategoricalDistribution: the argmax of each dimension's probabilities.
+        return self.distribution.probs.argmax(dim=2)
 
 
 class StudentPolicy(ActorCriticPolicy):
@@ -656,14 +657,19 @@ class SB3Policy:
         if not self.students_net:
             action, _ = self.model.predict(vector, deterministic=self.deterministic)
             return np.asarray(action)
+        # A StudentPolicy acts on any class size, which model.predict refuses (it checks the trained observation
+        # shape); so take the policy's action distribution as predict does, and its action as predict would: the
+        # distribution's mode, SB3's argmax over probabilities (an untrained net's probabilities tie in float32
+        # where its raw logits do not, and the first of the tied wins).
+        policy = self.model.policy
+        policy.set_training_mode(False)
         with th.no_grad():
-            logits = self.model.policy.mlp_extractor.forward_actor(th.as_tensor(vector[None]))[0].numpy()
-        if self.task == "motivation":
-            logits = logits.reshape(-1, self.model.policy.mlp_extractor.choices)
-        if self.deterministic:
-            return logits.argmax(axis=-1)
-        gumbel = -np.log(self.rng.standard_exponential(logits.shape))
-        return (logits + gumbel).argmax(axis=-1)
+            distribution = policy.get_distribution(th.as_tensor(vector[None]))
+            if self.deterministic:
+                return distribution.mode()[0].numpy()
+            log_probs = distribution.distribution.logits[0].numpy()  # (choices,) or (N, choices), normalized
+        gumbel = -np.log(self.rng.standard_exponential(log_probs.shape))
+        return (log_probs + gumbel).argmax(axis=-1)  # a draw from the distribution, on the policy's own stream
 
     def act(self, obs: Observation) -> Action:
         choice = self._choose(self.encoder.encode(obs))

@@ -152,30 +152,60 @@ def test_trained_policy_acts_in_vclass_run(tmp_path, trained, confusion, task):
     assert summary["policy"] == f"ppo-{task}" and summary["students"] == 9  # shared weights: any class size
 
 
-def test_adapter_acts_in_the_simulator_as_the_model_acts_in_the_env(trained, confusion):
-    """The adapter builds the env's observation with the env's encoder: same lesson, same return."""
+def _untrained_attention_policy(path, students: int, minutes: float, confusion: str):
+    """A PPO StudentPolicy for the attention task straight after construction: its head starts near zero, so the
+    probabilities of its choices tie in float32 where its raw logits do not."""
     from stable_baselines3 import PPO
 
-    from vclass.agents.drl import SB3Policy
+    from vclass.agents.drl import StudentPolicy, make_env, save_policy
+
+    options = {"students": students, "minutes": minutes, "recognizer": "surrogate", "confusion_path": confusion}
+    model = PPO(StudentPolicy, make_env("attention", options), n_steps=16, batch_size=16, seed=0, device="cpu")
+    meta = {"task": "attention", "algo": "ppo", "net": "students", "per_student": False, "env_options": options}
+    save_policy(model, path, meta)
+    return path
+
+
+@pytest.mark.parametrize("which", ["untrained", "trained", "shipped"])
+def test_adapter_acts_in_the_simulator_as_the_model_acts_in_the_env(which, trained, confusion, tmp_path):
+    """On 30 lesson seeds the adapter (SB3Policy in ``vclass run``) checks in with the same students, for the same
+    return, as the model's own ``predict(deterministic=True)`` in the env; the untrained model's decisions include
+    ties that an argmax of raw logits would break otherwise."""
+    import torch as th
+    from stable_baselines3 import PPO
+
+    from vclass.agents.drl import SHIPPED_DIR, SB3Policy
     from vclass.env.attention import AttentionEnv
     from vclass.env.observers import make_observer
     from vclass.sim.classroom import simulate
     from vclass.sim.measures import class_summary
 
-    path = trained["attention"] / "model.zip"
-    made = AttentionEnv(students=6, minutes=5.0, confusion_path=confusion)
+    students = 30 if which == "shipped" else 6
+    minutes = 5.0
+    path = {
+        "untrained": lambda: _untrained_attention_policy(tmp_path / "untrained.zip", students, minutes, confusion),
+        "trained": lambda: trained["attention"] / "model.zip",
+        "shipped": lambda: SHIPPED_DIR / "ppo-attention.zip",
+    }[which]()
+    made = AttentionEnv(students=students, minutes=minutes, confusion_path=confusion)
     model = PPO.load(path, device="cpu")
-    obs, _ = made.reset(options={"lesson_seed": 3})
-    terminated, ret = False, 0.0
-    while not terminated:
-        action, _ = model.predict(obs, deterministic=True)
-        obs, reward, terminated, _, _info = made.step(action)
-        ret += reward
-    record = simulate(
-        made.sim_config, 3, SB3Policy(path, made.sim_config), make_observer("surrogate", confusion_path=confusion)
-    )
-    assert class_summary(record)["effective_participation_min"] == pytest.approx(ret)
-    assert record.checkins == made.lesson.room.record.checkins
+    adapter = SB3Policy(path, made.sim_config)
+    logits_disagree = 0
+    for seed in range(30):
+        obs, _ = made.reset(options={"lesson_seed": seed})
+        terminated, ret = False, 0.0
+        while not terminated:
+            action, _ = model.predict(obs, deterministic=True)
+            with th.no_grad():
+                logits = model.policy.mlp_extractor.forward_actor(th.as_tensor(obs[None]))[0]
+            logits_disagree += int(logits.argmax()) != int(action)
+            obs, reward, terminated, _, _info = made.step(action)
+            ret += reward
+        record = simulate(made.sim_config, seed, adapter, make_observer("surrogate", confusion_path=confusion))
+        assert record.checkins == made.lesson.room.record.checkins, seed
+        assert class_summary(record)["effective_participation_min"] == pytest.approx(ret), seed
+    if which == "untrained":
+        assert logits_disagree > 0  # the raw-logit argmax the adapter once took would have acted otherwise
 
 
 def test_missing_policy_zip_is_a_config_error(tmp_path, confusion, capsys):
