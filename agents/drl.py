@@ -34,7 +34,7 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.distributions import MultiCategoricalDistribution
+from stable_baselines3.common.distributions import CategoricalDistribution, MultiCategoricalDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
@@ -42,9 +42,11 @@ from torch.distributions import Categorical
 from tqdm import tqdm
 
 from vclass.agents import SHIPPED_DIR
+from vclass.agents.batched import BatchedStudentVecEnv, BatchedVecEnv, student_view_space
 from vclass.config import ConfigError
 from vclass.env.classroom_env import GLOBAL_FEATURES, STUDENT_FEATURES, ObservationEncoder, student_views
 from vclass.env.motivation import MotivationEnv
+from vclass.env.vector import AttentionVectorEnv, MotivationVectorEnv
 from vclass.io import atomic_write_bytes, provenance, write_json
 from vclass.sim.classroom import NO_CHECKIN, Action, Observation
 from vclass.sim.config import SimConfig
@@ -142,6 +144,39 @@ class SharedCategorical(MultiCategoricalDistribution):
         return self.distribution.logits.argmax(dim=2)
 
 
+class LeanCategorical(CategoricalDistribution):
+    """SB3's categorical distribution over one discrete choice, held as its log-probabilities: the same law, log
+    probabilities, entropy and sampling (``torch.multinomial``, as ``torch.distributions.Categorical`` samples),
+    without torch.distributions' argument checks and cached properties, which cost more than the arithmetic on a
+    per-student policy's minibatches of a few logits per student."""
+
+    def proba_distribution(self, action_logits: th.Tensor) -> LeanCategorical:
+        self.log_probs = th.log_softmax(action_logits, dim=-1)
+        return self
+
+    def log_prob(self, actions: th.Tensor) -> th.Tensor:
+        return self.log_probs.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+
+    def entropy(self) -> th.Tensor:
+        return -(self.log_probs.exp() * self.log_probs).sum(dim=-1)
+
+    def sample(self) -> th.Tensor:
+        return th.multinomial(self.log_probs.exp(), 1).squeeze(-1)
+
+    def mode(self) -> th.Tensor:
+        return self.log_probs.argmax(dim=-1)
+
+
+class PerStudentPolicy(ActorCriticPolicy):
+    """SB3's ``MlpPolicy`` for the motivation task's per-student agents (:class:`StudentVecEnv`), with the
+    :class:`LeanCategorical` distribution over each student's choice."""
+
+    def _build(self, lr_schedule) -> None:
+        assert isinstance(self.action_space, gym.spaces.Discrete)
+        self.action_dist = LeanCategorical(int(self.action_space.n))
+        super()._build(lr_schedule)
+
+
 class StudentPolicy(ActorCriticPolicy):
     """SB3 actor-critic whose actor and critic are a :class:`StudentNetwork` (for PPO and A2C).
 
@@ -218,15 +253,11 @@ class StudentVecEnv(VecEnv):
     def __init__(self, options: dict[str, Any], n_lessons: int):
         self.lessons = [MotivationEnv(**options) for _ in range(n_lessons)]
         self.n_students = n = self.lessons[0].n_students
-        g = len(GLOBAL_FEATURES)
         space = self.lessons[0].observation_space
         assert isinstance(space, gym.spaces.Box)
-        own_low, own_high = space.low[g : g + len(STUDENT_FEATURES)], space.high[g : g + len(STUDENT_FEATURES)]
-        low = np.concatenate([space.low[:g], own_low, own_low])
-        high = np.concatenate([space.high[:g], own_high, own_high])
         super().__init__(
             n_lessons * n,
-            gym.spaces.Box(low, high, dtype=np.float32),
+            student_view_space(space),
             gym.spaces.Discrete(int(self.lessons[0].action_space.nvec[0])),  # type: ignore[attr-defined]
         )
         self._actions = np.zeros(self.num_envs, dtype=np.int64)
@@ -299,6 +330,8 @@ class TrainConfig:
     net: str = "students"
     n_envs: int = 8
     n_steps: int | None = None  # steps per env per rollout; None: 2048 in all for PPO, 8 for A2C
+    batch_size: int | None = None  # PPO minibatch (SB3 timesteps); None: 2048 or the whole rollout if smaller
+    n_epochs: int | None = None  # PPO epochs over each rollout; None: 5
     learning_rate: float | None = None  # None for these four: the task's default (TASK_DEFAULTS)
     gamma: float | None = None
     gae_lambda: float | None = None
@@ -328,6 +361,8 @@ class TrainConfig:
             ("--seed", self.seed, 0, 2**31 - 1),
             ("--n-envs", self.n_envs, 1, 256),
             ("--n-steps", self.n_steps or 2, 2, 10**6),
+            ("--batch-size", self.batch_size or 2, 2, 10**7),
+            ("--n-epochs", self.n_epochs or 1, 1, 1000),
             ("--checkpoint-every", self.checkpoint_every, 1, 10**9),
             ("--eval-every", self.eval_every, 1, 10**9),
             ("--eval-episodes", self.eval_episodes, 1, 10_000),
@@ -409,17 +444,26 @@ def per_student_training(cfg: TrainConfig) -> bool:
 
 
 def _training_envs(cfg: TrainConfig, options: dict[str, Any]):
-    """(training env, evaluation env, evaluation episodes) for ``cfg``."""
+    """(training env, evaluation env, evaluation episodes) for ``cfg``: the batched environments
+    (:mod:`vclass.agents.batched`, all lessons in one numpy tick) with the surrogate recognizer, the lessons one at a
+    time otherwise (``scn-cs`` renders faces); the same episodes either way."""
     from stable_baselines3.common.vec_env import VecMonitor
 
+    batched = options.get("recognizer") == "surrogate"
     if per_student_training(cfg):
-        venv = StudentVecEnv(options, cfg.n_envs)
-        venv.seed(cfg.seed)
-        eval_env = StudentVecEnv(options, 1)
-        eval_env.seed(cfg.seed + 10_000)
+        lessons = BatchedStudentVecEnv if batched else StudentVecEnv
+        students, eval_students = lessons(options, cfg.n_envs), lessons(options, 1)
+        students.seed(cfg.seed)
+        eval_students.seed(cfg.seed + 10_000)
         # Every student of the evaluation lesson ends its episode at once: N episodes per lesson, whose
         # mean return is the lesson's return.
-        return VecMonitor(venv), VecMonitor(eval_env), cfg.eval_episodes * venv.n_students
+        return VecMonitor(students), VecMonitor(eval_students), cfg.eval_episodes * students.n_students
+    if batched:
+        task_env = {"motivation": MotivationVectorEnv, "attention": AttentionVectorEnv}[cfg.task]
+        venv, eval_env = BatchedVecEnv(task_env, options, cfg.n_envs), BatchedVecEnv(task_env, options, 1)
+        venv.seed(cfg.seed)
+        eval_env.seed(cfg.seed + 10_000)
+        return VecMonitor(venv), VecMonitor(eval_env), cfg.eval_episodes
     return (
         make_vec_env(cfg.task, options, cfg.n_envs, cfg.seed),
         make_vec_env(cfg.task, options, 1, cfg.seed + 10_000),
@@ -439,7 +483,7 @@ def _new_model(cfg: TrainConfig, venv, out: Path):
         "device": "cpu",
     }
     if per_student_training(cfg):
-        policy: Any = "MlpPolicy"
+        policy: Any = PerStudentPolicy
         common["policy_kwargs"] = {"net_arch": [64, 64]}
         default_steps = 64
     elif cfg.net == "students" and cfg.algo != "dqn":
@@ -452,8 +496,8 @@ def _new_model(cfg: TrainConfig, venv, out: Path):
             policy,
             venv,
             n_steps=n_steps,
-            batch_size=min(2048, n_steps * venv.num_envs),
-            n_epochs=5,
+            batch_size=cfg.batch_size or min(2048, n_steps * venv.num_envs),
+            n_epochs=cfg.n_epochs or 5,
             gae_lambda=gae_lambda,
             ent_coef=ent_coef,
             **common,

@@ -472,8 +472,13 @@ class MotivationVectorEnv(ClassroomVectorEnv):
     def _rewards(self, terms: dict[str, np.ndarray]) -> np.ndarray:
         return motivation_reward(terms, *self._reward_scales)
 
+    def student_rewards(self, per_student: dict[str, np.ndarray]) -> np.ndarray:
+        """Each student's share of the reward (B, N) from the step's per-student terms (``info["student_rewards"]``,
+        as :class:`vclass.env.motivation.MotivationEnv` computes it)."""
+        return motivation_reward(per_student, *self._student_weights)
+
     def _extra_info(self, per_student: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {"student_rewards": motivation_reward(per_student, *self._student_weights)}
+        return {"student_rewards": self.student_rewards(per_student)}
 
 
 class AttentionVectorEnv(ClassroomVectorEnv):
