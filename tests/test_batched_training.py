@@ -83,3 +83,37 @@ def test_lean_categorical_is_torchs_categorical():
     draws = LeanCategorical(5).proba_distribution(logits[:1].expand(20_000, 5)).sample()
     frequencies = th.bincount(draws, minlength=5) / 20_000
     th.testing.assert_close(frequencies, reference.probs[0], atol=0.015, rtol=0)
+
+
+@pytest.mark.parametrize("task", ["motivation", "attention"])
+def test_evaluate_runs_a_deep_rl_policys_lessons_batched_with_the_same_numbers(task, confusion):
+    """vclass evaluate's rows (return and measures) of the shipped policy: batched lessons, lesson-by-lesson
+    lessons, the same numbers."""
+    from vclass.experiments.lesson.config import load_run_config
+    from vclass.experiments.policy.evaluate import _batched_lessons, _lesson, batchable
+
+    overrides = [
+        (["classroom", "students"], 6),
+        (["classroom", "minutes"], 5.0),
+        (["recognizer", "kind"], "surrogate"),
+        (["recognizer", "confusion"], confusion),
+        *((["classroom", key], value) for key, value in BUSY["classroom"].items()),
+    ]
+    base = load_run_config(None, overrides).as_dict()
+    name, seeds = f"ppo-{task}", [1000, 1001, 1002]
+    assert batchable(base, task, name) and not batchable(base, task, "ecem")
+    assert not batchable({**base, "recognizer": {**base["recognizer"], "kind": "scn-cs"}}, task, name)
+    rows = _batched_lessons((base, task, name, seeds, 1.0, 2.0))
+    assert rows == [_lesson((base, task, name, seed, 1.0, 2.0)) for seed in seeds]
+    assert len({row["return"] for row in rows}) == 3
+
+
+def test_the_motivation_recipe_steps_32_lessons_for_64_decisions_and_2_epochs():
+    from vclass.agents.drl import TrainConfig
+
+    recipe = TrainConfig(task="motivation")
+    assert (recipe.lessons(), recipe.rollout_steps(), recipe.epochs()) == (32, 64, 2)
+    attention = TrainConfig(task="attention")
+    assert (attention.lessons(), attention.rollout_steps(), attention.epochs()) == (8, 256, 5)
+    assert TrainConfig(task="motivation", n_envs=4, n_steps=16, n_epochs=5).lessons() == 4
+    assert TrainConfig(task="attention", algo="a2c").rollout_steps() == 8
