@@ -251,22 +251,24 @@ def flag_timelines(
 
 
 def _timeline(initial: np.ndarray, events: FlagEvents, lesson: np.ndarray, rows: np.ndarray, n_rows: int) -> np.ndarray:
-    """(3, B, n_rows, N): the initial flags, each event's value from its row on."""
+    """(3, B, n_rows, N): the initial flags, each event's value from its row on.
+
+    A (flag, lesson, student)'s events come from one process, in time order (so in row order): each changes the flag
+    by its value minus the one before it, from its row on; the flags are the initial ones plus the running sum of
+    the changes (events at the same row add up to the last one's value)."""
     flags, n_lessons, n = initial.shape
+    group = (events.flag * n_lessons + lesson) * n + events.student
+    order = np.argsort(group, kind="stable")  # group by group, each in its events' order
+    group, rows, value = group[order], rows[order], events.value[order].astype(np.int8)
+    first_of_group = np.ones(group.size, dtype=bool)
+    first_of_group[1:] = group[1:] != group[:-1]
+    before = np.where(first_of_group, initial.reshape(-1).take(group).astype(np.int8), np.roll(value, 1))
     keep = rows < n_rows
-    flag, lesson, rows = events.flag[keep], lesson[keep], rows[keep]
-    student, value = events.student[keep], events.value[keep]
-    # The last event of each (flag, lesson, row, student) counts: a student's events on a flag come from one
-    # process, in time order.
-    key = ((flag * n_lessons + lesson) * n_rows + rows) * n + student
-    _, from_end = np.unique(key[::-1], return_index=True)
-    last = key.size - 1 - from_end
-    changes = np.full((flags, n_lessons, n_rows, n), -1, dtype=np.int8)
-    changes[flag[last], lesson[last], rows[last], student[last]] = value[last]
-    marks = np.where(changes >= 0, np.arange(n_rows, dtype=np.int32)[:, None], np.int32(-1))
-    latest = np.maximum.accumulate(marks, axis=2)
-    values = np.take_along_axis(changes, np.maximum(latest, 0), axis=2) == 1
-    return np.where(latest >= 0, values, initial[:, :, None, :])
+    flag_lesson, student = np.divmod(group[keep], n)
+    flag, lesson = np.divmod(flag_lesson, n_lessons)
+    changes = np.zeros((flags, n_lessons, n_rows, n), dtype=np.int8)
+    np.add.at(changes, (flag, lesson, rows[keep], student), (value - before)[keep])
+    return np.cumsum(changes, axis=2, dtype=np.int8) + initial[:, :, None, :] > 0
 
 
 # -- the batch --------------------------------------------------------------------------------------------------------
