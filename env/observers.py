@@ -276,13 +276,7 @@ class RecognitionObserver:
         self._emission_model = compose_emission(self.emission, self.surrogate.confusion)
         self.attention_targets = np.asarray(cfg.attention.targets)
         self.look_away_scale = cfg.behaviour.look_away_scale
-        # Numbers as 0-d arrays (see vclass.sim.attention.ONE).
-        self._constants = SimpleNamespace(
-            look_away_scale=np.asarray(self.look_away_scale),
-            eyes_closed_weight=np.asarray(0.9),
-            half=np.asarray(0.5),
-            smoothing=np.asarray(ATTENTION_SMOOTHING),
-        )
+        self._constants = attention_constants(cfg)
 
     def _lesson_constants(self, room: Classroom) -> None:
         """Per-lesson tables, so that a tick looks up what does not change from tick to tick."""
@@ -294,17 +288,9 @@ class RecognitionObserver:
         return self.teacher.chains(tick, room.teacher_ledger.before_decay())
 
     def _update_attention(self, belief: np.ndarray, attribute_probs: np.ndarray, visible: np.ndarray) -> None:
-        c = self._constants  # numbers as 0-d arrays (see vclass.sim.attention.ONE)
-        expected = belief @ self.attention_targets
-        # clip(1 - p_look / scale, 0, 1), capped by closed eyes at 1 - 0.9 p_eyes <= 1 (probabilities are >= 0,
-        # so the cap makes the upper clip redundant).
-        from_face = np.minimum(
-            np.maximum(ONE - attribute_probs[:, 2] / c.look_away_scale, ZERO),
-            ONE - c.eyes_closed_weight * attribute_probs[:, 0],
+        update_attention_estimate(
+            self._attention, belief @ self.attention_targets, attribute_probs, visible, self._constants
         )
-        observed = c.half * expected + c.half * from_face
-        target = np.where(visible, observed, expected)
-        self._attention += c.smoothing * (target - self._attention)
 
     def _keep_samples(
         self,
@@ -370,6 +356,41 @@ def load_recognition_model(
         "precision": "as given",
         "note": "the backend and model file given",
     }
+
+
+def attention_constants(cfg: SimConfig) -> SimpleNamespace:
+    """The numbers :func:`update_attention_estimate` computes with, as 0-d arrays (see vclass.sim.attention.ONE)."""
+    return SimpleNamespace(
+        look_away_scale=np.asarray(cfg.behaviour.look_away_scale),
+        eyes_closed_weight=np.asarray(0.9),
+        half=np.asarray(0.5),
+        smoothing=np.asarray(ATTENTION_SMOOTHING),
+    )
+
+
+def update_attention_estimate(
+    attention: np.ndarray,
+    expected: np.ndarray,
+    attribute_probs: np.ndarray,
+    visible: np.ndarray,
+    constants: SimpleNamespace,
+) -> None:
+    """One tick of the attention estimate (in place): the belief's expected attention ``expected``, averaged with
+    what the face shows where there is a frame, smoothed into ``attention``.
+
+    :param attribute_probs: (N, 3) eyes closed, yawning, looking away.
+    :param constants: :func:`attention_constants` of the lesson's config.
+    """
+    c = constants
+    # clip(1 - p_look / scale, 0, 1), capped by closed eyes at 1 - 0.9 p_eyes <= 1 (probabilities are >= 0,
+    # so the cap makes the upper clip redundant).
+    from_face = np.minimum(
+        np.maximum(ONE - attribute_probs[:, 2] / c.look_away_scale, ZERO),
+        ONE - c.eyes_closed_weight * attribute_probs[:, 0],
+    )
+    observed = c.half * expected + c.half * from_face
+    target = np.where(visible, observed, expected)
+    attention += c.smoothing * (target - attention)
 
 
 def make_observer(

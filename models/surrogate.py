@@ -118,7 +118,13 @@ class SurrogateRecognizer:
         n = expression.shape[0]
         if self._uniforms.shape[0] != n:
             self._uniforms = np.empty((n, 4))
-        uniforms = rng.random(out=self._uniforms)  # drawn into a scratch array, read only here
+        return self.recognize_with(expression, attributes, rng.random(out=self._uniforms))
+
+    def recognize_with(
+        self, expression: np.ndarray, attributes: np.ndarray, uniforms: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`recognize` with its U(0, 1) draws given, (n, 4): the class's, then the three attributes' (a batch of
+        classrooms draws each classroom's from its own stream)."""
         recognized = sample_cumulative(self._cumulative_confusion().take(expression, axis=0), uniforms[:, 0])
         chance = np.where(attributes.astype(bool, copy=False), self.attribute_hit, self.attribute_false_alarm)
         return recognized, (uniforms[:, 1:] < chance).astype(np.float64)

@@ -11,7 +11,8 @@ The package's parts, one subpackage each (imports flow down this list, never up)
 * ``vclass.config``, ``vclass.io`` - the shared core: validated configs, run folders.
 
 Importing ``vclass`` registers the Gymnasium ids ``vclass/Motivation-v0`` and ``vclass/Attention-v0`` by
-their string entry points, so nothing heavy loads until an environment is made.
+their string entry points, so nothing heavy loads until an environment is made; each id's ``vector_entry_point`` is
+its batched environment (``gymnasium.make_vec(id, num_envs=B)``: B lessons in one numpy tick, ``vclass.env.vector``).
 """
 
 import gymnasium as _gym
@@ -22,7 +23,13 @@ ENV_IDS = {
     "vclass/Motivation-v0": "vclass.env.motivation:MotivationEnv",
     "vclass/Attention-v0": "vclass.env.attention:AttentionEnv",
 }
+VECTOR_ENTRY_POINTS = {
+    "vclass/Motivation-v0": "vclass.env.vector:MotivationVectorEnv",
+    "vclass/Attention-v0": "vclass.env.vector:AttentionVectorEnv",
+}
 
 for _id, _entry in ENV_IDS.items():
     if _id not in _gym.registry:
-        _gym.register(id=_id, entry_point=_entry, disable_env_checker=False)
+        _gym.register(
+            id=_id, entry_point=_entry, vector_entry_point=VECTOR_ENTRY_POINTS[_id], disable_env_checker=False
+        )

@@ -28,11 +28,13 @@ import numpy as np
 from vclass.config import ConfigError, parse_override, to_dict
 from vclass.env.classroom_env import lesson_steps, reward_terms
 from vclass.env.motivation import motivation_reward
-from vclass.env.observers import observer_from_config
+from vclass.env.observers import in_loop_accuracy, observer_from_config
+from vclass.env.vector import AttentionVectorEnv, MotivationVectorEnv
 from vclass.experiments.lesson.config import load_run_config, run_config_from_dict
 from vclass.experiments.lesson.runner import build_policy, run_lesson
 from vclass.experiments.pool import run_jobs
 from vclass.io import atomic_write_text, output_folder, provenance, pyplot, save_figure, write_json
+from vclass.sim.measures import class_summary
 
 BASELINES = {
     "motivation": (
@@ -46,6 +48,7 @@ BASELINES = {
     ),
     "attention": ("none", "random", "round-robin", "greedy-attention"),
 }
+VECTOR_ENVS = {"motivation": MotivationVectorEnv, "attention": AttentionVectorEnv}
 REFERENCES = {"motivation": ("ecem",), "attention": ("round-robin", "greedy-attention")}
 MEASURES = {
     "motivation": (
@@ -138,11 +141,54 @@ def _lesson(job: tuple[dict[str, Any], str, str, int, float, float]) -> dict[str
     base, task, policy_name, seed, tea_weight, cost_weight = job
     run_cfg = run_config_from_dict({**base, "seed": seed, "policy": policy_config(policy_name, task)})
     result = run_lesson(run_cfg, divergence=False)
-    row = {"policy": policy_name, "seed": seed, "return": episode_return(task, result.record, tea_weight, cost_weight)}
+    return _row(task, policy_name, seed, result.record, result.summary, tea_weight, cost_weight)
+
+
+def _row(task: str, policy_name: str, seed: int, record, summary: dict[str, Any], tea_weight, cost_weight):
+    """One row of ``lessons.csv``: the lesson's return and measures."""
+    row = {"policy": policy_name, "seed": seed, "return": episode_return(task, record, tea_weight, cost_weight)}
     for key, _ in MEASURES[task][1:]:
-        row[key] = result.summary[key]
-    row["belief_accuracy"] = result.summary["belief_accuracy"]
+        row[key] = summary[key]
+    row["belief_accuracy"] = summary["belief_accuracy"]
     return row
+
+
+def batchable(base: dict[str, Any], task: str, policy_name: str) -> bool:
+    """Whether the lessons of ``policy_name`` can run together in the task's batched environment: a deep-RL policy
+    (it acts on the environment's observation vector) with the surrogate recognizer (the one the batch runs)."""
+    return base["recognizer"]["kind"] == "surrogate" and policy_config(policy_name, task)["name"].startswith("ppo-")
+
+
+def _batched_lessons(job: tuple[dict[str, Any], str, str, list[int], float, float]) -> list[dict[str, Any]]:
+    """The rows of a deep-RL policy's lessons, every seed's lesson in one batched environment
+    (:mod:`vclass.env.vector`): the lessons, records and measures :func:`_lesson` gives, number for number (tested);
+    the policy chooses lesson by lesson on each lesson's observation, as it does in ``vclass run``."""
+    base, task, policy_name, seeds, tea_weight, cost_weight = job
+    run_cfg = run_config_from_dict({**base, "seed": seeds[0], "policy": policy_config(policy_name, task)})
+    policy = build_policy(run_cfg)
+    choose = getattr(policy, "choose", None)  # vclass.agents.drl.SB3Policy.choose
+    if choose is None:
+        raise ConfigError("policy.name", f"{policy_name} does not act on the environment's observation vector")
+    envs = VECTOR_ENVS[task](
+        len(seeds), config=run_cfg.sim, recognizer="surrogate", confusion_path=run_cfg.recognizer.confusion or None
+    )
+    obs, _ = envs.reset(options={"lesson_seed": list(seeds)})
+    policy.reset(envs.n_students, np.random.default_rng(0))  # deterministic: the generator is never drawn from
+    done = False
+    while not done:
+        actions = np.stack([np.asarray(choose(lesson), dtype=np.int64) for lesson in obs])
+        obs, _, done, _, _ = envs.step_lessons(actions if task == "motivation" else actions.reshape(len(seeds)))
+    rows = []
+    for lesson, seed in enumerate(seeds):
+        record = envs.batch.record(lesson)
+        summary = {**class_summary(record), **in_loop_accuracy(record, envs.observer.log(lesson))}
+        rows.append(_row(task, policy_name, seed, record, summary, tea_weight, cost_weight))
+    return rows
+
+
+def _lessons(job) -> list[dict[str, Any]]:
+    """A job's rows: one lesson's, or a batched policy's lessons."""
+    return _batched_lessons(job) if isinstance(job[3], list) else [_lesson(job)]
 
 
 def summarize(task: str, rows: list[dict[str, Any]], policies: list[str], against: list[str]) -> dict[str, Any]:
@@ -278,14 +324,16 @@ def main(args: argparse.Namespace) -> int:
     base = run_cfg.as_dict()
     for name in policies:  # and if a policy cannot be built
         build_policy(run_config_from_dict({**base, "policy": policy_config(name, args.task)}))
-    jobs = [
-        (base, args.task, p, args.first_seed + i, args.tea_weight, args.cost_weight)
-        for p in policies
-        for i in range(args.seeds)
-    ]
+    seeds = [args.first_seed + i for i in range(args.seeds)]
+    jobs: list[tuple] = []
+    for p in policies:  # a deep-RL policy with the surrogate: all its lessons in one batched environment
+        if batchable(base, args.task, p):
+            jobs.append((base, args.task, p, seeds, args.tea_weight, args.cost_weight))
+        else:
+            jobs += [(base, args.task, p, seed, args.tea_weight, args.cost_weight) for seed in seeds]
     target = Path(args.out)
     with output_folder(target) as out:  # checked and locked now; replaced whole when every file is written
-        rows = run_jobs(_lesson, jobs, args.workers)
+        rows = [row for rows_of_job in run_jobs(_lessons, jobs, args.workers) for row in rows_of_job]
         order = {name: i for i, name in enumerate(policies)}
         rows.sort(key=lambda row: (order[row["policy"]], row["seed"]))
         result = summarize(args.task, rows, policies, against)

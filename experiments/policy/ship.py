@@ -50,6 +50,8 @@ def _train_command(train: dict) -> str:
         ("--net", "net"),
         ("--n-envs", "n_envs"),
         ("--n-steps", "n_steps"),
+        ("--batch-size", "batch_size"),
+        ("--n-epochs", "n_epochs"),
         ("--out", "out"),
     ]
     parts = [f"{flag} {config[key]}" for flag, key in flags if config.get(key) is not None]

@@ -50,11 +50,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="extra env argument, e.g. --env-option tea_weight=2 (repeatable)",
     )
     parser.add_argument("--net", default="students", help="students (shared per-student network, default) or mlp")
-    parser.add_argument("--n-envs", type=int, default=8, help="environments stepped together (default 8)")
+    parser.add_argument(
+        "--n-envs", type=int, help="lessons stepped together (default 32 for per-student motivation, else 8)"
+    )
     parser.add_argument(
         "--n-steps",
         type=int,
         help="steps per env per rollout (default: 64 per-student motivation, else 2048 in all for ppo and 8 for a2c)",
+    )
+    parser.add_argument("--batch-size", type=int, help="PPO minibatch in SB3 timesteps (default 2048)")
+    parser.add_argument(
+        "--n-epochs", type=int, help="PPO epochs over each rollout (default 2 for per-student motivation, else 5)"
     )
     parser.add_argument("--learning-rate", type=float, help="Adam step (default: the task's, see below)")
     parser.add_argument("--gamma", type=float, help="discount per decision (default: the task's)")
@@ -100,6 +106,8 @@ def main(args: argparse.Namespace) -> int:
         net=args.net,
         n_envs=args.n_envs,
         n_steps=args.n_steps,
+        batch_size=args.batch_size,
+        n_epochs=args.n_epochs,
         learning_rate=args.learning_rate,
         gamma=args.gamma,
         gae_lambda=args.gae_lambda,
