@@ -361,3 +361,12 @@ def test_ship_policy_installs_the_zip_and_a_card_that_runs_in_vclass_run(tmp_pat
     capsys.readouterr()
     assert main(["ship-policy", str(tmp_path), "--evaluation", str(evaluation), "--out", str(shipped)]) == 2
     assert "run_dir" in capsys.readouterr().err
+
+
+def test_a_paired_difference_without_variation_has_no_p_value_in_the_table():
+    from vclass.experiments.policy.evaluate import _paired_cell
+
+    constant = {"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p_value": float("nan")}
+    assert _paired_cell(constant) == "+0.000 [+0.000, +0.000] p n/a (no variation)"
+    varied = {"mean": 1.25, "ci_low": 0.5, "ci_high": 2.0, "p_value": 0.0123}
+    assert _paired_cell(varied) == "+1.250 [+0.500, +2.000] p=0.012"

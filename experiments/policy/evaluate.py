@@ -247,13 +247,17 @@ def markdown(task: str, result: dict[str, Any]) -> str:
             "|---|---|" + "---|" * len(measures),
         ]
         for d in result["paired"]:
-            cells = [
-                f"{d[k]['mean']:+.3f} [{d[k]['ci_low']:+.3f}, {d[k]['ci_high']:+.3f}] p={d[k]['p_value']:.2g}"
-                for k, _ in measures
-            ]
+            cells = [_paired_cell(d[k]) for k, _ in measures]
             ref = d["against"] + (" (best)" if d["best_baseline"] else "")
             lines.append(f"| {d['policy']} | {ref} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _paired_cell(diff: dict[str, Any]) -> str:
+    """``mean [low, high] p=...``; a difference that is the same on every seed has no t-test (p n/a)."""
+    p = diff["p_value"]
+    shown = "p n/a (no variation)" if p is None or not np.isfinite(p) else f"p={p:.2g}"
+    return f"{diff['mean']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}] {shown}"
 
 
 def plot(task: str, result: dict[str, Any], path: Path) -> None:
