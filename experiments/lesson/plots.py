@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from vclass.env.observers import RecognitionLog
 from vclass.io import atomic_write_bytes, save_figure
@@ -183,8 +184,6 @@ def plot_frames(samples: list[dict], path: Path, scale: int = 3) -> None:
     """A grid of rendered frames with the shown and the recognized expression, drawn as one image with Pillow
     (no figure: a tenth of what matplotlib takes for the same mosaic), each frame scaled up ``scale`` times and
     labelled below its tile; a misrecognized frame's label is red."""
-    from PIL import Image, ImageDraw, ImageFont
-
     cols, gap, line = 6, 12, 13
     font = ImageFont.load_default(size=11)
     rows = int(np.ceil(len(samples) / cols))
