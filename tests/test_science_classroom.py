@@ -358,10 +358,10 @@ def test_late_joiners_and_leavers_are_present_from_join_to_leave():
 
 def test_decisions_record_the_belief_the_policy_acted_on():
     record, _ = _run(_cfg(2, minutes=1.0), Scripted({}))
-    assert [tick for tick, _ in record.decision_beliefs] == [0, 3]
+    assert [obs.tick for obs in record.decisions] == [0, 3]
     initial = record.population.initial_state
-    np.testing.assert_array_equal(record.decision_beliefs[0][1], np.eye(8)[initial])
-    np.testing.assert_array_equal(record.decision_beliefs[1][1], np.eye(8)[record.state[2]])
+    np.testing.assert_array_equal(record.decisions[0].belief, np.eye(8)[initial])
+    np.testing.assert_array_equal(record.decisions[1].belief, np.eye(8)[record.state[2]])
 
 
 def test_a_late_joiner_within_the_first_second_is_present_from_the_next_tick():
