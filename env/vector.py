@@ -108,11 +108,14 @@ class SurrogateBatchObserver:
         shown = np.where(visible, recognized, self._no_frame)
         self.recognized[:, tick] = shown.reshape(b, n)
         intensity = batch.teacher_ledger.before_decay(out=self._intensity)
+        # S3 eq 9 with the teacher's chain, as RecognitionObserver: the prior is the belief moved one tick by the
+        # teacher's model.
         if n == 1:  # BLAS computes a one-row product otherwise than a row of a larger one: lesson by lesson
-            chains = np.concatenate([self.teacher.chains(tick, row[None]).copy() for row in intensity])
+            before = self.filter.belief
+            prior = np.concatenate([self.teacher.step(before[i : i + 1], tick, intensity[i : i + 1]) for i in range(b)])
         else:
-            chains = self.teacher.chains(tick, intensity)
-        belief = self.filter.update(shown, visible, chains)
+            prior = self.teacher.step(self.filter.belief, tick, intensity)
+        belief = self.filter.update(shown, visible, prior=prior)
         # Stacked by lesson, as one classroom's (N, 8) @ (8,) (BLAS's result for a row depends on the block).
         expected = (belief.reshape(b, n, N_STATES) @ self.attention_targets).reshape(b * n)
         update_attention_estimate(self.attention, expected, attribute_probs, visible, self.constants)
