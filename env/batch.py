@@ -10,6 +10,7 @@ before the next decision, exactly as with per-classroom recognition).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -29,17 +30,27 @@ class RecognitionService:
     Each observer's faces keep their own random stream (:func:`vclass.sim.faces.render_face_groups`), so every
     classroom sees, byte for byte, the frames and recognitions it would see on its own.
 
+    With ``overlap`` (the default), a tick's recognizer call runs on a worker thread (the recognizers' inference
+    releases the GIL) while the lessons go on to the next tick and render its frames; the recognitions are handed
+    to the observers, in order, before the next call and before any observer is read (:meth:`resolve`: a policy
+    reading beliefs waits for them). Nothing depends on when they arrive, so the lessons are the same as without
+    overlap, bit for bit; on two cores a tick costs about its rendering or its inference, not both.
+
     :param model: a :class:`vclass.models.recognizer.Recognizer` (any backend).
     :param max_batch: frames per recognizer call at most (larger batches are split).
     :param path: the recognition path runs record (:func:`vclass.env.observers.load_recognition_model`).
+    :param overlap: run each call on a worker thread, overlapping the next tick's rendering.
     """
 
-    def __init__(self, model: Any, max_batch: int = 8192, path: dict[str, str] | None = None):
+    def __init__(self, model: Any, max_batch: int = 8192, path: dict[str, str] | None = None, overlap: bool = True):
         self.model = model
         self.max_batch = max_batch
         self.path = path
+        self.overlap = overlap
         self._pending: list[tuple[Any, FaceParams | None, np.random.Generator]] = []
         self._size: int | None = None
+        self._in_flight: tuple[Future | None, list[Any], list[int]] | None = None
+        self._worker: ThreadPoolExecutor | None = None
         self.batches = 0
         self.frames = 0
 
@@ -52,7 +63,8 @@ class RecognitionService:
         self._pending.append((observer, params, rng))
 
     def flush(self) -> None:
-        """Render and recognize everything queued, then hand each observer its frames and their recognitions."""
+        """Render everything queued and hand each observer its frames; start recognizing them (handing over the
+        previous call's recognitions first). Without ``overlap``, the recognitions are handed over at once."""
         pending, self._pending = self._pending, []
         size, self._size = self._size, None
         if not pending or size is None:
@@ -60,19 +72,60 @@ class RecognitionService:
         groups = [(params, rng) for _, params, rng in pending if params is not None]
         frames = render_face_groups(groups, size)
         sizes = [0 if params is None else len(params) for _, params, _ in pending]
-        total = frames.shape[0]
-        probs, attrs = np.zeros((0, 7)), np.zeros((0, 3))
-        if total:
-            parts = [self.model.predict(frames[i : i + self.max_batch]) for i in range(0, total, self.max_batch)]
-            probs = np.concatenate([p for p, _ in parts])
-            attrs = np.concatenate([a for _, a in parts])
-            self.batches += len(parts)
-            self.frames += total
         start = 0
         for (observer, _, _), n in zip(pending, sizes):
             observer.rendered(frames[start : start + n])
+            start += n
+        self.resolve()
+        future = None
+        if frames.shape[0]:
+            if self.overlap:
+                if self._worker is None:
+                    self._worker = ThreadPoolExecutor(1, thread_name_prefix="vclass-recognition")
+                future = self._worker.submit(self._predict, frames)
+            else:
+                future = Future()
+                future.set_result(self._predict(frames))
+        self._in_flight = (future, [observer for observer, _, _ in pending], sizes)
+        if not self.overlap:
+            self.resolve()
+
+    def resolve(self) -> None:
+        """Wait for the recognizer call in flight, if any, and hand its recognitions to the observers (re-raising
+        the recognizer's error, if it failed)."""
+        if self._in_flight is None:
+            return
+        future, observers, sizes = self._in_flight
+        self._in_flight = None
+        probs, attrs = future.result() if future is not None else (np.zeros((0, 7)), np.zeros((0, 3)))
+        start = 0
+        for observer, n in zip(observers, sizes):
             observer.recognized(probs[start : start + n], attrs[start : start + n])
             start += n
+
+    def close(self) -> None:
+        """Hand over what is in flight and stop the worker thread."""
+        try:
+            self.resolve()
+        finally:
+            if self._worker is not None:
+                self._worker.shutdown(wait=True)
+                self._worker = None
+
+    def abandon(self) -> None:
+        """Drop what is in flight (a lesson failed) and stop the worker thread."""
+        self._in_flight = None
+        self._pending = []
+        if self._worker is not None:
+            self._worker.shutdown(wait=True, cancel_futures=True)
+            self._worker = None
+
+    def _predict(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        total = frames.shape[0]
+        parts = [self.model.predict(frames[i : i + self.max_batch]) for i in range(0, total, self.max_batch)]
+        self.batches += len(parts)
+        self.frames += total
+        return np.concatenate([p for p, _ in parts]), np.concatenate([a for _, a in parts])
 
 
 def recognition_service(config: RecognizerConfig, sim: SimConfig) -> RecognitionService | None:
@@ -119,5 +172,12 @@ def run_classrooms(
     ]
     if service is not None:
         env.process(recognition(env, service, cfg.classroom.tick_seconds))
-    env.run(until=lessons[0].end_seconds)
+    try:
+        env.run(until=lessons[0].end_seconds)
+    except BaseException:
+        if service is not None:
+            service.abandon()
+        raise
+    if service is not None:
+        service.close()
     return [lesson.room.record for lesson in lessons]

@@ -27,6 +27,7 @@ from the attribute outputs: the looking-away probability inverts SPEC's
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -185,6 +186,7 @@ class RecognitionObserver:
         self._lesson_constants(room)
         self.identities = sample_identities(n, rng) if self.kind == "scn-cs" else None
         self.log = RecognitionLog.allocate(room.plan.n_ticks, n, transitions.shape[0])
+        self._rendered: collections.deque = collections.deque()  # ticks rendered, their recognitions still to come
 
     def observe(self, room: Classroom, tick: int) -> None:
         rng = self.rng
@@ -209,38 +211,60 @@ class RecognitionObserver:
             self.recognized(*self.model.predict(frames))
 
     def rendered(self, frames: np.ndarray) -> None:
-        """The frames rendered this tick, uint8 (S, size, size), in the order of the visible students."""
-        self._pending_frames = (self._pending_seen, frames)
+        """The frames rendered this tick, uint8 (S, size, size), in the order of the visible students.
+
+        Keeps what :meth:`recognized` needs of this tick (the true states for the frame samples, the intensities
+        of the teacher's own incentives during the tick), so that a service may hand the recognitions over later,
+        after the next tick has begun (:class:`vclass.env.batch.RecognitionService` overlaps a tick's inference
+        with the next tick's rendering); recognitions come in the order the frames were rendered.
+        """
+        tick, visible, expression = self._pending
+        seen = self._pending_seen
+        room = self.room
+        self._rendered.append(
+            (tick, visible, expression, seen, frames, room.state.take(seen), room.teacher_ledger.before_decay())
+        )
 
     def recognized(self, probs: np.ndarray, attrs: np.ndarray) -> None:
-        """Recognizer outputs for the frames rendered this tick (in the order of the visible students)."""
-        tick, _, expression = self._pending
-        seen, frames = self._pending_frames
+        """Recognizer outputs for the frames of the earliest rendered tick not yet recognized (in the order of the
+        visible students)."""
+        tick, visible, expression, seen, frames, state, intensity = self._rendered.popleft()
         n = expression.shape[0]
         recognized = np.zeros(n, dtype=np.int64)
         attribute_probs = np.zeros((n, 3))
         if seen.size:
             recognized[seen] = probs.argmax(axis=1)
             attribute_probs[seen] = attrs
-            self._keep_samples(tick, seen, frames, expression[seen], recognized[seen], self.room.state[seen])
-        self.complete(recognized, attribute_probs)
+            self._keep_samples(tick, seen, frames, expression[seen], recognized[seen], state)
+        self._filter(tick, visible, recognized, attribute_probs, intensity)
 
     def complete(self, recognized: np.ndarray, attribute_probs: np.ndarray) -> None:
         """Second half of a tick: filter the recognized classes into beliefs and update attention estimates."""
         tick, visible, _ = self._pending
+        self._filter(tick, visible, recognized, attribute_probs, self.room.teacher_ledger.before_decay())
+
+    def _filter(
+        self, tick: int, visible: np.ndarray, recognized: np.ndarray, attribute_probs: np.ndarray, intensity
+    ) -> None:
+        """A tick's recognitions into beliefs and attention estimates; ``intensity``: the teacher's incentives'
+        intensities during the tick's transition."""
         log = self.log
         log.recognized[tick] = shown = np.where(visible, recognized, self._no_frame)
         # S3 eq 9 with the teacher's chain: the prior is the belief moved one tick by the teacher's model.
-        prior = self.teacher.step(self.filter.belief, tick, self.room.teacher_ledger.before_decay())
+        prior = self.teacher.step(self.filter.belief, tick, intensity)
         belief = self.filter.update(shown, visible, prior=prior)
         self._update_attention(belief, attribute_probs, visible)
         log.belief_state[tick] = belief.argmax(axis=1)
         log.tracked[tick] = belief[: log.tracked.shape[1]]
 
     def belief(self) -> np.ndarray:
+        if self._rendered and self.service is not None:  # recognitions still on their way: wait for them
+            self.service.resolve()
         return self.filter.belief.copy()
 
     def attention(self) -> np.ndarray:
+        if self._rendered and self.service is not None:
+            self.service.resolve()
         return self._attention.copy()
 
     # -- helpers ----------------------------------------------------------------------------------------------------

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 
 import numpy as np
 import pytest
 
+from vclass.agents.baselines import NoIntervention
 from vclass.agents.registry import PolicyConfig
 from vclass.config import ConfigError
+from vclass.env.batch import RecognitionService, run_classrooms
+from vclass.env.observers import RecognitionObserver
 from vclass.experiments.lesson.config import load_run_config
 from vclass.experiments.lesson.runner import build_policy, prepare_observers, run_lesson, run_lessons
 from vclass.experiments.pool import WorkerLost, background_worker
@@ -72,6 +76,51 @@ def test_lessons_together_are_the_lessons_alone(recognizer):
         for x, y in zip(a.recognition.samples, b.recognition.samples, strict=True):
             assert np.array_equal(x["frame"], y["frame"]) and x["recognized"] == y["recognized"]
     assert [r.summary["recognition_path"] for r in together] == [r.summary["recognition_path"] for r in alone]
+
+
+class _Model:
+    """A recognizer that records what it was given (and when), and fails on a chosen call."""
+
+    def __init__(self, model, fail_on: int = 0):
+        self.model, self.fail_on, self.calls = model, fail_on, 0
+        self.input_size = model.input_size
+
+    def predict(self, frames):
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise RuntimeError("the recognizer broke")
+        return self.model.predict(frames)
+
+
+def _classrooms(service: RecognitionService, seeds=(3, 4)):
+    cfgs = _cfgs("scn-cs")
+    sim = cfgs[0].sim
+    observers = [RecognitionObserver("scn-cs", service=service) for _ in seeds]
+    policies = [build_policy(cfgs[0]), NoIntervention()]
+    records = run_classrooms(sim, list(seeds), policies, observers, service)
+    return records, observers
+
+
+def test_overlapped_recognition_gives_the_lessons_of_recognition_in_step():
+    model = RecognitionObserver("scn-cs").model
+    overlapped, in_step = RecognitionService(_Model(model)), RecognitionService(_Model(model), overlap=False)
+    (a, obs_a), (b, obs_b) = _classrooms(overlapped), _classrooms(in_step)
+    for x, y, ox, oy in zip(a, b, obs_a, obs_b, strict=True):
+        for name in RECORD_FIELDS:
+            assert np.array_equal(getattr(x, name), getattr(y, name)), name
+        assert x.applications == y.applications
+        assert [d.belief.tobytes() for d in x.decisions] == [d.belief.tobytes() for d in y.decisions]
+        assert np.array_equal(ox.log.tracked, oy.log.tracked) and np.array_equal(ox.log.recognized, oy.log.recognized)
+        assert not ox._rendered  # every rendered tick recognized by the lesson's end
+    assert overlapped.frames == in_step.frames > 0 and overlapped._worker is None
+
+
+def test_a_recognizer_failing_on_its_worker_thread_fails_the_lessons_and_leaves_no_thread():
+    before = threading.active_count()
+    service = RecognitionService(_Model(RecognitionObserver("scn-cs").model, fail_on=5))
+    with pytest.raises(RuntimeError, match="the recognizer broke"):
+        _classrooms(service)
+    assert service._worker is None and threading.active_count() == before
 
 
 def test_lessons_together_share_a_recognizer_and_a_tick():

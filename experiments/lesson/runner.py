@@ -136,7 +136,14 @@ def run_lessons(
         ]
         if service is not None:  # created after the lessons: it runs after every lesson's tick at the same time
             env.process(recognition(env, service, first.sim.classroom.tick_seconds))
-        env.run(until=max(lesson.end_seconds for lesson in lessons))
+        try:
+            env.run(until=max(lesson.end_seconds for lesson in lessons))
+        except BaseException:
+            if service is not None:
+                service.abandon()
+            raise
+        if service is not None:  # the last tick's recognitions, and the worker thread stopped
+            service.close()
     return [
         lesson_result(cfg, policy, observer, lesson.room.record, divergence)
         for cfg, policy, observer, lesson in zip(run_cfgs, policies, observers, lessons)
