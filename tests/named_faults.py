@@ -2,8 +2,9 @@
 
 Run from the repository root: ``python tests/named_faults.py [INDEX ...]`` (no index: all of them). Each fault must
 fail at least one named test; a fault no test catches is reported as NOT CAUGHT. ECEM's two faults (its fallback
-replaced by factor 1, its look-ahead cut to one tick) belong with ECEM's own tests. Not part of the test suite: it
-edits the source files in place (and restores them), so never run it beside other work on the same tree.
+replaced by factor 1, its look-ahead cut to one tick) are for ECEM's own tests (``tests/test_ecem.py``). Not part of
+the test suite: it edits the source files in place (and restores them), so never run it beside other work on the
+same tree.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ SCIENCE_TESTS = [
     "tests/test_science_filter.py",
     "tests/test_science_losses.py",
     "tests/test_science_baselines.py",
+    "tests/test_ecem.py",
 ]
 FAULTS = [
     (
@@ -57,13 +59,13 @@ FAULTS = [
     (
         "teacher's filter ignores its own incentives (chain)",
         "env/observers.py",
-        "intensity = room.teacher_ledger.before_decay(out=features[:, 3:])",
-        "intensity = np.multiply(room.teacher_ledger.before_decay(out=features[:, 3:]), 0.0, out=features[:, 3:])",
+        "prior = self.teacher.step(self.filter.belief, tick, intensity)",
+        "prior = self.teacher.step(self.filter.belief, tick, intensity * 0.0)",
     ),
     (
         "teacher's ledger never records its incentives",
         "sim/classroom.py",
-        "self.teacher_ledger.add(chosen, factor, strength)",
+        "self.teacher_ledger.apply(t, chosen, factor)  # the same applications: the same strengths",
         "pass",
     ),
     ("yawning in every state", "sim/attention.py", "scales[:, 2] = _LOW_AROUSAL", "scales[:, 2] = 1.0"),
@@ -105,6 +107,18 @@ FAULTS = [
         "fading_per_minute: float = bounded(2.0,",
     ),
     ("check-in boost never fades", "sim/classroom.py", "self.boost *= self.ledger.decay_per_tick", "self.boost *= 1.0"),
+    (
+        "ECEM's fallback replaced by always factor 1",
+        "agents/ecem.py",
+        "m = np.where(reached, m, best)",
+        "m = np.where(reached, m, 0)",
+    ),
+    (
+        "ECEM's look-ahead cut to 1 tick",
+        "agents/ecem.py",
+        "self.phi, self.max_lookahead = phi, max_lookahead",
+        "self.phi, self.max_lookahead = phi, 1",
+    ),
 ]
 
 

@@ -361,6 +361,23 @@ def test_ship_policy_installs_the_zip_and_a_card_that_runs_in_vclass_run(tmp_pat
     capsys.readouterr()
     assert main(["ship-policy", str(tmp_path), "--evaluation", str(evaluation), "--out", str(shipped)]) == 2
     assert "run_dir" in capsys.readouterr().err
+    # Re-measured: the measured section is the new evaluation's, the rest of the card and the model stay.
+    other = tmp_path / "eval2"
+    other.mkdir()
+    (other / "results.md").write_text("| policy | return |\n|---|---|\n| re-measured | 1.0 |\n")
+    (other / "run.json").write_text(json.dumps({"command": ["/usr/bin/vclass", "evaluate", "--seeds", "9"]}))
+    refresh = ["ship-policy", "--refresh", "ppo-attention", "--evaluation", str(other), "--out", str(shipped)]
+    assert main(refresh) == 0
+    new_card = (shipped / "ppo-attention.md").read_text()
+    head = card[: card.index("## Measured")]
+    assert new_card.startswith(head) and "| re-measured | 1.0 |" in new_card and "vclass evaluate --seeds 9" in new_card
+    assert (evaluation / "results.md").read_text().strip() not in new_card
+    assert (shipped / "ppo-attention.zip").read_bytes() == zip_path.read_bytes()
+    capsys.readouterr()
+    assert main([*refresh[:2], "ppo-nothing", *refresh[3:]]) == 2
+    assert "--refresh" in capsys.readouterr().err
+    assert main(["ship-policy", str(trained["attention"]), *refresh[1:]]) == 2
+    assert main(["ship-policy", "--evaluation", str(other), "--out", str(shipped)]) == 2
 
 
 def test_a_paired_difference_without_variation_has_no_p_value_in_the_table():

@@ -5,6 +5,10 @@ file ``vclass run --policy <name>`` loads, and writes ``agents/shipped/<name>.md
 command, seed, steps and speed, the environment options, and the measured comparison of a
 ``vclass evaluate`` folder (its ``results.md``) with the command that produced it. Both files are
 written atomically, and nothing is written unless both folders hold what the card needs.
+
+``vclass ship-policy --refresh NAME --evaluation EVAL_DIR`` re-measures an installed policy's card: its "Measured"
+section is replaced by the new evaluation and its command (how the policy was made stays as it was, the model is
+not touched); for results that moved because the simulator or a baseline changed, not the policy.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from vclass.io import atomic_write_bytes, atomic_write_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", help="a `vclass train-policy` folder (model.zip, train.json)")
+    parser.add_argument("run_dir", nargs="?", help="a `vclass train-policy` folder (model.zip, train.json)")
+    parser.add_argument(
+        "--refresh", metavar="NAME", help="instead: rewrite installed policy NAME's measured section (no RUN_DIR)"
+    )
     parser.add_argument("--evaluation", required=True, help="a `vclass evaluate` folder of that policy (results.md)")
     parser.add_argument("--name", help="installed name (default ppo-<task>)")
     parser.add_argument("--out", help="where to install (default agents/shipped)")
@@ -84,9 +91,15 @@ vclass ship-policy {train.get("config", {}).get("out", "RUN_DIR")} --evaluation 
   {summary.get("wall_seconds", 0):.0f} s of training on {train.get("platform", "?")}.
 - Environment options: {options}.
 - Commit {train.get("git_commit")}.
+{measured_section(evaluation_md, evaluation_run)}"""
 
-## Measured
 
+MEASURED = "\n## Measured\n"
+
+
+def measured_section(evaluation_md: str, evaluation_run: dict) -> str:
+    """A card's "Measured" section: the evaluation command and its results table."""
+    return f"""{MEASURED}
 ```bash
 {_command(evaluation_run.get("command", []))}
 ```
@@ -95,7 +108,33 @@ vclass ship-policy {train.get("config", {}).get("out", "RUN_DIR")} --evaluation 
 """
 
 
+def refresh(args: argparse.Namespace) -> int:
+    """``--refresh NAME``: the installed card of NAME with a new "Measured" section."""
+    evaluation = Path(args.evaluation)
+    out = Path(args.out) if args.out else SHIPPED_DIR
+    card_path = out / f"{args.refresh}.md"
+    if "/" in args.refresh or not (out / f"{args.refresh}.zip").is_file() or not card_path.is_file():
+        raise ConfigError("--refresh", f"no installed policy {args.refresh!r} with a card in {out}")
+    if not (evaluation / "results.md").is_file():
+        raise ConfigError("--evaluation", f"no vclass evaluate results at {evaluation} (results.md is missing)")
+    card = card_path.read_text()
+    if MEASURED not in card:
+        raise ConfigError("--refresh", f"{card_path} has no '## Measured' section to replace")
+    run_json = evaluation / "run.json"
+    evaluation_run = json.loads(run_json.read_text()) if run_json.is_file() else {}
+    head = card[: card.index(MEASURED)]
+    atomic_write_text(card_path, head + measured_section((evaluation / "results.md").read_text(), evaluation_run))
+    print(f"re-measured the card {card_path} from {evaluation}")
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.refresh is not None:
+        if args.run_dir is not None:
+            raise ConfigError("run_dir", "give a train-policy folder or --refresh NAME, not both")
+        return refresh(args)
+    if args.run_dir is None:
+        raise ConfigError("run_dir", "a train-policy folder is needed (or --refresh NAME)")
     run, evaluation = Path(args.run_dir), Path(args.evaluation)
     if not (run / "model.zip").is_file() or not (run / "train.json").is_file():
         raise ConfigError("run_dir", f"no finished train-policy folder at {run} (model.zip and train.json needed)")
