@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from vclass.env.observers import SHIPPED_CONFUSION
-from vclass.experiments.bench.load import stamped
+from vclass.experiments.bench.load import busy_load, stamped
 from vclass.experiments.pool import RayExecutor, make_executor
 from vclass.experiments.sweep.runner import auto_chunk, run_sweep
 from vclass.experiments.sweep.spec import expand, load_spec
@@ -157,6 +157,23 @@ def cluster_estimate(
     }
 
 
+def _sharing(m: dict[str, Any]) -> str:
+    """What the load during the sweeps says of them: quiet (the load is the sweeps' own workers) or shared."""
+    span = f"1-minute load average {m['load_min']:.1f} to {m['load_max']:.1f}, noted per row"
+    if m["load_max"] <= busy_load():
+        return f"The machine was otherwise quiet ({span}: the sweeps' own workers)."
+    return (
+        f"Other work shared the 2 cores during some runs ({span}, above the cores), so those wall-clock rates and "
+        "speed-ups are lower bounds."
+    )
+
+
+def _minutes(seconds: float) -> str:
+    """``about 1 minute``, ``2 minutes``: a duration in whole minutes (at least 1)."""
+    whole = max(round(seconds / 60), 1)
+    return f"{whole} minute" if whole == 1 else f"{whole} minutes"
+
+
 def _bottleneck(est: dict[str, float]) -> str:
     driver = min(est["scheduling"], est["recording"])
     if est["compute"] <= driver:
@@ -184,13 +201,9 @@ def _notes(m: dict[str, Any], low: dict[str, float], high: dict[str, float], con
         (
             f"Each sweep is {m['lessons']:,} lessons (SPEC's default lesson: 30 students, 45 min; policies "
             f"{', '.join(POLICIES)}; surrogate recognizer, {confusion_note}), run in the order local-1, ray-1, "
-            f"local-2, ray-2. Command: `vclass bench sweep`. The machine has 2 cores that other developers' "
-            f"training jobs shared during the runs (1-minute load average, its own workers included, "
-            f"{m['load_min']:.1f} to "
-            f"{m['load_max']:.1f}, noted per "
-            "row), so the wall-clock rates and the 1 -> 2 worker speed-ups (local "
-            f"x{m['local_speedup']:.2f}, Ray x{m['ray_speedup']:.2f}) are lower bounds. A lesson's CPU time in its "
-            f"worker does not depend on that sharing: {m['lesson_cpu'] * 1000:.0f} ms on average (wall "
+            f"local-2, ray-2. Command: `vclass bench sweep`. {_sharing(m)} The 1 -> 2 worker speed-ups: local "
+            f"x{m['local_speedup']:.2f}, Ray x{m['ray_speedup']:.2f}. A lesson's CPU time in its "
+            f"worker does not depend on sharing the cores: {m['lesson_cpu'] * 1000:.0f} ms on average (wall "
             f"{m['lesson_s'] * 1000:.0f} ms). The executors' own cost is small: {m['local_task_s'] * 1e3:.2f} ms a "
             f"task for the local pool, {m['ray_task_s'] * 1e3:.2f} ms for Ray, against {m['chunk_s']:.1f} s of work "
             "in a chunk of lessons."
@@ -224,7 +237,7 @@ def _notes(m: dict[str, Any], low: dict[str, float], high: dict[str, float], con
             f"{CLUSTER_LESSONS / high['rate']:,.0f} s, plus at most 10% for the periodic table rewrites, "
             f"{high['tail']:.0f} s of tail (one chunk), {m['ray_start_s']:.0f} s to start Ray (measured locally) and "
             f"{high['final_table']:.0f} s for the final Parquet/CSV table ({m['rewrite_s'] * 1e6:.1f} us a row): "
-            f"**about {high['total'] / 60:.0f} minutes** (up to {low['total'] / 60:.0f} minutes with the measured "
+            f"**about {_minutes(high['total'])}** (up to {_minutes(low['total'])} with the measured "
             "2-worker efficiency)."
         ),
         "",
