@@ -32,8 +32,9 @@ from vclass.experiments.bench.load import stamped
 
 NOTES = (
     "One env step = one 30 s decision = 3 ticks of 30 students with recognition in the loop and the HMM "
-    "belief filter. The surrogate target is 2,000 steps/s in one process; on a shared 2-core machine "
-    "other work slows every figure, and vectorized figures are total steps/s over all copies."
+    "belief filter. Targets: 2,000 steps/s for the surrogate in one process, 15,000 for the batched "
+    "environment of 64 lessons. Vectorized and batched figures are total steps/s over all lessons; the load "
+    "column says whether other work shared the cores."
 )
 STUDENTS = 30
 TARGET = 2_000

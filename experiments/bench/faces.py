@@ -17,8 +17,8 @@ from vclass.experiments.bench.load import stamped
 from vclass.sim.faces import render_faces, sample_face_params
 
 NOTES = (
-    "The renderer target is 20,000 faces/s at 64x64 in one process; other work on a shared machine "
-    "slows it, so the note gives the best call as well."
+    "The renderer target is 20,000 faces/s at 64x64 in one process; the note gives the best call as well "
+    "(the median is the figure), and the load column says whether other work shared the cores."
 )
 TARGET_FACES_PER_S = 20_000
 CASES = ((64, 1024), (64, 256), (48, 1024))  # (image side, batch size)
