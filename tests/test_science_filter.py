@@ -327,3 +327,19 @@ def test_in_loop_accuracy_without_a_recognizer_or_anyone_present():
     log = RecognitionLog.allocate(4, 3, 8)  # nothing recognized, no belief kept
     assert in_loop_accuracy(record, log) == {"recognition_accuracy": None, "belief_accuracy": None, "frames_share": 0.0}
     assert in_loop_accuracy(record, None)["frames_share"] == 0.0
+
+
+def test_a_step_with_a_frame_mask_and_its_own_transitions_moves_beliefs_by_those_transitions():
+    stored = np.array([[0.9, 0.1], [0.2, 0.8]])
+    given = np.array([[0.3, 0.7], [0.6, 0.4]])  # this tick's chain, not the stored one
+    emission = np.array([[0.7, 0.3], [0.1, 0.9]])
+    initial = np.array([0.5, 0.5])
+    f = BeliefFilter(stored, emission, initial, 2)
+    f.step(np.array([0, 1]), np.array([True, True]))  # the first step uses the initial distribution
+    before = f.belief.copy()
+    after = f.step(np.array([1, 0]), np.array([True, False]), given)
+    # Student 0 sees class 1; student 1 has no frame (only the prediction).
+    prior = before @ given
+    expected0 = prior[0] * emission[:, 1] / (prior[0] * emission[:, 1]).sum()
+    np.testing.assert_allclose(after[0], expected0, rtol=1e-12)
+    np.testing.assert_allclose(after[1], prior[1] / prior[1].sum(), rtol=1e-12)

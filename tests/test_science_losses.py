@@ -289,3 +289,23 @@ def test_scn_loop_uses_plain_cross_entropy_eq2_and_a_fixed_delta2(blobs, tmp_pat
             relabels += 1
             assert step["relabel"][0][3] == 0.2
     assert relabels == 6  # epochs 2 and 3
+
+
+def test_rank_regularization_and_the_low_group_at_the_smallest_batches():
+    # A batch of one: no groups, a loss of exactly 0 (with a gradient of 0, not NaN).
+    one = torch.tensor([0.3], requires_grad=True)
+    loss = losses.rank_regularization(one, beta=0.7, delta1=0.15)
+    loss.backward()
+    assert loss.item() == 0.0 and one.grad is not None and one.grad.item() == 0.0
+    assert not losses.low_importance_mask(torch.tensor([0.3])).any()
+    # A batch of two: one sample in each group (round(0.7 * 2) = 1), the gap 0.55 - 0.50.
+    two = torch.tensor([0.50, 0.55])
+    assert losses.rank_regularization(two, beta=0.7, delta1=0.15).item() == pytest.approx(0.15 - 0.05)
+    assert losses.low_importance_mask(two).tolist() == [True, False]
+
+
+def test_the_margin_of_a_batch_of_one_or_two_is_read_at_two():
+    # 0.5 - 0.02 * log2(1024 / 2) = 0.32 (inside the clip [0.01, 1.0]); a batch of one counts as two.
+    assert losses.scaled_delta1(2, 0.5) == pytest.approx(0.5 - 0.02 * 9)
+    assert losses.scaled_delta1(1, 0.5) == losses.scaled_delta1(2, 0.5)
+    assert losses.scaled_delta1(3, 0.5) == pytest.approx(0.5 - 0.02 * math.log2(1024 / 3))
