@@ -222,3 +222,45 @@ def test_check_ins_are_counted_per_tick_and_an_undefined_measure_says_why():
     rec.present[:] = False
     reasons = class_summary(rec)["undefined"]
     assert all(isinstance(reason, str) and "present" in reason for reason in reasons.values())
+
+
+def test_the_intervention_table_of_a_hand_built_lesson():
+    from types import SimpleNamespace
+
+    from vclass.sim.measures import intervention_table
+
+    rec = hand_record()
+    nan = math.nan
+    rec.application_context = [(0, 0.8), (3, nan), (5, 0.1), (6, nan), (7, 1.2), (2, 0.65)]
+    rec.checkin_states = [3, 1, 4]
+    one_hot = np.eye(8)
+    rec.decisions = [  # beliefs at ticks 0 and 2 only: other rows have no belief axis
+        SimpleNamespace(tick=0, belief=one_hot[[0, 4, 3]]),
+        SimpleNamespace(tick=2, belief=one_hot[[2, 6, 1]]),
+    ]
+    table = intervention_table(rec)
+    # Time order; at one tick incentives before check-ins, then by student.
+    assert table["tick"].tolist() == [0, 0, 0, 1, 1, 2, 2, 3, 3]
+    assert table["t_seconds"].tolist() == [0.0, 0.0, 0.0, 15.0, 15.0, 30.0, 30.0, 45.0, 45.0]
+    assert table["student"].tolist() == [0, 2, 2, 1, 0, 1, 2, 0, 2]
+    inc, chk = "incentive", "checkin"
+    assert table["kind"].tolist() == [inc, inc, chk, inc, chk, inc, inc, inc, chk]
+    assert table["factor"].tolist() == [3, 3, None, 1, None, 1, 2, 4, None]
+    assert table["strength"].tolist() == [1.0, 1.0, None, 1.0, None, 0.7, 1.0, 1.0, None]
+    # x of the decision's belief: exc 1.3, rel 0.7 (tick 0); ten -0.9, joy 1.1 (tick 2).
+    assert table["belief_axis"].tolist() == pytest.approx([1.3, 0.7, 0.7, None, None, -0.9, 1.1, None, None])
+    assert table["predicted_axis"].tolist() == [0.8, None, None, 0.1, None, None, 0.65, 1.2, None]
+    assert table["true_state"].tolist() == [
+        "excitement",
+        "relaxation",
+        "relaxation",
+        "depression",
+        "joy",
+        "tension",
+        "happiness",
+        "anger",
+        "calmness",
+    ]
+    # Weights (1.5, 2.0, 3.0, 5.0); fun's 3.0 is one decision's, shared by its two recipients at tick 0.
+    assert table["cost"].tolist() == [1.5, 1.5, 0.0, 1.5, 0.0, 1.5, 2.0, 5.0, 0.0]
+    assert table["cost"].sum() == pytest.approx(intervention_cost(rec))
