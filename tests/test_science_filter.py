@@ -248,6 +248,10 @@ def test_baum_welch_stops_at_the_first_gain_below_epsilon_eq10():
         assert fitted.converged_ and len(gains) >= 1
         assert np.all(gains[:-1] >= epsilon) and gains[-1] < epsilon
         assert fitted.n_iter_ == len(fitted.history_)
+        # params="t": only the chain moves; the start and the emissions stay as given.
+        np.testing.assert_allclose(fitted.emissionprob_, normalized(B + 0.05), rtol=1e-12)
+        np.testing.assert_allclose(fitted.startprob_, initial, rtol=1e-12)
+        assert np.abs(fitted.transmat_ - start).max() > 1e-3
     assert EPSILON == 1e-4
 
 
