@@ -362,7 +362,8 @@ def load_recognition_model(
     """The scn-cs recognizer ``backend`` runs (``auto``: the fastest CPU path installed) and its recognition path
     (backend, model file, precision, and why), as runs record it.
 
-    :raises RecognizerLoadError, BackendUnavailable: a model file that does not load or run, a backend missing here.
+    :raises RecognizerLoadError: a model file that does not load or run.
+    :raises BackendUnavailable: a backend missing here.
     """
     if backend == AUTO_BACKEND:
         choice = fastest_cpu_recognizer(model_path or SHIPPED_MODEL)
