@@ -79,7 +79,7 @@ def test_the_shipped_artifacts_load_from_a_neutral_folder(tmp_path):
     done = _python(code, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        "ppo-motivation motivation stable_baselines3.common.policies",
+        "ppo-motivation motivation vclass.agents.drl",  # PerStudentPolicy (the batched recipe)
         "ppo-attention attention vclass.agents.drl",
     ]
 
