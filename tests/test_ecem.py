@@ -8,6 +8,7 @@ distinct costs, students with different intensities and habituation, a target re
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -17,7 +18,7 @@ from vclass.agents.ecem import ECEM, decision_divergence, emotion_levels, level_
 from vclass.cli import main
 from vclass.config import replace_nested
 from vclass.env.observers import RecognitionObserver
-from vclass.sim.classroom import Action, Classroom, Observation, simulate
+from vclass.sim.classroom import NO_CHECKIN, Action, Classroom, Observation, simulate
 from vclass.sim.config import SimConfig
 from vclass.sim.lesson import build_lesson
 from vclass.sim.teacher import TeacherModel
@@ -292,6 +293,18 @@ def test_the_decision_divergence_counts_differing_choices_over_every_decision(cf
             total += 1
     assert 0 < differ < total
     assert decision_divergence(ecem, record) == pytest.approx(differ / total, abs=1e-12)
+    # A decision with nobody reachable counts for nothing, wherever it falls; without strengths recorded (an
+    # environment's observations), every factor is priced at strength 1.
+    first = record.decisions[0]
+    nobody = dataclasses.replace(first, present=np.zeros_like(first.present))
+    record.decisions = [nobody, *record.decisions]
+    assert decision_divergence(ecem, record) == pytest.approx(differ / total, abs=1e-12)
+    unpriced = [dataclasses.replace(obs, next_strength=None) for obs in record.decisions]
+    fresh = [dataclasses.replace(obs, next_strength=np.ones_like(obs.next_strength)) for obs in record.decisions]
+    record.decisions = fresh
+    expected = decision_divergence(ecem, record)
+    record.decisions = unpriced
+    assert decision_divergence(ecem, record) == expected
 
 
 def test_every_run_folder_logs_each_intervention(tmp_path):
@@ -342,3 +355,41 @@ def test_every_run_folder_logs_each_intervention(tmp_path):
             else:
                 assert r["factor"] == "" and r["strength"] == "" and r["predicted_axis"] == ""
     assert (out / "strengths.png").exists() and "strengths.png" in (out / "report.html").read_text()
+
+
+def test_act_prices_each_factor_at_the_observed_strength_and_keeps_teaching_quality_within_the_budget(cfg):
+    ecem, beliefs = ECEM(cfg), _beliefs()
+    n = len(beliefs)
+
+    def observation(budget: int, strength: np.ndarray | None) -> Observation:
+        everyone = np.ones(n, dtype=bool)
+        return Observation(
+            tick=30,
+            t_seconds=300.0,
+            segment="lecture",
+            difficulty=0.5,
+            belief=beliefs,
+            attention=np.full(n, 0.5),
+            present=everyone,
+            connected=everyone,
+            camera_on=everyone,
+            intensity=np.zeros((n, 4)),
+            teacher_budget_left=budget,
+            next_strength=strength,
+        )
+
+    acts = ecem.needs_motivation(beliefs)
+    worn = np.ones((n, 4))
+    worn[:, 1] = worn[:, 3] = 0.7**8  # remove-problems and teaching-quality used 8 times in the window
+    action = ecem.act(observation(5, worn))
+    expected, _ = ecem.choose(beliefs[acts], 30, np.zeros((n, 4))[acts], worn[acts])
+    assert action.incentives[acts].tolist() == expected.tolist() and not action.incentives[~acts].any()
+    assert action.checkin == NO_CHECKIN
+    unworn = ecem.act(observation(5, None)).incentives  # no strengths observed: every factor at 1
+    assert unworn[acts].tolist() == ecem.choose(beliefs[acts], 30, np.zeros((n, 4))[acts])[0].tolist()
+    assert unworn.tolist() != action.incentives.tolist()
+    # Only teaching-quality is still fresh: ECEM gives it while one use is left, and never with none left.
+    only_teaching = np.full((n, 4), 0.7**20)
+    only_teaching[:, 3] = 1.0
+    assert set(ecem.act(observation(1, only_teaching)).incentives[acts]) == {4}
+    assert 4 not in ecem.act(observation(0, only_teaching)).incentives
