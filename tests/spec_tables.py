@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vclass.sim.classroom import Action
+
 # §1: (P, A, D) of excitement, joy, happiness, relaxation, calmness, depression, tension, anger.
 PAD = np.array(
     [[1, 1, 1], [1, 1, -1], [1, -1, 1], [1, -1, -1], [-1, -1, 1], [-1, -1, -1], [-1, 1, -1], [-1, 1, 1]], dtype=float
@@ -73,3 +75,19 @@ def base_chain(stay: float = 0.92, same: float = 0.02, other: float = 0.005) -> 
 
 def normalized(row: np.ndarray) -> np.ndarray:
     return row / row.sum(axis=-1, keepdims=True)
+
+
+class Scripted:
+    """A policy that gives the factors and check-ins of a script: ``plan[tick][student] = factor``."""
+
+    def __init__(self, plan: dict[int, dict[int, int]], checkins: dict[int, int] | None = None):
+        self.plan, self.checkins = plan, checkins or {}
+
+    def reset(self, n, rng):
+        pass
+
+    def act(self, obs):
+        factors = np.zeros(obs.n_students, dtype=np.int64)
+        for student, factor in self.plan.get(obs.tick, {}).items():
+            factors[student] = factor
+        return Action(factors, self.checkins.get(obs.tick, -1))

@@ -13,6 +13,7 @@ import json
 
 import numpy as np
 import pytest
+from spec_tables import AXIS, NEGATIVE_HIGH_AROUSAL, NEGATIVE_LOW_AROUSAL, POSITIVE, TENSION, W
 
 from vclass.agents.ecem import ECEM, decision_divergence, emotion_levels, level_of
 from vclass.cli import main
@@ -22,21 +23,6 @@ from vclass.sim.classroom import NO_CHECKIN, Action, Classroom, Observation, sim
 from vclass.sim.config import SimConfig
 from vclass.sim.lesson import build_lesson
 from vclass.sim.teacher import TeacherModel
-
-# SPEC §1: the states' axis values C · v_i with C = (1, 0.2, 0.1), and the category/arousal masks.
-AXIS = np.array([1.3, 1.1, 0.9, 0.7, -1.1, -1.3, -0.9, -0.7])
-POSITIVE = np.array([1, 1, 1, 1, 0, 0, 0, 0], bool)
-HIGH_AROUSAL = np.array([1, 1, 0, 0, 0, 0, 1, 1], bool)
-TENSION = 6
-# SPEC §2: W_m over the eight states.
-W = np.array(
-    [
-        [0, 0, 0.5, 1, 0.5, 0, -1, -0.5],
-        [0, 0.5, 0.5, 0.5, 0, -0.5, -1, -1],
-        [1, 1, 0.5, 0, -0.5, -1, 0, 0],
-        [0.5, 0.5, 1, 0.5, 0, -0.5, -0.5, -0.5],
-    ]
-)
 
 
 def reference_chain(cfg: SimConfig, tick: int, intensity: np.ndarray) -> np.ndarray:
@@ -59,8 +45,8 @@ def reference_chain(cfg: SimConfig, tick: int, intensity: np.ndarray) -> np.ndar
         gap = max(difficulty, 0.0) - st.ability_mean
         fatigue = eta_f * 0.5 * (st.fatigue_min + st.fatigue_max) * t_over_T
         logit = (
-            e.difficulty_drift * gap * (~POSITIVE & HIGH_AROUSAL)
-            + fatigue * (~POSITIVE & ~HIGH_AROUSAL)
+            e.difficulty_drift * gap * NEGATIVE_HIGH_AROUSAL
+            + fatigue * NEGATIVE_LOW_AROUSAL
             + e.test_tension_drift * bool(plan.online_test[tick]) * (np.arange(8) == TENSION)
             + e.incentive_gain * row @ W
         )

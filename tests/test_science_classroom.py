@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pytest
-from spec_tables import A_STAR, LOW_AROUSAL, POSITIVE
+from spec_tables import A_STAR, LOW_AROUSAL, POSITIVE, Scripted
 
 from vclass.agents.baselines import NoIntervention
 from vclass.config import replace_nested
@@ -20,22 +20,6 @@ from vclass.sim.attention import attention_step, behaviour_events, learning_gain
 from vclass.sim.classroom import Action, Lesson, outage_schedule, simulate
 from vclass.sim.config import AttentionConfig, BehaviourConfig, LearningConfig, SegmentConfig, SimConfig
 from vclass.sim.measures import class_summary, intervention_cost
-
-
-class Scripted:
-    """Applies ``plan[tick]`` (a {student: factor} dict) at the decision of that tick; checks in per ``checkins``."""
-
-    def __init__(self, plan: dict[int, dict[int, int]], checkins: dict[int, int] | None = None):
-        self.plan, self.checkins = plan, checkins or {}
-
-    def reset(self, n, rng):
-        pass
-
-    def act(self, obs):
-        factors = np.zeros(obs.n_students, dtype=np.int64)
-        for student, factor in self.plan.get(obs.tick, {}).items():
-            factors[student] = factor
-        return Action(factors, self.checkins.get(obs.tick, -1))
 
 
 def _cfg(students: int, minutes: float = 10.0, difficulty: float = 0.8, **changes) -> SimConfig:

@@ -21,6 +21,7 @@ from spec_tables import (
     TAU,
     TENSION,
     B,
+    Scripted,
     W,
     base_chain,
     normalized,
@@ -30,7 +31,7 @@ from vclass.config import replace_nested
 from vclass.env.observers import RecognitionLog, RecognitionObserver, in_loop_accuracy
 from vclass.models.hmm import EPSILON, BeliefFilter, compose_emission, fit_baum_welch
 from vclass.models.surrogate import SurrogateRecognizer
-from vclass.sim.classroom import Action, simulate
+from vclass.sim.classroom import simulate
 from vclass.sim.config import SimConfig
 
 C = ASYMMETRIC_CONFUSION
@@ -99,20 +100,6 @@ def _confusion_file(tmp_path, attributes=None) -> str:
         data["attributes"] = attributes
     path.write_text(json.dumps(data))
     return str(path)
-
-
-class Scripted:
-    def __init__(self, plan):
-        self.plan = plan
-
-    def reset(self, n, rng):
-        pass
-
-    def act(self, obs):
-        factors = np.zeros(obs.n_students, dtype=np.int64)
-        for student, factor in self.plan.get(obs.tick, {}).items():
-            factors[student] = factor
-        return Action(factors, -1)
 
 
 def _teacher_intensity(applications, tick: int, n: int, dt: float = 10.0, fading: float = 1.0) -> np.ndarray:
