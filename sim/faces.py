@@ -35,6 +35,10 @@ lighting, noise) are computed on the whole frame from separable row and
 column terms; small parts are computed in per-face pixel windows gathered
 from and scattered back into the frame, so the cost per face stays small.
 Nothing loops over faces.
+
+Two engines draw the same frames, byte for byte: the numpy painters below (the reference), and compiled loops
+(:mod:`vclass.sim.facekernels`, numba) that do each painter's pixel work in one call, with the per-face geometry
+still computed here. ``render_faces(..., engine="auto")`` uses the compiled one where numba imports.
 """
 
 from __future__ import annotations
@@ -167,7 +171,7 @@ class FaceIdentity:
     def take(self, index: np.ndarray | slice | int) -> FaceIdentity:
         """The identities at ``index`` (an int keeps a batch of one)."""
         index = _as_index(index)
-        return FaceIdentity(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+        return FaceIdentity(**{name: getattr(self, name)[index] for name in _IDENTITY_FIELDS})
 
 
 @dataclass
@@ -196,7 +200,7 @@ class FaceParams:
     def take(self, index: np.ndarray | slice | int) -> FaceParams:
         """The faces at ``index`` (an int keeps a batch of one)."""
         index = _as_index(index)
-        values = {f.name: getattr(self, f.name)[index] for f in fields(self) if f.name != "identity"}
+        values = {name: getattr(self, name)[index] for name in _FRAME_FIELDS}
         return FaceParams(identity=self.identity.take(index), **values)
 
     def replace(self, **changes: Any) -> FaceParams:
@@ -216,14 +220,16 @@ class FaceParams:
         return np.stack([self.eyes_closed, self.yawning, self.looking_away], axis=1).astype(np.uint8)
 
 
+_IDENTITY_FIELDS = tuple(f.name for f in fields(FaceIdentity))
+_FRAME_FIELDS = tuple(f.name for f in fields(FaceParams) if f.name != "identity")  # FaceParams' own arrays
+
+
 def concat_face_params(parts: Sequence[FaceParams]) -> FaceParams:
     """The faces of ``parts``, one after another, as one :class:`FaceParams`."""
     identity = FaceIdentity(
-        **{f.name: np.concatenate([getattr(p.identity, f.name) for p in parts]) for f in fields(FaceIdentity)}
+        **{name: np.concatenate([getattr(p.identity, name) for p in parts]) for name in _IDENTITY_FIELDS}
     )
-    values = {
-        f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(FaceParams) if f.name != "identity"
-    }
+    values = {name: np.concatenate([getattr(p, name) for p in parts]) for name in _FRAME_FIELDS}
     return FaceParams(identity=identity, **values)
 
 
@@ -476,11 +482,20 @@ def _window(faces: np.ndarray, center_x: np.ndarray, center_y: np.ndarray, part:
     """
     px = size / 2
     w, h, cols, rows = _window_shape(part, size)
-    col0 = _clip(np.rint((center_x + 1) * px - 0.5).astype(np.intp) - w // 2, 0, size - w)
-    row0 = _clip(np.rint((center_y + 1) * px - 0.5).astype(np.intp) - h // 2, 0, size - h)
+    row0, col0 = _window_origin(center_x, center_y, w, h, size)
     X = ((col0[:, None] + cols) / px - 1).astype(np.float32)[:, None, :]
     Y = ((row0[:, None] + rows) / px - 1).astype(np.float32)[:, :, None]
     return _Window(faces, row0, col0, X, Y)
+
+
+def _window_origin(
+    center_x: np.ndarray, center_y: np.ndarray, w: int, h: int, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-left pixels (row, column) of (h, w) windows centred on per-face image coordinates, clamped inside."""
+    px = size / 2
+    col0 = _clip(np.rint((center_x + 1) * px - 0.5).astype(np.intp) - w // 2, 0, size - w)
+    row0 = _clip(np.rint((center_y + 1) * px - 0.5).astype(np.intp) - h // 2, 0, size - h)
+    return row0, col0
 
 
 @functools.cache
@@ -893,17 +908,257 @@ _PAINTERS = (
 )
 
 
-def render_faces(params: FaceParams, rng: np.random.Generator, size: int = DEFAULT_SIZE) -> np.ndarray:
+# -- the compiled painters -------------------------------------------------------------------------------------------
+# The same parts as the numpy painters above, in the same order: each computes its per-face geometry here, with the
+# numpy painter's expressions (and so its dtypes and roundings), and hands the pixel work to one compiled loop of
+# vclass.sim.facekernels. tests/test_faces.py checks that both give the same frames, byte for byte.
+
+
+def _f32(values: np.ndarray) -> np.ndarray:
+    """Per-face values (m,) as float32 (what :func:`_col` gives, without the trailing axes)."""
+    return np.asarray(values, dtype=np.float32)
+
+
+def _origins(
+    center_x: np.ndarray, center_y: np.ndarray, part: str, size: int
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """A part's windows: top-left rows and columns (per face), height and width."""
+    w, h, _, _ = _window_shape(part, size)
+    row0, col0 = _window_origin(center_x, center_y, w, h, size)
+    return row0, col0, h, w
+
+
+def _grid(size: int) -> np.ndarray:
+    return (np.arange(size, dtype=np.float32) + 0.5) / (size / 2) - 1
+
+
+def _head_compiled(kernels: Any, frames: np.ndarray, params: FaceParams, lay: _Layout, size: int) -> None:
+    ident = params.identity
+    style = ident.hair_style
+    long_hair = style == HAIR_STYLES.index("long")
+    hair_cy = np.where(
+        style == HAIR_STYLES.index("bald"), -9.0, lay.face_y + lay.half_h * np.where(long_hair, 0.22, -0.1)
+    )
+    hairline_v = np.select(
+        [style == HAIR_STYLES.index("fringe"), style != HAIR_STYLES.index("bald")], [-0.42, -0.62], -3.0
+    )
+    kernels.paint_head(
+        frames,
+        size / 2,
+        _grid(size),
+        _f32(lay.face_x - 0.05 * params.yaw * lay.half_w),
+        _f32(hair_cy),
+        _f32(lay.half_w * np.where(long_hair, 1.22, 1.1)),
+        _f32(lay.half_h * np.where(long_hair, 1.25, 1.03)),
+        _f32(ident.hair_tone),
+        _f32(ident.background_tone),
+        _f32(lay.face_x),
+        _f32(lay.face_y),
+        _f32(lay.half_w),
+        _f32(lay.half_h),
+        _f32(ident.jaw_taper),
+        _f32(hairline_v),
+        _f32(ident.skin_tone),
+    )
+
+
+def _eyes_compiled(kernels: Any, frames: np.ndarray, params: FaceParams, lay: _Layout, size: int) -> None:
+    px = size / 2
+    act, ident = lay.actions, params.identity
+    nominal_h = 0.085 * lay.half_h * ident.eye_size
+    upper_h = nominal_h * (1 + 0.7 * act["eye_open"]) * ~params.eyes_closed
+    lower_h = upper_h * (0.75 - 0.4 * act["cheek_raise"])
+    half_open = _f32((upper_h + lower_h) / 2)
+    ey = lay.y(EYE_V - 0.03 * act["cheek_raise"])
+    shared = (
+        _f32(ey),
+        _f32(upper_h),
+        half_open,
+    )
+    iris_r = _f32(0.5 * nominal_h)
+    droop = _f32(0.35 * nominal_h * params.eyes_closed)
+    sclera_tone = _f32(np.minimum(ident.skin_tone * 1.2 + 0.15, 0.97))
+    lid_tone = _f32(ident.skin_tone * 0.3)
+    for side in _sides(len(params)):
+        ex = lay.x(side * ident.eye_spacing)
+        ew = 0.17 * lay.half_w * ident.eye_size * (1 - 0.3 * params.yaw * side)
+        row0, col0, h, w = _origins(ex, ey, "eye", size)
+        kernels.paint_eye(
+            frames, px, row0, col0, h, w, _f32(ex), _f32(ew), *shared,
+            _f32(ex + 0.4 * ew * params.yaw), iris_r, droop, sclera_tone, lid_tone, np.float32(0.45 / px),
+        )  # fmt: skip
+
+
+def _brows_compiled(kernels: Any, frames: np.ndarray, params: FaceParams, lay: _Layout, size: int) -> None:
+    act, ident = lay.actions, params.identity
+    inward = 0.035 * np.maximum(-act["brow_inner_raise"], 0)
+    by = lay.y(BROW_V - 0.13 * act["brow_raise"])
+    half_len = _f32(0.2 * lay.half_w * lay.squash)
+    tilt = _f32(0.05 * lay.half_h * act["brow_inner_raise"])
+    arch = _f32(0.03 * lay.half_h)
+    thickness = _f32(ident.brow_thickness * lay.half_h)
+    tone = _f32(np.minimum(ident.hair_tone, ident.skin_tone) * 0.7)
+    for side in _sides(len(params)):
+        bx = lay.x(side * (ident.eye_spacing - inward))
+        row0, col0, h, w = _origins(bx, by, "brow", size)
+        kernels.paint_brow(
+            frames, size / 2, row0, col0, h, w, side, _f32(bx), _f32(by), half_len, tilt, arch, thickness, tone
+        )
+
+
+def _glasses_compiled(kernels: Any, frames: np.ndarray, params: FaceParams, lay: _Layout, size: int) -> None:
+    faces = np.flatnonzero(params.identity.glasses)
+    if faces.size == 0:
+        return
+    px = size / 2
+    sub, lay = params.take(faces), lay.take(faces)
+    ident = sub.identity
+    ring_w = 0.27 * lay.half_w * ident.eye_size
+    ey = lay.y(EYE_V)
+    ry = _f32(0.16 * lay.half_h * ident.eye_size)
+    for side in _sides(faces.size):
+        ex = lay.x(side * ident.eye_spacing)
+        rx = _f32(ring_w * (1 - 0.3 * sub.yaw * side))
+        row0, col0, h, w = _origins(ex, ey, "glasses", size)
+        kernels.paint_ring(
+            frames, faces, px, row0, col0, h, w, _f32(ex), _f32(ey), rx, ry, _f32(rx - 1.2 / px), _f32(ry - 1.2 / px)
+        )
+    left, right = lay.x(-ident.eye_spacing), lay.x(ident.eye_spacing)
+    bridge_x = (left + right) / 2
+    bridge_half = np.maximum((right - left) / 2 - ring_w, 0) + 0.5 / px
+    bridge_y = lay.y(EYE_V - 0.04)
+    row0, col0, h, w = _origins(bridge_x, bridge_y, "bridge", size)
+    kernels.paint_bridge(
+        frames, faces, px, row0, col0, h, w, _f32(bridge_x), _f32(bridge_half), _f32(bridge_y), np.float32(0.5 / px)
+    )
+
+
+def _nose_compiled(kernels: Any, frames: np.ndarray, params: FaceParams, lay: _Layout, size: int) -> None:
+    px = size / 2
+    act = lay.actions
+    skin = params.identity.skin_tone
+    nose_x = lay.x(0.0) + 0.1 * params.yaw * lay.half_w
+    row0, col0, h, w = _origins(nose_x, lay.y(0.12), "nose", size)
+    nostril_y = lay.y(NOSTRIL_V - 0.03 * act["nose_wrinkle"])
+    nostril_r = _f32(0.032 * lay.half_w)
+    nostril_x = np.stack([_f32(nose_x + side * 0.075 * lay.half_w * lay.squash) for side in (-1, 1)], axis=1)
+    wrinkle_y = np.stack([_f32(lay.y(v)) for v in (-0.02, 0.05)], axis=1)
+    kernels.paint_nose(
+        frames, px, row0, col0, h, w, nostril_x, _f32(nostril_y), nostril_r, _f32(nostril_r * np.float32(0.7)),
+        _f32(skin * 0.45), _f32(lay.y(-0.02)), _f32(nose_x + 0.08 * lay.half_w * np.sign(params.yaw + 1e-3)),
+        np.float32(0.4 / px), _f32(skin * 0.8), _f32(nose_x), _f32(0.09 * lay.half_w), np.float32(0.5 / px),
+        wrinkle_y, _f32(0.75 * act["nose_wrinkle"]),
+    )  # fmt: skip
+
+
+def _mouth_compiled(kernels: Any, frames: np.ndarray, params: FaceParams, lay: _Layout, size: int) -> None:
+    px = size / 2
+    act = lay.actions
+    b = lay.half_h
+    mouth_x, half_width = _mouth_geometry(params, lay)
+    row0, col0, h, w = _origins(mouth_x, lay.y(MOUTH_V + 0.08), "mouth", size)
+    kernels.paint_mouth(
+        frames, px, row0, col0, h, w, _f32(mouth_x), _f32(half_width), _f32(lay.y(MOUTH_V)),
+        _f32(0.11 * act["smile"] * b), _f32(0.08 * act["asymmetry"] * b), _f32(0.17 * act["mouth_open"] * b),
+        _f32(0.05 * act["mouth_open"] * b), _f32(0.07 * act["upper_lip_raise"] * b), _f32(act["asymmetry"]),
+        _f32((1 - 0.75 * act["lip_press"]) * b), _f32(params.identity.skin_tone), np.float32(0.45 / px),
+    )  # fmt: skip
+
+
+def _folds_compiled(kernels: Any, frames: np.ndarray, params: FaceParams, lay: _Layout, size: int) -> None:
+    strength = _clip(0.7 * lay.actions["cheek_raise"] + 0.25 * np.maximum(lay.actions["smile"], 0), 0, 0.85)
+    faces = np.flatnonzero(strength > 0.02)
+    if faces.size == 0:
+        return
+    px = size / 2
+    sub, lay = params.take(faces), lay.take(faces)
+    mouth_x, half_width = _mouth_geometry(sub, lay)
+    top, bottom = lay.y(0.18), lay.y(MOUTH_V + 0.05)
+    tone = _f32(sub.identity.skin_tone * 0.5)
+    for side in _sides(faces.size):
+        x_top = lay.x(side * 0.17)
+        x_bottom = mouth_x + side * (half_width + 0.07 * lay.half_w)
+        row0, col0, h, w = _origins((x_top + x_bottom) / 2, (top + bottom) / 2, "fold", size)
+        kernels.paint_fold(
+            frames, faces, px, row0, col0, h, w, _f32(top), _f32(bottom - top), _f32(x_top), _f32(x_bottom - x_top),
+            _f32(side * 0.04 * lay.half_w), np.float32(0.45 / px), _f32(strength[faces]), tone,
+        )  # fmt: skip
+
+
+def _occluders_compiled(kernels: Any, frames: np.ndarray, params: FaceParams, lay: _Layout, size: int) -> None:
+    faces = np.flatnonzero(params.occluded)
+    if faces.size == 0:
+        return
+    box = params.occluder[faces]
+    a, b = lay.half_w[faces], lay.half_h[faces]
+    kernels.paint_occluder(
+        frames, faces, size / 2, _grid(size), _f32(lay.face_x[faces] + box[:, 0] * a),
+        _f32(lay.face_y[faces] + box[:, 1] * b), _f32(box[:, 2] * a), _f32(box[:, 3] * b),
+        _f32(params.occluder_tone[faces]),
+    )  # fmt: skip
+
+
+def _light_and_noise_compiled(
+    kernels: Any, frames: np.ndarray, params: FaceParams, noise: np.ndarray, size: int, out: np.ndarray
+) -> None:
+    strength = params.light_strength * 255
+    kernels.light_and_noise(
+        frames,
+        _grid(size),
+        _f32(strength * np.cos(params.light_angle)),
+        _f32(strength * np.sin(params.light_angle)),
+        np.ascontiguousarray(noise),
+        _f32(params.noise_sd * np.float32(255 / 73.9)),
+        out,
+    )
+
+
+_COMPILED_PAINTERS = (
+    _head_compiled,
+    _eyes_compiled,
+    _brows_compiled,
+    _glasses_compiled,
+    _nose_compiled,
+    _mouth_compiled,
+    _folds_compiled,
+    _occluders_compiled,
+)
+
+
+ENGINES = ("auto", "compiled", "numpy")
+
+
+@functools.cache
+def _compiled_kernels() -> Any:
+    """:mod:`vclass.sim.facekernels`, or None where numba does not import (the numpy painters then render)."""
+    try:
+        from vclass.sim import facekernels
+    except (ImportError, OSError):  # OSError: llvmlite's shared library does not load here
+        return None
+    return facekernels
+
+
+def compiled_renderer_available() -> bool:
+    """Whether the compiled renderer (numba) works here; ``engine="auto"`` uses it when it does."""
+    return _compiled_kernels() is not None
+
+
+def render_faces(
+    params: FaceParams, rng: np.random.Generator, size: int = DEFAULT_SIZE, engine: str = "auto"
+) -> np.ndarray:
     """Render grayscale faces (n, size, size) uint8 for ``params``.
 
     Only the sensor noise draws from ``rng``; with ``noise_sd == 0`` an image
     depends on its own parameters alone, so a face renders the same in any batch.
+
+    :param engine: ``compiled`` (numba loops, :mod:`vclass.sim.facekernels`), ``numpy`` (the array painters), or
+        ``auto``: compiled where numba imports. Both give the same bytes.
     """
-    return _render(params, lambda start, m: _noise(rng, m, size), size)
+    return _render(params, lambda start, m: _noise(rng, m, size), size, engine)
 
 
 def render_face_groups(
-    groups: Sequence[tuple[FaceParams, np.random.Generator]], size: int = DEFAULT_SIZE
+    groups: Sequence[tuple[FaceParams, np.random.Generator]], size: int = DEFAULT_SIZE, engine: str = "auto"
 ) -> np.ndarray:
     """Render several groups of faces in one batch, each group's sensor noise from its own generator: the frames
     are, byte for byte, what :func:`render_faces` gives each group on its own (with the generators in the same
@@ -911,19 +1166,36 @@ def render_face_groups(
     (:class:`vclass.env.batch.RecognitionService`).
 
     :param groups: (params, rng) per group, in the order of the returned frames; a group may be empty.
+    :param engine: as :func:`render_faces`.
     """
     if not groups:
         return np.zeros((0, size, size), dtype=np.uint8)
     noise = np.concatenate([_noise(rng, len(params), size) for params, rng in groups])
     params = concat_face_params([params for params, _ in groups])
-    return _render(params, lambda start, m: noise[start : start + m], size)
+    return _render(params, lambda start, m: noise[start : start + m], size, engine)
 
 
-def _render(params: FaceParams, noise: Callable[[int, int], np.ndarray], size: int) -> np.ndarray:
+def _render(params: FaceParams, noise: Callable[[int, int], np.ndarray], size: int, engine: str) -> np.ndarray:
     """Render ``params`` chunk by chunk; ``noise(start, m)`` gives the int8 noise of faces start..start+m."""
     if size < 16:
         raise ValueError(f"size must be at least 16 pixels, got {size}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    kernels = _compiled_kernels() if engine != "numpy" else None
+    if engine == "compiled" and kernels is None:
+        raise RuntimeError("the compiled face renderer needs numba, which does not import here")
     n = len(params)
+    if kernels is not None:
+        images = np.empty((n, size, size), dtype=np.uint8)
+        frames = np.empty((min(n, CHUNK), size, size), dtype=np.float32)
+        for start in range(0, n, CHUNK):
+            chunk = params if n <= CHUNK else params.take(slice(start, start + CHUNK))
+            m = len(chunk)
+            lay = _layout(chunk)
+            for painter in _COMPILED_PAINTERS:
+                painter(kernels, frames[:m], chunk, lay, size)
+            _light_and_noise_compiled(kernels, frames[:m], chunk, noise(start, m), size, images[start : start + m])
+        return images
     images = np.empty((n, size, size), dtype=np.uint8)
     buffers = np.empty((3, min(n, CHUNK), size, size), dtype=np.float32)
     for start in range(0, n, CHUNK):  # chunks of faces, not single faces: keeps buffers in cache

@@ -153,6 +153,7 @@ HEAVY = (
     "tensorboard",
     "selenium",
     "cloudpickle",
+    "numba",
 )
 PACKAGE_DIRS = {"vclass": REPO / "vclass", **{f"vclass.{name}": REPO / name for name in BARE}}
 

@@ -10,6 +10,8 @@ from vclass.sim.faces import (
     EXPRESSION_ACTIONS,
     EXPRESSIONS,
     FaceParams,
+    compiled_renderer_available,
+    render_face_groups,
     render_faces,
     sample_face_batch,
     sample_face_params,
@@ -84,8 +86,84 @@ def test_parts_are_never_clipped_by_their_drawing_windows(monkeypatch):
         windowed = render_faces(params, rng, size=size)
         with monkeypatch.context() as patch:
             patch.setattr(faces, "_WINDOW_EXTENT", {part: (3.0, 3.0) for part in faces._WINDOW_EXTENT})
-            whole = render_faces(params, rng, size=size)
-        np.testing.assert_array_equal(windowed, whole)
+            faces._window_shape.cache_clear()  # the window sizes are cached per part and size
+            assert faces._window_shape("mouth", size)[:2] == (size, size)
+            whole = {engine: render_faces(params, rng, size=size, engine=engine) for engine in ("numpy", "compiled")}
+        faces._window_shape.cache_clear()
+        for engine, frames in whole.items():
+            np.testing.assert_array_equal(windowed, frames, err_msg=engine)
+
+
+def _hostile_params(n: int, seed: int) -> FaceParams:
+    """Faces with every option the renderer has: strong and faint expressions, yawns, closed eyes, turned heads,
+    every hair style, glasses, occluders, lighting and noise."""
+    rng = np.random.default_rng(seed)
+    params = sample_face_params(
+        n,
+        rng,
+        intensity=np.where(rng.random(n) < 0.3, 1.0, rng.random(n)),
+        yawning=rng.random(n) < 0.2,
+        eyes_closed=rng.random(n) < 0.2,
+        looking_away=rng.random(n) < 0.4,
+    )
+    params.identity.resting_actions[:] = rng.normal(0, 0.3, params.identity.resting_actions.shape)
+    params.identity.glasses[:] = rng.random(n) < 0.5
+    params.identity.hair_style[:] = rng.integers(0, 4, n)
+    params.occluded[:] = rng.random(n) < 0.3
+    return params
+
+
+@pytest.mark.parametrize("size", [64, 48, 32, 17])
+def test_the_compiled_renderer_gives_the_numpy_renderers_bytes(size):
+    # The compiled loops (vclass.sim.facekernels) must do the numpy painters' float32 operations in the same order:
+    # any changed rounding shows here as a differing pixel somewhere in 600 hostile faces (three render chunks).
+    assert compiled_renderer_available()  # numba is a dependency
+    params = _hostile_params(600, seed=size)
+    numpy_frames = render_faces(params, np.random.default_rng(size), size=size, engine="numpy")
+    compiled = render_faces(params, np.random.default_rng(size), size=size, engine="compiled")
+    assert numpy_frames.std() > 10
+    np.testing.assert_array_equal(compiled, numpy_frames)
+    assert np.array_equal(render_faces(params, np.random.default_rng(size), size=size), compiled)  # auto: compiled
+
+    def groups():
+        return [
+            (params.take(slice(0, 7)), np.random.default_rng(1)),
+            (params.take(slice(7, 40)), np.random.default_rng(9)),
+        ]
+
+    np.testing.assert_array_equal(
+        render_face_groups(groups(), size, engine="compiled"), render_face_groups(groups(), size, engine="numpy")
+    )
+
+
+def test_the_compiled_renderer_paints_before_light_and_noise_exactly_as_numpy_does(monkeypatch):
+    # Frames are compared before the uint8 rounding too, so that a float32 difference cannot hide in a truncation.
+    import vclass.sim.faces as faces
+
+    seen: dict[str, np.ndarray] = {}
+    numpy_light, compiled_light = faces._light_and_noise, faces._light_and_noise_compiled
+
+    def numpy_spy(frames, *args):
+        seen["numpy"] = frames.copy()
+        numpy_light(frames, *args)
+
+    def compiled_spy(kernels, frames, *args):
+        seen["compiled"] = frames.copy()
+        compiled_light(kernels, frames, *args)
+
+    monkeypatch.setattr(faces, "_light_and_noise", numpy_spy)
+    monkeypatch.setattr(faces, "_light_and_noise_compiled", compiled_spy)
+    params = _hostile_params(200, seed=5)
+    for engine in ("numpy", "compiled"):
+        render_faces(params, np.random.default_rng(0), size=64, engine=engine)
+    assert seen["numpy"].dtype == np.float32
+    np.testing.assert_array_equal(seen["compiled"], seen["numpy"])
+
+
+def test_an_unknown_render_engine_is_refused():
+    params = sample_face_params(2, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="engine must be one of auto, compiled, numpy, got 'gpu'"):
+        render_faces(params, np.random.default_rng(0), engine="gpu")
 
 
 def test_sensor_noise_is_drawn_from_the_generator_and_scales_with_noise_sd():
