@@ -340,5 +340,9 @@ def test_the_renderer_benchmark_reports_faces_per_second():
     from vclass.experiments.bench.faces import run
 
     rows = run(quick=True)
-    assert rows[0]["case"] == "64x64 batch 1024" and rows[0]["unit"] == "faces/s"
+    by_case = {row["case"]: row for row in rows}
+    assert rows[0]["case"] == "compiled, 64x64 batch 1024" and rows[0]["unit"] == "faces/s"
+    assert {"compiled, 64x64 batch 30", "numpy, 64x64 batch 30", "numpy, 48x48 batch 1024"} <= set(by_case)
     assert all(row["value"] > 0 for row in rows)
+    ratio = by_case["compiled, 64x64 batch 256"]["value"] / by_case["numpy, 64x64 batch 256"]["value"]
+    assert f"{ratio:.1f}x the numpy engine in this run" in by_case["compiled, 64x64 batch 256"]["note"]
