@@ -44,6 +44,7 @@ TRACKED_PACKAGES = (
     "gymnasium",
     "stable-baselines3",
     "hmmlearn",
+    "numba",
 )
 
 
