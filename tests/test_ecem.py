@@ -133,6 +133,7 @@ def test_ecem_looks_ahead_with_fading_intensities_and_the_strength_a_repeat_real
             rtol=1e-10,
         )
 
+
 @pytest.mark.parametrize("rows", [1, 3, 48])
 def test_the_look_ahead_in_one_batch_gives_the_numbers_of_stepping_tick_by_tick_bit_for_bit(cfg, rows):
     """TeacherModel.look_ahead (ECEM's, every step's tilts and normalizers in one product) is step() applied tick by
@@ -151,7 +152,6 @@ def test_the_look_ahead_in_one_batch_gives_the_numbers_of_stepping_tick_by_tick_
         ahead = model.look_ahead(belief, tick, intensity, 6)
         assert np.array_equal(ahead, np.stack(stepped))
         assert all(np.array_equal(a, b) for a, b in zip(model.predict(belief, tick, intensity, 6), stepped))
-
 
 
 @pytest.mark.parametrize("tea", [(0.6, 1.4), (0.0, 0.3), (-0.6, -0.2)])
