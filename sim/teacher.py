@@ -71,9 +71,12 @@ class TeacherModel:
     def tilts(self, tick: int | np.ndarray, intensity: np.ndarray) -> np.ndarray:
         """Each student's column multipliers ``w(j)`` (N, 8) at ``tick`` (or each student's tick; ticks past the
         lesson's end read its last), given the intensities (N, 4) acting during the tick."""
-        tick = np.minimum(tick, self.n_ticks - 1)
         active = (intensity[:, 0] > self.active_threshold).view(np.int8)
-        context = self._context[tick, active] if np.ndim(tick) else self._context[tick].take(active, axis=0)
+        if isinstance(tick, (int, np.integer)):  # one tick for every row (the belief filter's, every tick)
+            context = self._context[min(tick, self.n_ticks - 1)].take(active, axis=0)
+        else:  # each row's tick (or a 0-d array)
+            tick = np.minimum(tick, self.n_ticks - 1)
+            context = self._context[tick, active] if np.ndim(tick) else self._context[tick].take(active, axis=0)
         return np.exp(context + intensity @ self._incentive_drift)
 
     def step(self, belief: np.ndarray, tick: int | np.ndarray, intensity: np.ndarray) -> np.ndarray:
