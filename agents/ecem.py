@@ -73,7 +73,7 @@ class ECEM:
     def needs_motivation(self, belief: np.ndarray) -> np.ndarray:
         """Eq 14 per student: below the TEA by more than ``phi`` levels."""
         x = belief @ self.axis  # emotion_axis(belief, self.emotion), the axis values kept
-        return level_of(x, self.levels) + self.phi < self.target_level
+        return level_of(x, self.levels) < self.target_level - self.phi
 
     def predicted_axes(
         self, belief: np.ndarray, tick: int | np.ndarray, intensity: np.ndarray, strength: np.ndarray
@@ -115,9 +115,9 @@ class ECEM:
         inside = (x >= self.emotion.tea_low) & (x <= self.emotion.tea_high)
         by_cost = (inside if self._in_cost_order else inside[:, self.cost_order]).reshape(-1, s)  # (H * 4, S)
         first = by_cost.argmax(axis=0)
-        reached = by_cost.any(axis=0)
+        reached = np.logical_or.reduce(by_cost, axis=0)  # by_cost.any(axis=0)
         h, m = np.divmod(first, N_FACTORS)
-        m = self.cost_order.take(m)
+        m = m if self._in_cost_order else self.cost_order.take(m)
         best = x[-1].argmax(axis=0)  # none reaches it within the look-ahead: the highest predicted x(A')
         m = np.where(reached, m, best)
         h = np.where(reached, h, self.max_lookahead - 1)
