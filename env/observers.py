@@ -57,6 +57,7 @@ RECOGNIZERS = ("oracle", "surrogate", "scn-cs")
 ATTENTION_SMOOTHING = 0.3
 AUTO_BACKEND = "auto"  # the fastest CPU path installed (vclass.models.fastest)
 SAMPLE_FRAMES = 24  # frames kept for the report's sample grid
+SURROGATE_DRAWS_BLOCK = 1 << 18  # the surrogate's draws made in one call, at most (or one tick's, if more)
 TRACKED_STUDENTS = 4  # students whose full belief is kept every tick, for the belief-vs-truth plot
 
 _LOOK, _EYES, _YAWN = (BEHAVIOUR_NAMES.index(n) for n in ("looking_away", "eyes_closed", "yawning"))
@@ -190,17 +191,20 @@ class RecognitionObserver:
         self._lesson_constants(room)
         self.identities = sample_identities(n, rng) if self.kind == "scn-cs" else None
         self.log = RecognitionLog.allocate(room.plan.n_ticks, n, transitions.shape[0])
-        # The surrogate's U(0, 1) draws, (1 + 3) a face a tick, for the whole lesson in one call: the same numbers,
-        # in the same order, as SurrogateRecognizer.recognize drawing them tick by tick.
-        self._draws = rng.random((room.plan.n_ticks, n, 4)) if self.kind == "surrogate" else None
+        # The surrogate's U(0, 1) draws, (1 + 3) a face a tick, drawn a block of ticks at a time (the whole lesson,
+        # unless the class is large): the same numbers, in the same order, as SurrogateRecognizer.recognize drawing
+        # them tick by tick.
+        self._draws_block = max(1, min(room.plan.n_ticks, SURROGATE_DRAWS_BLOCK // (4 * n)))
+        self._draws = np.empty((0, n, 4))
+        self._draws_used = 0  # of the block
         self._rendered: collections.deque = collections.deque()  # ticks rendered, their recognitions still to come
 
     def observe(self, room: Classroom, tick: int) -> None:
         visible, expression, intensity = room.visible, room.shown_expression, room.shown_intensity
         attributes = room.record.behaviour[tick].take(_ATTRIBUTE_COLUMNS, axis=1)
         self._pending = (tick, visible, expression)
-        if self._draws is not None:  # the surrogate
-            self.complete(*self.surrogate.recognize_with(expression, attributes, self._draws[tick]))
+        if self.kind == "surrogate":
+            self.complete(*self.surrogate.recognize_with(expression, attributes, self._next_draws()))
             return
         seen = np.flatnonzero(visible)
         if intensity is None or self.identities is None:
@@ -274,6 +278,14 @@ class RecognitionObserver:
         return self._attention.copy()
 
     # -- helpers ----------------------------------------------------------------------------------------------------
+    def _next_draws(self) -> np.ndarray:
+        """The surrogate's draws (n, 4) for this tick, the next of the block (a new block drawn when it is used up)."""
+        if self._draws_used == self._draws.shape[0]:
+            self._draws = self.rng.random((self._draws_block, *self._draws.shape[1:]))
+            self._draws_used = 0
+        self._draws_used += 1
+        return self._draws[self._draws_used - 1]
+
     def _face_params(
         self,
         students: np.ndarray,
