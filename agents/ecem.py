@@ -26,7 +26,7 @@ import numpy as np
 from vclass.agents.params import require_int
 from vclass.sim.classroom import NO_CHECKIN, Action, LessonRecord, Observation
 from vclass.sim.config import EmotionConfig, SimConfig
-from vclass.sim.emotion import N_FACTORS, N_STATES, axis_values, emotion_axis
+from vclass.sim.emotion import N_FACTORS, N_STATES, axis_values
 from vclass.sim.measures import Measure
 from vclass.sim.teacher import TeacherModel
 
@@ -63,14 +63,17 @@ class ECEM:
         self.model = TeacherModel(sim_config)
         # Cheapest first; equal costs keep SPEC's factor order.
         self.cost_order = np.argsort(np.asarray(sim_config.incentives.cost_weights), kind="stable")
+        self._in_cost_order = bool((self.cost_order == np.arange(N_FACTORS)).all())  # SPEC's order is the cost order
+        self._identity = np.eye(N_FACTORS)
+        self._without_teaching_quality = np.array([True, True, True, False])  # the factors once the budget is spent
 
     def reset(self, n_students: int, rng: np.random.Generator) -> None:
         pass
 
     def needs_motivation(self, belief: np.ndarray) -> np.ndarray:
         """Eq 14 per student: below the TEA by more than ``phi`` levels."""
-        x = emotion_axis(belief, self.emotion)
-        return level_of(x, self.levels) + self.phi < self.target_level
+        x = belief @ self.axis  # emotion_axis(belief, self.emotion), the axis values kept
+        return level_of(x, self.levels) < self.target_level - self.phi
 
     def predicted_axes(
         self, belief: np.ndarray, tick: int | np.ndarray, intensity: np.ndarray, strength: np.ndarray
@@ -81,13 +84,12 @@ class ECEM:
             teacher's estimates of the intensities acting; ``strength``: (S, 4) each factor's strength if applied now.
         """
         s = belief.shape[0]
-        # The four candidates of every student in one batch: row m * S + k is factor m for student k.
-        candidate = np.tile(intensity, (N_FACTORS, 1))
-        rows = np.arange(N_FACTORS * s)
-        candidate[rows, rows // s] += strength.T.reshape(-1)
-        ticks = np.tile(tick, N_FACTORS) if np.ndim(tick) else tick
-        predicted = self.model.predict(np.tile(belief, (N_FACTORS, 1)), ticks, candidate, self.max_lookahead)
-        return (np.stack(predicted) @ self.axis).reshape(self.max_lookahead, N_FACTORS, s)
+        # The four candidates of every student in one batch: row m * S + k is factor m for student k, its intensities
+        # with the factor's strength added in column m (and 0 elsewhere, which leaves them as they are).
+        candidate = (strength.T[:, :, None] * self._identity[:, None, :] + intensity).reshape(-1, N_FACTORS)
+        ticks = np.concatenate((tick,) * N_FACTORS) if np.ndim(tick) else tick
+        predicted = self.model.look_ahead(np.concatenate((belief,) * N_FACTORS), ticks, candidate, self.max_lookahead)
+        return (predicted @ self.axis).reshape(self.max_lookahead, N_FACTORS, s)
 
     def choose(
         self,
@@ -104,15 +106,18 @@ class ECEM:
         """
         s = belief.shape[0]
         strength = np.ones((s, N_FACTORS)) if strength is None else strength
-        allowed = np.broadcast_to(np.ones(N_FACTORS, bool) if allowed is None else allowed, (s, N_FACTORS))
         x = self.predicted_axes(belief, tick, intensity, strength)
-        x[:, ~allowed.T] = -np.inf
+        if allowed is not None:
+            allowed = np.asarray(allowed, dtype=bool)
+            # A factor's every row (a mask (4,)), or its row of each student (a mask (S, 4)).
+            x[:, ~(allowed if allowed.ndim == 1 else np.broadcast_to(allowed, (s, N_FACTORS)).T)] = -np.inf
         # "Reaches the region": inside the TEA. The first (h, factor) inside, factors cheapest first within each h.
         inside = (x >= self.emotion.tea_low) & (x <= self.emotion.tea_high)
-        by_cost = inside[:, self.cost_order].reshape(-1, s)  # (H * 4, S), h-major
+        by_cost = (inside if self._in_cost_order else inside[:, self.cost_order]).reshape(-1, s)  # (H * 4, S)
         first = by_cost.argmax(axis=0)
-        reached = by_cost[first, np.arange(s)]
-        h, m = first // N_FACTORS, self.cost_order[first % N_FACTORS]
+        reached = np.logical_or.reduce(by_cost, axis=0)  # by_cost.any(axis=0)
+        h, m = np.divmod(first, N_FACTORS)
+        m = m if self._in_cost_order else self.cost_order.take(m)
         best = x[-1].argmax(axis=0)  # none reaches it within the look-ahead: the highest predicted x(A')
         m = np.where(reached, m, best)
         h = np.where(reached, h, self.max_lookahead - 1)
@@ -121,11 +126,11 @@ class ECEM:
     def act(self, obs: Observation) -> Action:
         n = obs.n_students
         factors = np.zeros(n, dtype=np.int64)
-        predicted = np.full(n, np.nan)
-        act_on = np.flatnonzero(obs.reachable & self.needs_motivation(obs.belief))
+        predicted = np.empty(n)
+        predicted.fill(np.nan)
+        act_on = (obs.reachable & self.needs_motivation(obs.belief)).nonzero()[0]
         if act_on.size:
-            allowed = np.ones(N_FACTORS, dtype=bool)
-            allowed[3] = obs.teacher_budget_left > 0
+            allowed = None if obs.teacher_budget_left > 0 else self._without_teaching_quality
             strength = None if obs.next_strength is None else obs.next_strength[act_on]
             factors[act_on], predicted[act_on] = self.choose(
                 obs.belief[act_on], obs.tick, obs.intensity[act_on], strength, allowed

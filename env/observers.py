@@ -57,10 +57,15 @@ RECOGNIZERS = ("oracle", "surrogate", "scn-cs")
 ATTENTION_SMOOTHING = 0.3
 AUTO_BACKEND = "auto"  # the fastest CPU path installed (vclass.models.fastest)
 SAMPLE_FRAMES = 24  # frames kept for the report's sample grid
+SURROGATE_DRAWS_BLOCK = 1 << 18  # the surrogate's draws made in one call, at most (or one tick's, if more)
 TRACKED_STUDENTS = 4  # students whose full belief is kept every tick, for the belief-vs-truth plot
 
 _LOOK, _EYES, _YAWN = (BEHAVIOUR_NAMES.index(n) for n in ("looking_away", "eyes_closed", "yawning"))
 _ATTRIBUTE_COLUMNS = np.array([_EYES, _YAWN, _LOOK])  # behaviour columns in the recognizer's attribute order
+# A surrogate's detections (eyes closed, yawning, looking away) coded 2 [eyes closed] + [looking away] (yawning does
+# not enter the attention estimate), and the detections of each code.
+_DETECTION_CODE = np.array([2.0, 0.0, 1.0])
+_DETECTION_PATTERNS = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [1.0, 0.0, 1.0]])
 
 
 @dataclass(frozen=True)
@@ -186,15 +191,20 @@ class RecognitionObserver:
         self._lesson_constants(room)
         self.identities = sample_identities(n, rng) if self.kind == "scn-cs" else None
         self.log = RecognitionLog.allocate(room.plan.n_ticks, n, transitions.shape[0])
+        # The surrogate's U(0, 1) draws, (1 + 3) a face a tick, drawn a block of ticks at a time (the whole lesson,
+        # unless the class is large): the same numbers, in the same order, as SurrogateRecognizer.recognize drawing
+        # them tick by tick.
+        self._draws_block = max(1, min(room.plan.n_ticks, SURROGATE_DRAWS_BLOCK // (4 * n)))
+        self._draws = np.empty((0, n, 4))
+        self._draws_used = 0  # of the block
         self._rendered: collections.deque = collections.deque()  # ticks rendered, their recognitions still to come
 
     def observe(self, room: Classroom, tick: int) -> None:
-        rng = self.rng
         visible, expression, intensity = room.visible, room.shown_expression, room.shown_intensity
         attributes = room.record.behaviour[tick].take(_ATTRIBUTE_COLUMNS, axis=1)
         self._pending = (tick, visible, expression)
         if self.kind == "surrogate":
-            self.complete(*self.surrogate.recognize(expression, attributes, rng))
+            self.complete(*self.surrogate.recognize_with(expression, attributes, self._next_draws()))
             return
         seen = np.flatnonzero(visible)
         if intensity is None or self.identities is None:
@@ -268,6 +278,14 @@ class RecognitionObserver:
         return self._attention.copy()
 
     # -- helpers ----------------------------------------------------------------------------------------------------
+    def _next_draws(self) -> np.ndarray:
+        """The surrogate's draws (n, 4) for this tick, the next of the block (a new block drawn when it is used up)."""
+        if self._draws_used == self._draws.shape[0]:
+            self._draws = self.rng.random((self._draws_block, *self._draws.shape[1:]))
+            self._draws_used = 0
+        self._draws_used += 1
+        return self._draws[self._draws_used - 1]
+
     def _face_params(
         self,
         students: np.ndarray,
@@ -301,6 +319,8 @@ class RecognitionObserver:
         self.attention_targets = np.asarray(cfg.attention.targets)
         self.look_away_scale = cfg.behaviour.look_away_scale
         self._constants = attention_constants(cfg)
+        # face_attention() of the surrogate's four detection patterns, by code 2 [eyes closed] + [looking away].
+        self._face_attention = face_attention(_DETECTION_PATTERNS, self._constants)
 
     def _lesson_constants(self, room: Classroom) -> None:
         """Per-lesson tables, so that a tick looks up what does not change from tick to tick."""
@@ -312,8 +332,11 @@ class RecognitionObserver:
         return self.teacher.chains(tick, room.teacher_ledger.before_decay())
 
     def _update_attention(self, belief: np.ndarray, attribute_probs: np.ndarray, visible: np.ndarray) -> None:
+        from_face = None
+        if self.kind == "surrogate":  # detections 0 or 1: what a face shows is one of four numbers, looked up
+            from_face = self._face_attention.take((attribute_probs @ _DETECTION_CODE).astype(np.intp))
         update_attention_estimate(
-            self._attention, belief @ self.attention_targets, attribute_probs, visible, self._constants
+            self._attention, belief @ self.attention_targets, attribute_probs, visible, self._constants, from_face
         )
 
     def _keep_samples(
@@ -393,26 +416,38 @@ def attention_constants(cfg: SimConfig) -> SimpleNamespace:
     )
 
 
+def face_attention(attribute_probs: np.ndarray, constants: SimpleNamespace) -> np.ndarray:
+    """What the face shows of attention (N,), from the attribute outputs (N, 3) (eyes closed, yawning, looking away):
+    ``clip(1 - p_look / scale, 0, 1)``, capped by closed eyes at ``1 - 0.9 p_eyes``.
+
+    :param constants: :func:`attention_constants` of the lesson's config.
+    """
+    c = constants
+    # Probabilities are >= 0, so the cap (<= 1) makes the upper clip redundant.
+    return np.minimum(
+        np.maximum(ONE - attribute_probs[:, 2] / c.look_away_scale, ZERO),
+        ONE - c.eyes_closed_weight * attribute_probs[:, 0],
+    )
+
+
 def update_attention_estimate(
     attention: np.ndarray,
     expected: np.ndarray,
     attribute_probs: np.ndarray,
     visible: np.ndarray,
     constants: SimpleNamespace,
+    from_face: np.ndarray | None = None,
 ) -> None:
     """One tick of the attention estimate (in place): the belief's expected attention ``expected``, averaged with
     what the face shows where there is a frame, smoothed into ``attention``.
 
     :param attribute_probs: (N, 3) eyes closed, yawning, looking away.
     :param constants: :func:`attention_constants` of the lesson's config.
+    :param from_face: :func:`face_attention` of ``attribute_probs`` when the caller has it (default: computed here).
     """
     c = constants
-    # clip(1 - p_look / scale, 0, 1), capped by closed eyes at 1 - 0.9 p_eyes <= 1 (probabilities are >= 0,
-    # so the cap makes the upper clip redundant).
-    from_face = np.minimum(
-        np.maximum(ONE - attribute_probs[:, 2] / c.look_away_scale, ZERO),
-        ONE - c.eyes_closed_weight * attribute_probs[:, 0],
-    )
+    if from_face is None:
+        from_face = face_attention(attribute_probs, c)
     observed = c.half * expected + c.half * from_face
     target = np.where(visible, observed, expected)
     attention += c.smoothing * (target - attention)

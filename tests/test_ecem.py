@@ -134,6 +134,26 @@ def test_ecem_looks_ahead_with_fading_intensities_and_the_strength_a_repeat_real
         )
 
 
+@pytest.mark.parametrize("rows", [1, 3, 48])
+def test_the_look_ahead_in_one_batch_gives_the_numbers_of_stepping_tick_by_tick_bit_for_bit(cfg, rows):
+    """TeacherModel.look_ahead (ECEM's, every step's tilts and normalizers in one product) is step() applied tick by
+    tick with the intensities faded each tick: the same numbers exactly, at one tick or at each row's own, past the
+    lesson's end too (lessons must not move when the code gets faster)."""
+    model = TeacherModel(cfg)
+    rng = np.random.default_rng(rows)
+    belief = rng.dirichlet(np.full(8, 0.4), rows)
+    intensity = rng.uniform(0, 0.6, (rows, 4)) * (rng.random((rows, 4)) < 0.6)  # reduce-difficulty on and off
+    for tick in (0, 117, model.n_ticks - 2, model.n_ticks + 5, rng.integers(0, model.n_ticks + 3, rows)):
+        stepped, now, faded = [], belief, intensity
+        for h in range(6):
+            now = model.step(now, tick + h, faded)
+            stepped.append(now)
+            faded = faded * model.decay_per_tick
+        ahead = model.look_ahead(belief, tick, intensity, 6)
+        assert np.array_equal(ahead, np.stack(stepped))
+        assert all(np.array_equal(a, b) for a, b in zip(model.predict(belief, tick, intensity, 6), stepped))
+
+
 @pytest.mark.parametrize("tea", [(0.6, 1.4), (0.0, 0.3), (-0.6, -0.2)])
 def test_ecem_takes_the_cheapest_factor_whose_prediction_lies_inside_the_region(cfg, tea):
     cfg = replace_nested(cfg, **{"emotion.tea_low": tea[0], "emotion.tea_high": tea[1]})

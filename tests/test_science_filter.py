@@ -334,3 +334,27 @@ def test_a_step_with_a_frame_mask_and_its_own_transitions_moves_beliefs_by_those
     expected0 = prior[0] * emission[:, 1] / (prior[0] * emission[:, 1]).sum()
     np.testing.assert_allclose(after[0], expected0, rtol=1e-12)
     np.testing.assert_allclose(after[1], prior[1] / prior[1].sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("block", [1, 4 * 4 * 7])  # one tick's draws a call; seven ticks' (a lesson is 36 ticks)
+def test_the_surrogate_in_the_loop_draws_the_same_numbers_whatever_block_of_ticks_it_draws_at_once(
+    tmp_path_factory, monkeypatch, block
+):
+    """The observer draws the surrogate's U(0, 1) numbers a block of ticks at a time (the whole lesson when it fits in
+    SURROGATE_DRAWS_BLOCK): the lesson's recognitions, beliefs and attention estimates are those of drawing them
+    tick by tick, bit for bit."""
+    import vclass.env.observers as observers
+
+    cfg = replace_nested(SimConfig(), **{"classroom.students": 4, "classroom.minutes": 6.0})
+    confusion = _confusion_file(tmp_path_factory.mktemp("c"))
+    plan = {0: {0: 3, 1: 1}, 3: {0: 3, 2: 4}}
+    logs = []
+    for size in (observers.SURROGATE_DRAWS_BLOCK, block):
+        monkeypatch.setattr(observers, "SURROGATE_DRAWS_BLOCK", size)
+        observer = RecognitionObserver("surrogate", confusion_path=confusion)
+        simulate(cfg, 5, Scripted(plan), observer)
+        logs.append((observer.log, observer.attention()))
+    (whole, attention), (blocks, attention_blocks) = logs
+    np.testing.assert_array_equal(whole.recognized, blocks.recognized)
+    np.testing.assert_array_equal(whole.tracked, blocks.tracked)
+    np.testing.assert_array_equal(attention, attention_blocks)

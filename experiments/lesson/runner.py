@@ -101,7 +101,8 @@ def run_lesson(
         disable=not progress,
         leave=False,
     ) as bar:
-        record = simulate(run_cfg.sim, run_cfg.seed, policy, observer, on_tick=lambda _: bar.update())
+        on_tick = (lambda _: bar.update()) if progress else None  # no call a tick for a bar nobody sees
+        record = simulate(run_cfg.sim, run_cfg.seed, policy, observer, on_tick=on_tick)
     return lesson_result(run_cfg, policy, observer, record, divergence)
 
 
