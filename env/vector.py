@@ -52,10 +52,11 @@ from vclass.env.observers import (
 )
 from vclass.models.hmm import BeliefFilter, compose_emission
 from vclass.models.surrogate import SurrogateRecognizer
+from vclass.sim.attention import BEHAVIOUR_NAMES
 from vclass.sim.batch import CAMERA_ON, CONNECTED, PRESENT, ClassroomBatch
 from vclass.sim.classroom import NO_CHECKIN
 from vclass.sim.config import SimConfig
-from vclass.sim.emotion import N_FACTORS, N_STATES, axis_values
+from vclass.sim.emotion import FACTOR_NAMES, N_FACTORS, N_STATES, axis_values
 from vclass.sim.lesson import SEGMENT_KINDS, LessonPlan
 from vclass.sim.measures import class_summary
 from vclass.sim.teacher import TeacherModel
@@ -247,8 +248,7 @@ class ClassroomVectorEnv(VectorEnv):
         infos = self._step_infos(terms, per_student)
         truncated = np.zeros(self.num_envs, dtype=bool)
         if terminated:
-            for lesson in range(self.num_envs):
-                infos = self._add_info(infos, {"summary": self.summary(lesson)}, lesson)
+            infos["summary"], infos["_summary"] = self.summaries(), np.ones(self.num_envs, dtype=bool)
             if self.autoreset_mode == AutoresetMode.SAME_STEP:
                 final: dict[str, Any] = {}
                 for lesson in range(self.num_envs):
@@ -291,6 +291,63 @@ class ClassroomVectorEnv(VectorEnv):
         """Lesson ``lesson``'s ``info["summary"]``, as the single environment gives it at the lesson's end."""
         record = self.batch.record(lesson)
         return {**class_summary(record), **in_loop_accuracy(record, self.observer.log(lesson))}
+
+    def summaries(self) -> dict[str, Any]:
+        """Every lesson's :meth:`summary`, batched as ``VectorEnv._add_info`` batches them (``{key: (B,), "_key":
+        mask}``, ``interventions_by_factor`` nested): :func:`vclass.sim.measures.class_summary` and
+        :func:`vclass.env.observers.in_loop_accuracy` computed for all lessons at once, with the same sums (each
+        lesson's (T, N) block reduced as one lesson's arrays are). When a lesson leaves a measure undefined
+        (nobody ever present, or no frame), lesson by lesson through :meth:`summary`."""
+        batch, cfg, b, n = self.batch, self.sim_config, self.num_envs, self.n_students
+        present, connected, camera_on = batch.flags_at_ticks
+        online = present & connected
+        recognized, belief_state = self.observer.recognized, self.observer.belief_state
+        framed = recognized >= 0
+        believed = (belief_state >= 0) & present
+        counts = [np.add.reduce(mask, (1, 2)) for mask in (present, online, framed, believed)]
+        if not all(count.all() for count in counts):
+            infos: dict[str, Any] = {}
+            for lesson in range(b):
+                infos = self._add_info(infos, self.summary(lesson), lesson)
+            return infos
+        n_present, n_online, n_framed, n_believed = counts
+        e = cfg.emotion
+        axis = self._axis[batch.state_record]
+        attending = online & (batch.attention_record >= cfg.attention.participation_threshold)
+        hand_raises = batch.behaviour_record[..., BEHAVIOUR_NAMES.index("hand_raised")] & online
+
+        def mean_over(values: np.ndarray, count: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            # class_summary's _safe_mean: the masked values' sum over the lesson's (T, N), over their count.
+            return np.add.reduce(np.where(mask, values, 0.0), (1, 2)) / count
+
+        by_factor, fun_decisions = batch.factor_uses(), batch.fun_decisions
+        uses = by_factor.astype(np.float64)
+        uses[:, 2] = fun_decisions  # class-wide fun counts once per decision (intervention_cost)
+        weights = cfg.incentives.cost_weights
+        size, dt_min = batch.plan.n_ticks * n, cfg.classroom.tick_seconds / 60.0
+        summary: dict[str, Any] = {
+            "students": np.full(b, n),
+            "minutes": np.full(b, cfg.classroom.minutes, dtype=type(cfg.classroom.minutes)),
+            "tea_share": mean_over((axis >= e.tea_low) & (axis <= e.tea_high), n_present, present),
+            "mean_attention": mean_over(batch.attention_record, n_online, online),
+            "participation": np.add.reduce(attending, (1, 2)) / size,
+            "effective_participation_min": np.add.reduce(attending, 1).mean(axis=1) * dt_min,
+            "mean_axis": mean_over(axis, n_present, present),
+            "learning_gain": np.add.reduce(batch.learning_record, 1).mean(axis=1),
+            "interventions": np.add.reduce(by_factor, 1),
+            "interventions_by_factor": _batched_info(dict(zip(FACTOR_NAMES, by_factor.T, strict=True)), b),
+            "fun_decisions": fun_decisions.copy(),
+            "refused_teaching_quality": batch.refused_teaching_quality.copy(),
+            "intervention_cost": np.array([float(np.dot(weights, row)) for row in uses]),
+            "checkins": batch.checkin_counts(),
+            "hand_raises_per_student": np.add.reduce(hand_raises, (1, 2)) / n,
+            "connected_share": mean_over(connected, n_present, present),
+            "camera_on_share": mean_over(camera_on, n_present, present),
+            "recognition_accuracy": np.add.reduce(framed & (recognized == batch.expression_record), (1, 2)) / n_framed,
+            "belief_accuracy": np.add.reduce(believed & (belief_state == batch.state_record), (1, 2)) / n_believed,
+            "frames_share": np.add.reduce(framed & present, (1, 2)) / n_present,
+        }
+        return _batched_info(summary, b)
 
     # -- for subclasses --------------------------------------------------------------------------------------------
     def _to_actions(self, actions) -> tuple[np.ndarray, np.ndarray | None]:
@@ -429,6 +486,16 @@ def _class_terms(per_student: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         key: np.add.reduce(values, 1) if key == "intervention_cost" else np.add.reduce(values, 1) / n
         for key, values in per_student.items()
     }
+
+
+def _batched_info(values: dict[str, Any], b: int) -> dict[str, Any]:
+    """Infos every one of the ``b`` lessons has, ``{key: (B,) array}`` (or a dict of them, already batched), in
+    ``VectorEnv._add_info``'s layout: each key followed by its all-true mask ``_key``."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        out[key] = value
+        out[f"_{key}"] = np.ones(b, dtype=bool)
+    return out
 
 
 def _one(infos: dict[str, Any], lesson: int) -> dict[str, Any]:

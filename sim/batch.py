@@ -48,7 +48,7 @@ from vclass.sim.classroom import (
     outage_schedule,
 )
 from vclass.sim.config import SimConfig
-from vclass.sim.emotion import N_STATES, IncentiveLedger, drift_features
+from vclass.sim.emotion import N_FACTORS, N_STATES, IncentiveLedger, drift_features
 from vclass.sim.expressions import sample_cumulative
 from vclass.sim.lesson import build_lesson
 from vclass.sim.students import Population, sample_population
@@ -560,6 +560,22 @@ class ClassroomBatch:
                 checkins.setdefault(lesson, []).append((step.tick, student, state))
         self._sorted = (len(steps), applications, checkins)
         return applications, checkins
+
+    def factor_uses(self) -> np.ndarray:
+        """How many applications of each factor every lesson had so far, int64 (B, 4) in ``FACTOR_NAMES`` order
+        (:func:`vclass.sim.measures.factor_uses` of each lesson's record)."""
+        width = N_FACTORS + 1
+        cells = [step.students // self.n_students * width + step.factors for step in self.steps]
+        given = np.concatenate(cells) if cells else np.zeros(0, dtype=np.int64)
+        return np.bincount(given, minlength=self.n_lessons * width).reshape(self.n_lessons, width)[:, 1:]
+
+    def checkin_counts(self) -> np.ndarray:
+        """How many check-ins every lesson had so far (B,)."""
+        counts = np.zeros(self.n_lessons, dtype=np.int64)
+        for step in self.steps:
+            for lesson, _, _ in step.checkins:
+                counts[lesson] += 1
+        return counts
 
     def step_applications(self) -> _Step:
         """What the last decision applied."""
