@@ -50,10 +50,10 @@ from vclass.env.observers import (
     in_loop_accuracy,
     update_attention_estimate,
 )
-from vclass.models.hmm import BeliefFilter, compose_emission
+from vclass.models.hmm import _TINY, compose_emission
 from vclass.models.surrogate import SurrogateRecognizer
 from vclass.sim.attention import BEHAVIOUR_NAMES
-from vclass.sim.batch import CAMERA_ON, CONNECTED, PRESENT, ClassroomBatch
+from vclass.sim.batch import CAMERA_ON, CONNECTED, PRESENT, ClassroomBatch, TableSampler, row_argmax
 from vclass.sim.classroom import NO_CHECKIN
 from vclass.sim.config import SimConfig
 from vclass.sim.emotion import FACTOR_NAMES, N_FACTORS, N_STATES, axis_values
@@ -69,6 +69,11 @@ class SurrogateBatchObserver:
     same recognition draws (each lesson's own observer stream), the same belief filter (S3 eq 9, through the
     teacher's chains) and the same attention estimate, computed for every student of every lesson at once.
 
+    The recognizer's draws (:meth:`vclass.models.surrogate.SurrogateRecognizer.recognize_with`) and the filter's
+    update (:meth:`vclass.models.hmm.BeliefFilter.update`) are computed here with the same arithmetic, in forms
+    that suit B * N rows (:class:`vclass.sim.batch.TableSampler`, :func:`vclass.sim.batch.row_argmax`,
+    :func:`_row_sums`); the filter's log-likelihood, which no environment reads, is not kept.
+
     :param surrogate: the recognizer (its confusion matrix and attribute rates).
     :param cfg: the lessons' config; ``plan`` its lesson plan.
     """
@@ -80,11 +85,16 @@ class SurrogateBatchObserver:
         self.attention_targets = np.asarray(cfg.attention.targets)
         self.constants = attention_constants(cfg)
         self.initial_attention = self.teacher.initial @ self.attention_targets
+        self._recognitions = TableSampler(np.cumsum(surrogate.confusion, axis=1))
+        # BeliefFilter's likelihood of each recognized class (rows of the emission model transposed), and a last
+        # row of ones for "no frame" (class -1).
+        self._likelihoods = np.vstack([np.asarray(self.emission_model, dtype=np.float64).T, np.ones(N_STATES)])
 
     def reset(self, batch: ClassroomBatch, rngs: Sequence[np.random.Generator]) -> None:
         b, n = batch.n_lessons, batch.n_students
         self.rngs = list(rngs)
-        self.filter = BeliefFilter(self.teacher.base, self.emission_model, self.teacher.initial, b * n)
+        self.belief = np.broadcast_to(np.asarray(self.teacher.initial, dtype=np.float64), (b * n, N_STATES)).copy()
+        self._filtered = False  # the first update starts from the initial distribution (BeliefFilter's convention)
         self.attention = np.full(b * n, self.initial_attention)
         t = batch.plan.n_ticks
         self.recognized = np.full((b, t, n), -1, dtype=np.int8)
@@ -104,23 +114,34 @@ class SurrogateBatchObserver:
         b, n = batch.n_lessons, batch.n_students
         uniforms = self._uniforms[:, tick - self._first_tick].reshape(b * n, 4)
         attributes = batch.behaviour_record[:, tick].take(_ATTRIBUTE_COLUMNS, axis=2).reshape(b * n, 3)
-        recognized, attribute_probs = self.surrogate.recognize_with(batch.shown_expression, attributes, uniforms)
+        # SurrogateRecognizer.recognize_with: a class drawn from the confusion row of the expression shown, and
+        # each attribute detected at its hit or false-alarm rate.
+        recognized = self._recognitions.sample(batch.shown_expression, uniforms[:, 0])
+        surrogate = self.surrogate
+        chance = np.where(attributes.astype(bool, copy=False), surrogate.attribute_hit, surrogate.attribute_false_alarm)
+        attribute_probs = (uniforms[:, 1:] < chance).astype(np.float64)
         visible = batch.visible
         shown = np.where(visible, recognized, self._no_frame)
         self.recognized[:, tick] = shown.reshape(b, n)
-        intensity = batch.teacher_ledger.before_decay(out=self._intensity)
         # S3 eq 9 with the teacher's chain, as RecognitionObserver: the prior is the belief moved one tick by the
-        # teacher's model.
-        if n == 1:  # BLAS computes a one-row product otherwise than a row of a larger one: lesson by lesson
-            before = self.filter.belief
+        # teacher's model (BeliefFilter.update with prior=; its first update starts from the initial distribution).
+        if not self._filtered:
+            prior = self.belief
+            self._filtered = True
+        elif n == 1:  # BLAS computes a one-row product otherwise than a row of a larger one: lesson by lesson
+            intensity = batch.teacher_ledger.before_decay(out=self._intensity)
+            before = self.belief
             prior = np.concatenate([self.teacher.step(before[i : i + 1], tick, intensity[i : i + 1]) for i in range(b)])
         else:
-            prior = self.teacher.step(self.filter.belief, tick, intensity)
-        belief = self.filter.update(shown, visible, prior=prior)
+            intensity = batch.teacher_ledger.before_decay(out=self._intensity)
+            prior = self.teacher.step(self.belief, tick, intensity)
+        joint = prior * self._likelihoods.take(shown, axis=0)  # row -1 (no frame) is all ones
+        total = np.maximum(_row_sums(joint), _TINY)
+        self.belief = belief = np.divide(joint, total[:, None], out=joint)
         # Stacked by lesson, as one classroom's (N, 8) @ (8,) (BLAS's result for a row depends on the block).
         expected = (belief.reshape(b, n, N_STATES) @ self.attention_targets).reshape(b * n)
         update_attention_estimate(self.attention, expected, attribute_probs, visible, self.constants)
-        self.belief_state[:, tick] = belief.argmax(axis=1).reshape(b, n)
+        self.belief_state[:, tick] = row_argmax(belief).reshape(b, n)
         self.tracked[:, tick] = belief.reshape(b, n, N_STATES)[:, : self.tracked.shape[2]]
 
     def log(self, lesson: int) -> RecognitionLog:
@@ -428,7 +449,7 @@ class ClassroomVectorEnv(VectorEnv):
         budget = cfg.incentives.teacher_budget
         out[:, 6] = batch.teacher_budget_left / budget if budget else 0.0
         students = out[:, g:].reshape(b, n, self._n_student)
-        belief = self.observer.filter.belief.reshape(b, n, N_STATES)
+        belief = self.observer.belief.reshape(b, n, N_STATES)
         students[..., :N_STATES] = belief
         students[..., N_STATES] = belief @ self._axis  # stacked by lesson, as one classroom's (N, 8) @ (8,)
         students[..., N_STATES + 1] = self.observer.attention.reshape(b, n)
@@ -486,6 +507,17 @@ def _class_terms(per_student: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         key: np.add.reduce(values, 1) if key == "intervention_cost" else np.add.reduce(values, 1) / n
         for key, values in per_student.items()
     }
+
+
+def _row_sums(x: np.ndarray) -> np.ndarray:
+    """``np.add.reduce(x, 1)`` of an (M, 8) array, the same sums computed over whole columns: numpy adds a row of
+    eight by pairs, ``((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7))`` (its pairwise summation), and so does
+    this; other widths go to ``add.reduce``."""
+    if x.shape[1] != 8:
+        return np.add.reduce(x, 1)
+    pairs = x[:, 0::2] + x[:, 1::2]
+    quads = pairs[:, 0::2] + pairs[:, 1::2]
+    return quads[:, 0] + quads[:, 1]
 
 
 def _batched_info(values: dict[str, Any], b: int) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -49,12 +50,62 @@ from vclass.sim.classroom import (
 )
 from vclass.sim.config import SimConfig
 from vclass.sim.emotion import N_FACTORS, N_STATES, IncentiveLedger, drift_features
-from vclass.sim.expressions import sample_cumulative
 from vclass.sim.lesson import build_lesson
 from vclass.sim.students import Population, sample_population
 
 PRESENT, CONNECTED, CAMERA_ON = 0, 1, 2  # the flags the SimPy processes set, rows of the flag timelines
 _REMOVE_PROBLEMS, _FUN, _TEACHING_QUALITY = 2, 3, 4
+
+
+# -- row-wise helpers ---------------------------------------------------------------------------------------------
+# numpy's reductions along a short last axis (argmax of a student's 8 states, argmin over 7 classes) pay per row; on a
+# batch's thousands of rows these compute the same results with a few operations over whole columns.
+_BYTE_INDEX = np.uint64(0x0001020304050607)  # 2 ** (8 j) times this, shifted right by 56, is j (j in 0..7)
+_ONE_U64, _TOP_BYTE = np.uint64(1), np.uint64(56)
+
+
+def row_argmax(x: np.ndarray) -> np.ndarray:
+    """``x.argmax(axis=1)`` of a C-contiguous (M, 8) float array: each row's first maximum (int64 (M,)).
+
+    The rows' maxima come from a tree of elementwise maxima; the entries equal to their row's maximum are a bool
+    (M, 8), one byte an entry, read as one little-endian uint64 a row, whose lowest set byte is the first of them.
+    Arrays with NaN (whose maximum argmax finds otherwise) and other shapes go to ``argmax``.
+    """
+    if x.ndim != 2 or x.shape[1] != 8 or not x.flags.c_contiguous or sys.byteorder != "little":
+        return x.argmax(axis=1)
+    pairs = np.maximum(x[:, 0::2], x[:, 1::2])
+    quads = np.maximum(pairs[:, 0::2], pairs[:, 1::2])
+    top = np.maximum(quads[:, 0], quads[:, 1])  # NaN where a row has NaN: no entry equals it
+    first = (x.reshape(-1) == np.repeat(top, 8)).view(np.uint64)
+    if not first.all():
+        return x.argmax(axis=1)
+    first &= ~first + _ONE_U64  # the lowest set bit: 2 ** (8 j), j the first maximum
+    first *= _BYTE_INDEX
+    first >>= _TOP_BYTE
+    return first.view(np.int64)
+
+
+class TableSampler:
+    """:func:`vclass.sim.expressions.sample_cumulative` for rows of one fixed table (the same draws), faster.
+
+    ``sample_cumulative`` returns, for each picked row, the first entry of its cumulative sums not below ``u *
+    total``: the entries below form a prefix of the row (non-negative probabilities), so it is their count. The
+    table's columns are kept transposed, so that a draw compares whole columns with the thresholds and counts
+    down the columns.
+
+    :param cumulative: (R, K) the rows' cumulative sums ``np.cumsum(probabilities, axis=1)``, K <= 128.
+    """
+
+    def __init__(self, cumulative: np.ndarray):
+        if cumulative.shape[1] > 128:
+            raise ValueError(f"at most 128 columns, got {cumulative.shape[1]}")
+        self._total = np.ascontiguousarray(cumulative[:, -1])
+        self._columns = np.ascontiguousarray(cumulative[:, :-1].T)  # the total is never below u * total (u < 1)
+
+    def sample(self, rows: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+        """One index a row, int64 (M,): row ``rows[i]`` sampled with the U(0, 1) draw ``uniforms[i]``."""
+        below = self._columns.take(rows, axis=1) < uniforms * self._total.take(rows)
+        return np.add.reduce(below.view(np.int8), 0, dtype=np.int8).astype(np.int64)
 
 
 class BatchObserver(Protocol):
@@ -300,7 +351,7 @@ class ClassroomBatch:
         self.clock = LessonClock.of(cfg)
         self.tables = LessonTables.of(cfg)
         self.observer = observer
-        self._emission_cumulative = np.cumsum(np.asarray(cfg.frames.emission), axis=1)
+        self._expressions = TableSampler(np.cumsum(np.asarray(cfg.frames.emission), axis=1))
         self.seeds: list[int] = []
 
     # -- starting -------------------------------------------------------------------------------------------------
@@ -471,7 +522,7 @@ class ClassroomBatch:
             rng.random(out=uniforms[lesson])
         flat_gumbel = gumbel.reshape(b * n, N_STATES)
         logits -= np.log(flat_gumbel, out=flat_gumbel)
-        self.state = state = logits.argmax(axis=1)
+        self.state = state = row_argmax(logits)
         self.attention = attention = attention_step(
             self.attention,
             state,
@@ -500,9 +551,7 @@ class ClassroomBatch:
         self.tick_index = tick + 1
         if self.observer is not None:
             self.visible = visible = online & flags[CAMERA_ON]
-            self.shown_expression = sample_cumulative(
-                self._emission_cumulative.take(state, axis=0), camera_uniforms.reshape(b * n)
-            )
+            self.shown_expression = self._expressions.sample(state, camera_uniforms.reshape(b * n))
             self.expression_record[:, tick] = np.where(visible, self.shown_expression, -1).reshape(b, n)
             self.observer.observe(self, tick)
 
