@@ -53,7 +53,7 @@ from vclass.env.observers import (
 from vclass.models.hmm import _TINY, compose_emission
 from vclass.models.surrogate import SurrogateRecognizer
 from vclass.sim.attention import BEHAVIOUR_NAMES
-from vclass.sim.batch import CAMERA_ON, CONNECTED, PRESENT, ClassroomBatch, TableSampler, row_argmax
+from vclass.sim.batch import CAMERA_ON, CONNECTED, PRESENT, ClassroomBatch, TableSampler, UniformBlocks, row_argmax
 from vclass.sim.classroom import NO_CHECKIN
 from vclass.sim.config import SimConfig
 from vclass.sim.emotion import FACTOR_NAMES, N_FACTORS, N_STATES, axis_values
@@ -100,19 +100,16 @@ class SurrogateBatchObserver:
         self.recognized = np.full((b, t, n), -1, dtype=np.int8)
         self.belief_state = np.full((b, t, n), -1, dtype=np.int8)
         self.tracked = np.zeros((b, t, min(TRACKED_STUDENTS, n), N_STATES))
-        steps = max(len(r) for r in batch.clock.step_ticks)
-        self._uniforms = np.empty((b, steps, n, 4))
+        self._uniforms = UniformBlocks(rngs, t, (n, 4))  # the draws of one (N, 4) call a tick
         self._intensity = np.empty((b * n, N_FACTORS))
         self._no_frame = np.full(b * n, -1)
 
     def begin_step(self, batch: ClassroomBatch, ticks: range) -> None:
-        self._first_tick = ticks.start
-        for lesson, rng in enumerate(self.rngs):  # one call a step: the draws of one (N, 4) call a tick
-            rng.random(out=self._uniforms[lesson, : len(ticks)])
+        """Nothing to prepare: the recognition draws come in blocks of ticks (:class:`UniformBlocks`)."""
 
     def observe(self, batch: ClassroomBatch, tick: int) -> None:
         b, n = batch.n_lessons, batch.n_students
-        uniforms = self._uniforms[:, tick - self._first_tick].reshape(b * n, 4)
+        uniforms = self._uniforms.at(tick).reshape(b * n, 4)
         attributes = batch.behaviour_record[:, tick].take(_ATTRIBUTE_COLUMNS, axis=2).reshape(b * n, 3)
         # SurrogateRecognizer.recognize_with: a class drawn from the confusion row of the expression shown, and
         # each attribute detected at its hit or false-alarm rate.

@@ -108,6 +108,36 @@ class TableSampler:
         return np.add.reduce(below.view(np.int8), 0, dtype=np.int8).astype(np.int64)
 
 
+class UniformBlocks:
+    """Each lesson's U(0, 1) draws of one shape a tick, from its own stream, drawn for many ticks in one call a lesson.
+
+    For a stream that gives nothing but these draws (a lesson's camera stream, its observer stream): a generator's
+    doubles take one 64-bit output each, in order, so a block of ticks drawn at once holds the numbers drawn tick by
+    tick. Blocks hold up to about ``max_bytes``; :meth:`at` is read tick after tick from 0.
+
+    :param rngs: each lesson's stream.
+    :param n_ticks: the lessons' ticks.
+    :param shape: the draws of one lesson a tick.
+    """
+
+    def __init__(self, rngs: Sequence[np.random.Generator], n_ticks: int, shape: tuple[int, ...], max_bytes=1 << 23):
+        self.rngs, self.n_ticks = list(rngs), n_ticks
+        per_tick = len(self.rngs) * math.prod(shape) * 8
+        self._buffer = np.empty((len(self.rngs), max(1, min(n_ticks, max_bytes // per_tick)), *shape))
+        self._first, self._stop = 0, 0  # the ticks the buffer holds
+
+    def at(self, tick: int) -> np.ndarray:
+        """Every lesson's draws of tick ``tick`` (B, *shape), a view (the ticks come in order)."""
+        if tick >= self._stop:
+            if tick != self._stop:
+                raise ValueError(f"tick {tick} read after tick {self._stop - 1}: the draws come in order")
+            count = min(self._buffer.shape[1], self.n_ticks - tick)
+            for lesson, rng in enumerate(self.rngs):
+                rng.random(out=self._buffer[lesson, :count])
+            self._first, self._stop = tick, tick + count
+        return self._buffer[:, tick - self._first]
+
+
 class BatchObserver(Protocol):
     """A batched observer: what :class:`vclass.sim.classroom.Observer` is to a classroom, for a batch.
 
@@ -377,7 +407,7 @@ class ClassroomBatch:
             cameras.append(camera_rng)
             events.append(lesson_events(cfg, pop, faults_rng, end_seconds))
         self.populations = populations
-        self._dynamics_rngs, self._camera_rngs = dynamics, cameras
+        self._dynamics_rngs = dynamics
 
         def joined(name: str) -> np.ndarray:
             return np.concatenate([getattr(pop, name) for pop in populations])
@@ -410,7 +440,7 @@ class ClassroomBatch:
         self._gumbel = np.empty((b, n, N_STATES))
         self._normal = np.empty((b, n))
         self._uniforms = np.empty((b, n, N_BEHAVIOURS))
-        self._camera_uniforms = np.empty((b, max(len(r) for r in self.clock.step_ticks), n))
+        self._camera_uniforms = UniformBlocks(cameras, self.plan.n_ticks, (n,))
         t = self.plan.n_ticks
         # The lessons' records, lesson by lesson: lesson b's LessonRecord holds views [b] of these.
         self.state_record = np.zeros((b, t, n), dtype=np.int8)
@@ -491,16 +521,14 @@ class ClassroomBatch:
         if self.done:
             raise RuntimeError("the lessons are over; start() them again")
         ticks = self.clock.step_ticks[self.decision_index]
-        if self.observer is not None:  # the faces shown to it: one call a step, the draws of one call a tick
-            for lesson, rng in enumerate(self._camera_rngs):
-                rng.random(out=self._camera_uniforms[lesson, : len(ticks)])
+        if self.observer is not None:
             self.observer.begin_step(self, ticks)
-        for i, tick in enumerate(ticks):
-            self._advance(tick, self._camera_uniforms[:, i])
+        for tick in ticks:
+            self._advance(tick)
         self.decision_index += 1
         return ticks
 
-    def _advance(self, tick: int, camera_uniforms: np.ndarray) -> None:
+    def _advance(self, tick: int) -> None:
         """:meth:`vclass.sim.classroom.Classroom.advance` for every lesson at once."""
         b, n = self.n_lessons, self.n_students
         tables = self.tables
@@ -551,7 +579,7 @@ class ClassroomBatch:
         self.tick_index = tick + 1
         if self.observer is not None:
             self.visible = visible = online & flags[CAMERA_ON]
-            self.shown_expression = self._expressions.sample(state, camera_uniforms.reshape(b * n))
+            self.shown_expression = self._expressions.sample(state, self._camera_uniforms.at(tick).reshape(b * n))
             self.expression_record[:, tick] = np.where(visible, self.shown_expression, -1).reshape(b, n)
             self.observer.observe(self, tick)
 
