@@ -86,6 +86,13 @@ class SurrogateBatchObserver:
         self.constants = attention_constants(cfg)
         self.initial_attention = self.teacher.initial @ self.attention_targets
         self._recognitions = TableSampler(np.cumsum(surrogate.confusion, axis=1))
+        # Each attribute's behaviour column, hit and false-alarm rates (0-d arrays), in the recognizer's order.
+        self._attribute_rates = [
+            (int(column), np.asarray(hit), np.asarray(false_alarm))
+            for column, hit, false_alarm in zip(
+                _ATTRIBUTE_COLUMNS, surrogate.attribute_hit, surrogate.attribute_false_alarm, strict=True
+            )
+        ]
         # BeliefFilter's likelihood of each recognized class (rows of the emission model transposed), and a last
         # row of ones for "no frame" (class -1).
         self._likelihoods = np.vstack([np.asarray(self.emission_model, dtype=np.float64).T, np.ones(N_STATES)])
@@ -103,6 +110,7 @@ class SurrogateBatchObserver:
         self._uniforms = UniformBlocks(rngs, t, (n, 4))  # the draws of one (N, 4) call a tick
         self._intensity = np.empty((b * n, N_FACTORS))
         self._no_frame = np.full(b * n, -1)
+        self._attribute_probs = np.empty((b * n, len(_ATTRIBUTE_COLUMNS)))
 
     def begin_step(self, batch: ClassroomBatch, ticks: range) -> None:
         """Nothing to prepare: the recognition draws come in blocks of ticks (:class:`UniformBlocks`)."""
@@ -110,13 +118,12 @@ class SurrogateBatchObserver:
     def observe(self, batch: ClassroomBatch, tick: int) -> None:
         b, n = batch.n_lessons, batch.n_students
         uniforms = self._uniforms.at(tick).reshape(b * n, 4)
-        attributes = batch.behaviour_record[:, tick].take(_ATTRIBUTE_COLUMNS, axis=2).reshape(b * n, 3)
         # SurrogateRecognizer.recognize_with: a class drawn from the confusion row of the expression shown, and
-        # each attribute detected at its hit or false-alarm rate.
+        # each attribute detected at its hit or false-alarm rate (column by column).
         recognized = self._recognitions.sample(batch.shown_expression, uniforms[:, 0])
-        surrogate = self.surrogate
-        chance = np.where(attributes.astype(bool, copy=False), surrogate.attribute_hit, surrogate.attribute_false_alarm)
-        attribute_probs = (uniforms[:, 1:] < chance).astype(np.float64)
+        attribute_probs = self._attribute_probs
+        for j, (column, hit, false_alarm) in enumerate(self._attribute_rates):
+            attribute_probs[:, j] = uniforms[:, 1 + j] < np.where(batch.shown_behaviour[:, column], hit, false_alarm)
         visible = batch.visible
         shown = np.where(visible, recognized, self._no_frame)
         self.recognized[:, tick] = shown.reshape(b, n)

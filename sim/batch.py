@@ -142,7 +142,8 @@ class BatchObserver(Protocol):
     """A batched observer: what :class:`vclass.sim.classroom.Observer` is to a classroom, for a batch.
 
     The batch shows it :attr:`ClassroomBatch.visible` and :attr:`ClassroomBatch.shown_expression` (B * N, lesson
-    by lesson) after every tick's dynamics, as a classroom does for a watcher of ``expressions``.
+    by lesson) after every tick's dynamics, as a classroom does for a watcher of ``expressions``, and the tick's
+    behaviour events :attr:`ClassroomBatch.shown_behaviour` (B * N, 4).
     """
 
     def reset(self, batch: ClassroomBatch, rngs: Sequence[np.random.Generator]) -> None:
@@ -454,6 +455,7 @@ class ClassroomBatch:
         self.decision_index = 0
         self.visible = np.zeros(b * n, dtype=bool)
         self.shown_expression = np.full(b * n, -1, dtype=np.int64)
+        self.shown_behaviour = np.zeros((b * n, N_BEHAVIOURS), dtype=bool)
         if self.observer is not None:
             self.observer.reset(self, observers)
 
@@ -569,6 +571,7 @@ class ClassroomBatch:
         rate_factor *= self.coverage
         self.state_record[:, tick] = state.reshape(b, n)
         self.attention_record[:, tick] = attention.reshape(b, n)
+        self.shown_behaviour = events
         self.behaviour_record[:, tick] = events.reshape(b, n, N_BEHAVIOURS)
         self.learning_record[:, tick] = learning_gain(
             attention, tables.learning_rate.take(state), gap, rate_factor, match
