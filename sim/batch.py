@@ -25,6 +25,7 @@ the batch draws the expressions it is shown, as the classroom does for an ``expr
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import math
 import sys
@@ -229,7 +230,12 @@ def attendance_events(population: Population) -> FlagEvents:
     """The events of :func:`vclass.sim.classroom.attendance` for every late joiner or drop-out: it yields
     ``timeout(join)``, sets ``present = leave > now``, then yields ``timeout(max(leave - now, 0))`` and sets
     ``present = False`` (SimPy's clock starts at 0: the join comes at ``join``, the leave at ``now + delay``)."""
-    join, leave = population.join_seconds, population.leave_seconds
+    return _attendance(population.join_seconds, population.leave_seconds)
+
+
+def _attendance(join: np.ndarray, leave: np.ndarray) -> FlagEvents:
+    """:func:`attendance_events` of students with these join and leave times (one class's, or several classes'
+    one after the other: the students are then numbered across them)."""
     students = np.flatnonzero((join > 0) | np.isfinite(leave))
     join, leave = join[students], leave[students]
     late, leaves = join > 0, np.isfinite(leave)
@@ -277,21 +283,81 @@ def replayed_events(schedule: list[tuple[float, int, bool]], flag: int) -> FlagE
     )
 
 
+def outage_schedules(
+    cfg: SimConfig, n_students: int, faults_rng: np.random.Generator, end_seconds: float
+) -> list[list[tuple[float, int, bool]]]:
+    """A lesson's connection and camera outage schedules, drawn from ``faults_rng`` as the lesson draws them
+    (connection first, then camera)."""
+    c = cfg.classroom
+    return [
+        outage_schedule(faults_rng, n_students, prob, c.tick_seconds, mean, end_seconds)
+        for prob, mean in (
+            (c.connection_drop_prob, c.reconnect_mean_seconds),
+            (c.camera_off_prob, c.camera_back_mean_seconds),
+        )
+    ]
+
+
 def lesson_events(
     cfg: SimConfig, population: Population, faults_rng: np.random.Generator, end_seconds: float
 ) -> FlagEvents:
     """The events of a lesson's processes (attendance, then connection, then camera, as
     :class:`vclass.sim.classroom.Lesson` creates them); draws the outage schedules from ``faults_rng`` as the lesson
     does (connection first, then camera)."""
-    c = cfg.classroom
-    parts = [attendance_events(population)]
-    for flag, prob, mean in (
-        (CONNECTED, c.connection_drop_prob, c.reconnect_mean_seconds),
-        (CAMERA_ON, c.camera_off_prob, c.camera_back_mean_seconds),
-    ):
-        schedule = outage_schedule(faults_rng, population.size, prob, c.tick_seconds, mean, end_seconds)
-        parts.append(replayed_events(schedule, flag))
-    return FlagEvents.joined(parts)
+    connection, camera = outage_schedules(cfg, population.size, faults_rng, end_seconds)
+    return FlagEvents.joined(
+        [attendance_events(population), replayed_events(connection, CONNECTED), replayed_events(camera, CAMERA_ON)]
+    )
+
+
+def batch_events(
+    populations: Sequence[Population], schedules: Sequence[Sequence[list[tuple[float, int, bool]]]]
+) -> tuple[FlagEvents, np.ndarray]:
+    """Every lesson's :func:`lesson_events`, computed for all lessons at once: the attendance events of all
+    lessons, then their connection events, then their camera events (each process's events in its order, which is
+    all :func:`flag_timelines` needs), and each event's lesson.
+
+    :param schedules: each lesson's :func:`outage_schedules`.
+    """
+    n = populations[0].size
+    attendance = _attendance(
+        np.concatenate([pop.join_seconds for pop in populations]),
+        np.concatenate([pop.leave_seconds for pop in populations]),
+    )
+    lessons, students = np.divmod(attendance.student, n)
+    parts, lesson = [dataclasses.replace(attendance, student=students)], [lessons]
+    for flag, of_flag in ((CONNECTED, [pair[0] for pair in schedules]), (CAMERA_ON, [pair[1] for pair in schedules])):
+        parts.append(_replayed_schedules(of_flag, flag))
+        lesson.append(np.repeat(np.arange(len(of_flag)), [len(schedule) for schedule in of_flag]))
+    return FlagEvents.joined(parts), np.concatenate(lesson)
+
+
+def _replayed_schedules(schedules: Sequence[list[tuple[float, int, bool]]], flag: int) -> FlagEvents:
+    """:func:`replayed_events` of several schedules (one process each), one after the other."""
+    sizes = [len(schedule) for schedule in schedules]
+    table = np.array(list(itertools.chain.from_iterable(schedules)), dtype=np.float64).reshape(-1, 3)
+    times = table[:, 0]
+    first = np.zeros(times.size, dtype=bool)  # each process's first event
+    first[np.cumsum([0, *sizes[:-1]])[np.array(sizes) > 0]] = True
+    # SimPy's clock: now_i = now_{i-1} + (time_i - now_{i-1}), from now = 0 at each process's start. Iterated over
+    # all events at once until nothing changes: each round settles at least the first event still off in every
+    # schedule, and where nothing changes every event satisfies the recurrence, so these are the clock's own sums.
+    simpy_times = times
+    for _ in range(times.size + 1):
+        earlier = np.where(first, 0.0, np.roll(simpy_times, 1))
+        settled = earlier + (times - earlier)
+        if np.array_equal(settled, simpy_times):
+            break
+        simpy_times = settled
+    index = np.arange(times.size)
+    return FlagEvents(
+        simpy_times,
+        np.where(first, 0.0, np.roll(simpy_times, 1)),
+        np.where(first, -1, index - 1),
+        np.full(times.size, flag),
+        table[:, 1].astype(np.int64),
+        table[:, 2].astype(bool),
+    )
 
 
 def first_ticks(events: FlagEvents, tick_times: np.ndarray) -> np.ndarray:
@@ -324,9 +390,15 @@ def flag_timelines(
     :return: ``(at_ticks (3, B, T, N), at_decisions (3, B, S + 1, N))``; a decision at ``d`` (and the observation
         made then) sees the events before ``d`` (SimPy stops before the events at its ``until`` time).
     """
-    tick_times, decision_times = np.array(clock.tick_times), np.array(clock.decision_times)
     lesson = np.repeat(np.arange(len(events)), [e.time.size for e in events])
-    joined = FlagEvents.joined(events)
+    return lesson_flag_timelines(FlagEvents.joined(events), lesson, initial, clock)
+
+
+def lesson_flag_timelines(
+    joined: FlagEvents, lesson: np.ndarray, initial: np.ndarray, clock: LessonClock
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`flag_timelines` of events already joined (:func:`batch_events`), each with its lesson ``lesson``."""
+    tick_times, decision_times = np.array(clock.tick_times), np.array(clock.decision_times)
     at_ticks = _timeline(initial, joined, lesson, first_ticks(joined, tick_times), tick_times.size)
     decisions = np.searchsorted(decision_times, joined.time, side="right")
     return at_ticks, _timeline(initial, joined, lesson, decisions, decision_times.size)
@@ -337,8 +409,9 @@ def _timeline(initial: np.ndarray, events: FlagEvents, lesson: np.ndarray, rows:
 
     A (flag, lesson, student)'s events come from one process, in time order (so in row order): each changes the flag
     by its value minus the one before it, from its row on; the flags are the initial ones plus the running sum of
-    the changes (events at the same row add up to the last one's value)."""
-    flags, n_lessons, n = initial.shape
+    the changes (events at the same row add up to the last one's value). Only the flags with events are summed;
+    the others keep their initial value throughout."""
+    _, n_lessons, n = initial.shape
     group = (events.flag * n_lessons + lesson) * n + events.student
     order = np.argsort(group, kind="stable")  # group by group, each in its events' order
     group, rows, value = group[order], rows[order], events.value[order].astype(np.int8)
@@ -346,11 +419,14 @@ def _timeline(initial: np.ndarray, events: FlagEvents, lesson: np.ndarray, rows:
     first_of_group[1:] = group[1:] != group[:-1]
     before = np.where(first_of_group, initial.reshape(-1).take(group).astype(np.int8), np.roll(value, 1))
     keep = rows < n_rows
-    flag_lesson, student = np.divmod(group[keep], n)
+    out = np.repeat(initial[:, :, None, :], n_rows, axis=2)
+    changed, which = np.unique(group[keep], return_inverse=True)
+    changes = np.zeros((changed.size, n_rows), dtype=np.int8)
+    np.add.at(changes, (which, rows[keep]), (value - before)[keep])
+    flag_lesson, student = np.divmod(changed, n)
     flag, lesson = np.divmod(flag_lesson, n_lessons)
-    changes = np.zeros((flags, n_lessons, n_rows, n), dtype=np.int8)
-    np.add.at(changes, (flag, lesson, rows[keep], student), (value - before)[keep])
-    return np.cumsum(changes, axis=2, dtype=np.int8) + initial[:, :, None, :] > 0
+    out[flag, lesson, :, student] = np.cumsum(changes, axis=1, dtype=np.int8) + initial[flag, lesson, student, None] > 0
+    return out
 
 
 # -- the batch --------------------------------------------------------------------------------------------------------
@@ -395,10 +471,11 @@ class ClassroomBatch:
         self.seeds = [int(s) for s in seeds]
         b, n = self.n_lessons, self.n_students
         end_seconds = self.plan.n_ticks * c.tick_seconds
-        populations, dynamics, observers, cameras, events = [], [], [], [], []
+        populations, dynamics, observers, cameras, schedules = [], [], [], [], []
         for seed in self.seeds:
             streams = np.random.SeedSequence(seed).spawn(6)
-            students_rng, dynamics_rng, faults_rng, _policy_rng, observer_rng, camera_rng = (
+            del streams[3]  # the policy's stream: the teacher is outside
+            students_rng, dynamics_rng, faults_rng, observer_rng, camera_rng = (
                 np.random.default_rng(s) for s in streams
             )
             pop = sample_population(cfg, students_rng)
@@ -406,7 +483,7 @@ class ClassroomBatch:
             dynamics.append(dynamics_rng)
             observers.append(observer_rng)
             cameras.append(camera_rng)
-            events.append(lesson_events(cfg, pop, faults_rng, end_seconds))
+            schedules.append(outage_schedules(cfg, n, faults_rng, end_seconds))
         self.populations = populations
         self._dynamics_rngs = dynamics
 
@@ -423,7 +500,9 @@ class ClassroomBatch:
         # The flags: (3, B, T, N) at ticks, (3, B, S + 1, N) at decisions.
         initial = np.ones((3, b, n), dtype=bool)
         initial[PRESENT] = (joined("join_seconds") <= 0).reshape(b, n) & (joined("leave_seconds") > 0).reshape(b, n)
-        self.flags_at_ticks, self.flags_at_decisions = flag_timelines(events, initial, self.clock)
+        self.flags_at_ticks, self.flags_at_decisions = lesson_flag_timelines(
+            *batch_events(populations, schedules), initial, self.clock
+        )
         inc = cfg.incentives
         self.ledger = IncentiveLedger(joined("dilution"), inc, c.tick_seconds, c.decision_seconds)
         self.teacher_ledger = IncentiveLedger(
