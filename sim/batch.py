@@ -503,6 +503,10 @@ class ClassroomBatch:
         self.flags_at_ticks, self.flags_at_decisions = lesson_flag_timelines(
             *batch_events(populations, schedules), initial, self.clock
         )
+        # Who is online (present and connected), and visible too (camera on), tick by tick: (T, B * N).
+        present, connected, camera_on = (np.ascontiguousarray(f.transpose(1, 0, 2)) for f in self.flags_at_ticks)
+        self._online_at_ticks = (present & connected).reshape(-1, b * n)
+        self._visible_at_ticks = self._online_at_ticks & camera_on.reshape(-1, b * n)
         inc = cfg.incentives
         self.ledger = IncentiveLedger(joined("dilution"), inc, c.tick_seconds, c.decision_seconds)
         self.teacher_ledger = IncentiveLedger(
@@ -644,8 +648,7 @@ class ClassroomBatch:
         events = behaviour_events(
             uniforms.reshape(b * n, N_BEHAVIOURS), attention, state, fatigue, tables.behaviour, tables.behaviour_scales
         )
-        flags = self.flags_at_ticks[:, :, tick].reshape(3, b * n)
-        online = flags[PRESENT] & flags[CONNECTED]
+        online = self._online_at_ticks[tick]
         rate_factor = (online & (self.fun_until <= t)) * tables.rate_kept.take(reduced.view(np.int8))
         rate_factor *= self.coverage
         self.state_record[:, tick] = state.reshape(b, n)
@@ -660,7 +663,7 @@ class ClassroomBatch:
         self.boost *= self.ledger.decay_per_tick
         self.tick_index = tick + 1
         if self.observer is not None:
-            self.visible = visible = online & flags[CAMERA_ON]
+            self.visible = visible = self._visible_at_ticks[tick]
             self.shown_expression = self._expressions.sample(state, self._camera_uniforms.at(tick).reshape(b * n))
             self.expression_record[:, tick] = np.where(visible, self.shown_expression, -1).reshape(b, n)
             self.observer.observe(self, tick)
