@@ -485,7 +485,6 @@ class ClassroomBatch:
             cameras.append(camera_rng)
             schedules.append(outage_schedules(cfg, n, faults_rng, end_seconds))
         self.populations = populations
-        self._dynamics_rngs = dynamics
 
         def joined(name: str) -> np.ndarray:
             return np.concatenate([getattr(pop, name) for pop in populations])
@@ -524,6 +523,18 @@ class ClassroomBatch:
         self._gumbel = np.empty((b, n, N_STATES))
         self._normal = np.empty((b, n))
         self._uniforms = np.empty((b, n, N_BEHAVIOURS))
+        # A tick's draws, lesson by lesson: each stream's methods and the rows they fill (bound once).
+        self._draws = [
+            (
+                rng.standard_exponential,
+                self._gumbel[i],
+                rng.standard_normal,
+                self._normal[i],
+                rng.random,
+                self._uniforms[i],
+            )
+            for i, rng in enumerate(dynamics)
+        ]
         self._camera_uniforms = UniformBlocks(cameras, self.plan.n_ticks, (n,))
         t = self.plan.n_ticks
         # The lessons' records, lesson by lesson: lesson b's LessonRecord holds views [b] of these.
@@ -590,7 +601,7 @@ class ClassroomBatch:
             fun = students[given == _FUN]
             if fun.size:
                 self.fun_until[fun] = t + inc.fun_seconds
-                self.fun_decisions[np.unique(fun // n)] += 1
+                self.fun_decisions += np.bincount(fun // n, minlength=self.n_lessons) > 0
         done_checkins = []
         if checkins is not None:
             for lesson in np.flatnonzero(checkins != NO_CHECKIN).tolist():
@@ -629,10 +640,10 @@ class ClassroomBatch:
         # one-student classes stacked by lesson, as a single classroom computes them.
         logits += features @ tables.drift if n > 1 else (features[:, None] @ tables.drift).reshape(b, N_STATES)
         gumbel, normal, uniforms = self._gumbel, self._normal, self._uniforms
-        for lesson, rng in enumerate(self._dynamics_rngs):  # each lesson's stream, in the classroom's order
-            rng.standard_exponential(out=gumbel[lesson])
-            rng.standard_normal(out=normal[lesson])
-            rng.random(out=uniforms[lesson])
+        for exponential, to_gumbel, standard_normal, to_normal, uniform, to_uniforms in self._draws:
+            exponential(out=to_gumbel)  # each lesson's stream, in the classroom's order
+            standard_normal(out=to_normal)
+            uniform(out=to_uniforms)
         flat_gumbel = gumbel.reshape(b * n, N_STATES)
         logits -= np.log(flat_gumbel, out=flat_gumbel)
         self.state = state = row_argmax(logits)
