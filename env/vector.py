@@ -338,11 +338,15 @@ class ClassroomVectorEnv(VectorEnv):
         n_present, n_online, n_framed, n_believed = counts
         e = cfg.emotion
         axis = self._axis[batch.state_record]
+        in_tea = ((self._axis >= e.tea_low) & (self._axis <= e.tea_high))[batch.state_record]
         attending = online & (batch.attention_record >= cfg.attention.participation_threshold)
         hand_raises = batch.behaviour_record[..., BEHAVIOUR_NAMES.index("hand_raised")] & online
 
         def mean_over(values: np.ndarray, count: np.ndarray, mask: np.ndarray) -> np.ndarray:
-            # class_summary's _safe_mean: the masked values' sum over the lesson's (T, N), over their count.
+            # class_summary's _safe_mean: the masked values' sum over the lesson's (T, N), over their count (a sum
+            # of zeros and ones is the count of ones, whatever the order).
+            if values.dtype == bool:
+                return np.add.reduce(values & mask, (1, 2)) / count
             return np.add.reduce(np.where(mask, values, 0.0), (1, 2)) / count
 
         by_factor, fun_decisions = batch.factor_uses(), batch.fun_decisions
@@ -353,7 +357,7 @@ class ClassroomVectorEnv(VectorEnv):
         summary: dict[str, Any] = {
             "students": np.full(b, n),
             "minutes": np.full(b, cfg.classroom.minutes, dtype=type(cfg.classroom.minutes)),
-            "tea_share": mean_over((axis >= e.tea_low) & (axis <= e.tea_high), n_present, present),
+            "tea_share": mean_over(in_tea, n_present, present),
             "mean_attention": mean_over(batch.attention_record, n_online, online),
             "participation": np.add.reduce(attending, (1, 2)) / size,
             "effective_participation_min": np.add.reduce(attending, 1).mean(axis=1) * dt_min,
