@@ -463,10 +463,11 @@ class ClassroomVectorEnv(VectorEnv):
         students[..., N_STATES + 1] = self.observer.attention.reshape(b, n)
         students[..., N_STATES + 2] = batch.decision_flags(PRESENT) & batch.decision_flags(CONNECTED)
         students[..., N_STATES + 3] = batch.decision_flags(CAMERA_ON)
-        students[..., N_STATES + 4 : N_STATES + 4 + N_FACTORS] = batch.teacher_ledger.intensity.reshape(b, n, N_FACTORS)
-        students[..., -1] = self._checkins
-        capped = students[..., N_STATES + 4 :]
-        np.minimum(capped, self._cap, out=capped)
+        # Capped as the encoder caps them; capping before the float32 cast gives the same numbers (the cast keeps
+        # order, and the cap is a float32 number).
+        intensity = batch.teacher_ledger.intensity.reshape(b, n, N_FACTORS)
+        np.minimum(intensity, self._cap, out=students[..., N_STATES + 4 : N_STATES + 4 + N_FACTORS])
+        np.minimum(self._checkins, self._cap, out=students[..., -1])
         return out
 
     def _student_terms(self, ticks: range) -> dict[str, np.ndarray]:

@@ -429,6 +429,14 @@ def _timeline(initial: np.ndarray, events: FlagEvents, lesson: np.ndarray, rows:
     return out
 
 
+class _BatchLedger(IncentiveLedger):
+    """:class:`vclass.sim.emotion.IncentiveLedger` for a batch's decisions: a decision gives a student one factor at
+    most, so an application's (student, factor) cells are distinct and adding by index is what ``np.add.at`` adds."""
+
+    def add(self, students: np.ndarray, factors: np.ndarray, strength: np.ndarray) -> None:
+        self.intensity[students, factors] += strength
+
+
 # -- the batch --------------------------------------------------------------------------------------------------------
 @dataclass
 class _Step:
@@ -507,8 +515,8 @@ class ClassroomBatch:
         self._online_at_ticks = (present & connected).reshape(-1, b * n)
         self._visible_at_ticks = self._online_at_ticks & camera_on.reshape(-1, b * n)
         inc = cfg.incentives
-        self.ledger = IncentiveLedger(joined("dilution"), inc, c.tick_seconds, c.decision_seconds)
-        self.teacher_ledger = IncentiveLedger(
+        self.ledger = _BatchLedger(joined("dilution"), inc, c.tick_seconds, c.decision_seconds)
+        self.teacher_ledger = _BatchLedger(
             np.full(b * n, cfg.students.dilution_median), inc, c.tick_seconds, c.decision_seconds
         )
         self.boost = np.zeros(b * n)
