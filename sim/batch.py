@@ -264,7 +264,7 @@ def replayed_events(schedule: list[tuple[float, int, bool]], flag: int) -> FlagE
     replaying ``schedule`` (``(time, student, back_on)``): it yields ``timeout(time - now)``, so each event comes at
     SimPy's ``now + (time - now)``, computed here as SimPy computes it."""
     times = np.array([event[0] for event in schedule], dtype=np.float64)
-    earlier = np.concatenate([[0.0], times[:-1]])
+    earlier = np.concatenate([[0.0], times])[:-1]
     simpy_times = earlier + (times - earlier)
     if not np.array_equal(simpy_times, times):  # a rounding somewhere: the clock's own sums, one by one
         now, rounded = 0.0, []
@@ -275,7 +275,7 @@ def replayed_events(schedule: list[tuple[float, int, bool]], flag: int) -> FlagE
     # (Else every now + (time - now) gives time back, and so, by induction from now = 0, does the clock's own sum.)
     return FlagEvents(
         simpy_times,
-        np.concatenate([[0.0], simpy_times[:-1]]),
+        np.concatenate([[0.0], simpy_times])[:-1],  # one an event (none for an empty schedule)
         np.arange(times.size) - 1,
         np.full(times.size, flag),
         np.array([event[1] for event in schedule], dtype=np.int64),
