@@ -72,7 +72,7 @@ class SurrogateBatchObserver:
     The recognizer's draws (:meth:`vclass.models.surrogate.SurrogateRecognizer.recognize_with`) and the filter's
     update (:meth:`vclass.models.hmm.BeliefFilter.update`) are computed here with the same arithmetic, in forms
     that suit B * N rows (:class:`vclass.sim.batch.TableSampler`, :func:`vclass.sim.batch.row_argmax`,
-    :func:`_row_sums`); the filter's log-likelihood, which no environment reads, is not kept.
+    ``_row_sums``); the filter's log-likelihood, which no environment reads, is not kept.
 
     :param surrogate: the recognizer (its confusion matrix and attribute rates).
     :param cfg: the lessons' config; ``plan`` its lesson plan.
@@ -113,7 +113,8 @@ class SurrogateBatchObserver:
         self._attribute_probs = np.empty((b * n, len(_ATTRIBUTE_COLUMNS)))
 
     def begin_step(self, batch: ClassroomBatch, ticks: range) -> None:
-        """Nothing to prepare: the recognition draws come in blocks of ticks (:class:`UniformBlocks`)."""
+        """Nothing to prepare: the recognition draws come in blocks of ticks
+        (:class:`vclass.sim.batch.UniformBlocks`)."""
 
     def observe(self, batch: ClassroomBatch, tick: int) -> None:
         b, n = batch.n_lessons, batch.n_students
