@@ -641,7 +641,7 @@ class ClassroomBatch:
         intensity = self.ledger.intensity
         reduced = intensity[:, 0] > tables.active_threshold
         terms = self._difficulty.at(difficulty)
-        gap, match = np.where(reduced, terms.reduced, terms.plain)
+        gap, match = np.where(reduced, terms.reduced, terms.plain) if reduced.any() else terms.plain
         features = drift_features(gap, fatigue_drift * fatigue, online_test, intensity, out=self._features)
         logits = self.log_transition_rows.take(self._row_starts + self.state, axis=0)
         # BLAS computes each row of an (M, 7) @ (7, 8) product alike for any M >= 2, but a one-row product otherwise:
