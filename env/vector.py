@@ -53,7 +53,16 @@ from vclass.env.observers import (
 from vclass.models.hmm import _TINY, compose_emission
 from vclass.models.surrogate import SurrogateRecognizer
 from vclass.sim.attention import BEHAVIOUR_NAMES
-from vclass.sim.batch import CAMERA_ON, CONNECTED, PRESENT, ClassroomBatch, TableSampler, UniformBlocks, row_argmax
+from vclass.sim.batch import (
+    CAMERA_ON,
+    COLUMNS_FROM,
+    CONNECTED,
+    PRESENT,
+    ClassroomBatch,
+    TableSampler,
+    UniformBlocks,
+    row_argmax,
+)
 from vclass.sim.classroom import NO_CHECKIN
 from vclass.sim.config import SimConfig
 from vclass.sim.emotion import FACTOR_NAMES, N_FACTORS, N_STATES, axis_values
@@ -522,8 +531,8 @@ def _class_terms(per_student: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def _row_sums(x: np.ndarray) -> np.ndarray:
     """``np.add.reduce(x, 1)`` of an (M, 8) array, the same sums computed over whole columns: numpy adds a row of
     eight by pairs, ``((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7))`` (its pairwise summation), and so does
-    this; other widths go to ``add.reduce``."""
-    if x.shape[1] != 8:
+    this; other widths, and fewer rows than :data:`vclass.sim.batch.COLUMNS_FROM`, go to ``add.reduce``."""
+    if x.shape[1] != 8 or x.shape[0] < COLUMNS_FROM:
         return np.add.reduce(x, 1)
     pairs = x[:, 0::2] + x[:, 1::2]
     quads = pairs[:, 0::2] + pairs[:, 1::2]
