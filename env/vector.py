@@ -50,12 +50,22 @@ from vclass.env.observers import (
     in_loop_accuracy,
     update_attention_estimate,
 )
-from vclass.models.hmm import BeliefFilter, compose_emission
+from vclass.models.hmm import _TINY, compose_emission
 from vclass.models.surrogate import SurrogateRecognizer
-from vclass.sim.batch import CAMERA_ON, CONNECTED, PRESENT, ClassroomBatch
+from vclass.sim.attention import BEHAVIOUR_NAMES
+from vclass.sim.batch import (
+    CAMERA_ON,
+    COLUMNS_FROM,
+    CONNECTED,
+    PRESENT,
+    ClassroomBatch,
+    TableSampler,
+    UniformBlocks,
+    row_argmax,
+)
 from vclass.sim.classroom import NO_CHECKIN
 from vclass.sim.config import SimConfig
-from vclass.sim.emotion import N_FACTORS, N_STATES, axis_values
+from vclass.sim.emotion import FACTOR_NAMES, N_FACTORS, N_STATES, axis_values
 from vclass.sim.lesson import SEGMENT_KINDS, LessonPlan
 from vclass.sim.measures import class_summary
 from vclass.sim.teacher import TeacherModel
@@ -68,6 +78,11 @@ class SurrogateBatchObserver:
     same recognition draws (each lesson's own observer stream), the same belief filter (S3 eq 9, through the
     teacher's chains) and the same attention estimate, computed for every student of every lesson at once.
 
+    The recognizer's draws (:meth:`vclass.models.surrogate.SurrogateRecognizer.recognize_with`) and the filter's
+    update (:meth:`vclass.models.hmm.BeliefFilter.update`) are computed here with the same arithmetic, in forms
+    that suit B * N rows (:class:`vclass.sim.batch.TableSampler`, :func:`vclass.sim.batch.row_argmax`,
+    ``_row_sums``); the filter's log-likelihood, which no environment reads, is not kept.
+
     :param surrogate: the recognizer (its confusion matrix and attribute rates).
     :param cfg: the lessons' config; ``plan`` its lesson plan.
     """
@@ -79,47 +94,68 @@ class SurrogateBatchObserver:
         self.attention_targets = np.asarray(cfg.attention.targets)
         self.constants = attention_constants(cfg)
         self.initial_attention = self.teacher.initial @ self.attention_targets
+        self._recognitions = TableSampler(np.cumsum(surrogate.confusion, axis=1))
+        # Each attribute's behaviour column, hit and false-alarm rates (0-d arrays), in the recognizer's order.
+        self._attribute_rates = [
+            (int(column), np.asarray(hit), np.asarray(false_alarm))
+            for column, hit, false_alarm in zip(
+                _ATTRIBUTE_COLUMNS, surrogate.attribute_hit, surrogate.attribute_false_alarm, strict=True
+            )
+        ]
+        # BeliefFilter's likelihood of each recognized class (rows of the emission model transposed), and a last
+        # row of ones for "no frame" (class -1).
+        self._likelihoods = np.vstack([np.asarray(self.emission_model, dtype=np.float64).T, np.ones(N_STATES)])
 
     def reset(self, batch: ClassroomBatch, rngs: Sequence[np.random.Generator]) -> None:
         b, n = batch.n_lessons, batch.n_students
         self.rngs = list(rngs)
-        self.filter = BeliefFilter(self.teacher.base, self.emission_model, self.teacher.initial, b * n)
+        self.belief = np.broadcast_to(np.asarray(self.teacher.initial, dtype=np.float64), (b * n, N_STATES)).copy()
+        self._filtered = False  # the first update starts from the initial distribution (BeliefFilter's convention)
         self.attention = np.full(b * n, self.initial_attention)
         t = batch.plan.n_ticks
         self.recognized = np.full((b, t, n), -1, dtype=np.int8)
         self.belief_state = np.full((b, t, n), -1, dtype=np.int8)
         self.tracked = np.zeros((b, t, min(TRACKED_STUDENTS, n), N_STATES))
-        steps = max(len(r) for r in batch.clock.step_ticks)
-        self._uniforms = np.empty((b, steps, n, 4))
+        self._uniforms = UniformBlocks(rngs, t, (n, 4))  # the draws of one (N, 4) call a tick
         self._intensity = np.empty((b * n, N_FACTORS))
         self._no_frame = np.full(b * n, -1)
+        self._attribute_probs = np.empty((b * n, len(_ATTRIBUTE_COLUMNS)))
 
     def begin_step(self, batch: ClassroomBatch, ticks: range) -> None:
-        self._first_tick = ticks.start
-        for lesson, rng in enumerate(self.rngs):  # one call a step: the draws of one (N, 4) call a tick
-            rng.random(out=self._uniforms[lesson, : len(ticks)])
+        """Nothing to prepare: the recognition draws come in blocks of ticks
+        (:class:`vclass.sim.batch.UniformBlocks`)."""
 
     def observe(self, batch: ClassroomBatch, tick: int) -> None:
         b, n = batch.n_lessons, batch.n_students
-        uniforms = self._uniforms[:, tick - self._first_tick].reshape(b * n, 4)
-        attributes = batch.behaviour_record[:, tick].take(_ATTRIBUTE_COLUMNS, axis=2).reshape(b * n, 3)
-        recognized, attribute_probs = self.surrogate.recognize_with(batch.shown_expression, attributes, uniforms)
+        uniforms = self._uniforms.at(tick).reshape(b * n, 4)
+        # SurrogateRecognizer.recognize_with: a class drawn from the confusion row of the expression shown, and
+        # each attribute detected at its hit or false-alarm rate (column by column).
+        recognized = self._recognitions.sample(batch.shown_expression, uniforms[:, 0])
+        attribute_probs = self._attribute_probs
+        for j, (column, hit, false_alarm) in enumerate(self._attribute_rates):
+            attribute_probs[:, j] = uniforms[:, 1 + j] < np.where(batch.shown_behaviour[:, column], hit, false_alarm)
         visible = batch.visible
         shown = np.where(visible, recognized, self._no_frame)
         self.recognized[:, tick] = shown.reshape(b, n)
-        intensity = batch.teacher_ledger.before_decay(out=self._intensity)
         # S3 eq 9 with the teacher's chain, as RecognitionObserver: the prior is the belief moved one tick by the
-        # teacher's model.
-        if n == 1:  # BLAS computes a one-row product otherwise than a row of a larger one: lesson by lesson
-            before = self.filter.belief
+        # teacher's model (BeliefFilter.update with prior=; its first update starts from the initial distribution).
+        if not self._filtered:
+            prior = self.belief
+            self._filtered = True
+        elif n == 1:  # BLAS computes a one-row product otherwise than a row of a larger one: lesson by lesson
+            intensity = batch.teacher_ledger.before_decay(out=self._intensity)
+            before = self.belief
             prior = np.concatenate([self.teacher.step(before[i : i + 1], tick, intensity[i : i + 1]) for i in range(b)])
         else:
-            prior = self.teacher.step(self.filter.belief, tick, intensity)
-        belief = self.filter.update(shown, visible, prior=prior)
+            intensity = batch.teacher_ledger.before_decay(out=self._intensity)
+            prior = self.teacher.step(self.belief, tick, intensity)
+        joint = prior * self._likelihoods.take(shown, axis=0)  # row -1 (no frame) is all ones
+        total = np.maximum(_row_sums(joint), _TINY)
+        self.belief = belief = np.divide(joint, total[:, None], out=joint)
         # Stacked by lesson, as one classroom's (N, 8) @ (8,) (BLAS's result for a row depends on the block).
         expected = (belief.reshape(b, n, N_STATES) @ self.attention_targets).reshape(b * n)
         update_attention_estimate(self.attention, expected, attribute_probs, visible, self.constants)
-        self.belief_state[:, tick] = belief.argmax(axis=1).reshape(b, n)
+        self.belief_state[:, tick] = row_argmax(belief).reshape(b, n)
         self.tracked[:, tick] = belief.reshape(b, n, N_STATES)[:, : self.tracked.shape[2]]
 
     def log(self, lesson: int) -> RecognitionLog:
@@ -247,8 +283,7 @@ class ClassroomVectorEnv(VectorEnv):
         infos = self._step_infos(terms, per_student)
         truncated = np.zeros(self.num_envs, dtype=bool)
         if terminated:
-            for lesson in range(self.num_envs):
-                infos = self._add_info(infos, {"summary": self.summary(lesson)}, lesson)
+            infos["summary"], infos["_summary"] = self.summaries(), np.ones(self.num_envs, dtype=bool)
             if self.autoreset_mode == AutoresetMode.SAME_STEP:
                 final: dict[str, Any] = {}
                 for lesson in range(self.num_envs):
@@ -291,6 +326,67 @@ class ClassroomVectorEnv(VectorEnv):
         """Lesson ``lesson``'s ``info["summary"]``, as the single environment gives it at the lesson's end."""
         record = self.batch.record(lesson)
         return {**class_summary(record), **in_loop_accuracy(record, self.observer.log(lesson))}
+
+    def summaries(self) -> dict[str, Any]:
+        """Every lesson's :meth:`summary`, batched as ``VectorEnv._add_info`` batches them (``{key: (B,), "_key":
+        mask}``, ``interventions_by_factor`` nested): :func:`vclass.sim.measures.class_summary` and
+        :func:`vclass.env.observers.in_loop_accuracy` computed for all lessons at once, with the same sums (each
+        lesson's (T, N) block reduced as one lesson's arrays are). When a lesson leaves a measure undefined
+        (nobody ever present, or no frame), lesson by lesson through :meth:`summary`."""
+        batch, cfg, b, n = self.batch, self.sim_config, self.num_envs, self.n_students
+        present, connected, camera_on = batch.flags_at_ticks
+        online = present & connected
+        recognized, belief_state = self.observer.recognized, self.observer.belief_state
+        framed = recognized >= 0
+        believed = (belief_state >= 0) & present
+        counts = [np.add.reduce(mask, (1, 2)) for mask in (present, online, framed, believed)]
+        if not all(count.all() for count in counts):
+            infos: dict[str, Any] = {}
+            for lesson in range(b):
+                infos = self._add_info(infos, self.summary(lesson), lesson)
+            return infos
+        n_present, n_online, n_framed, n_believed = counts
+        e = cfg.emotion
+        axis = self._axis[batch.state_record]
+        in_tea = ((self._axis >= e.tea_low) & (self._axis <= e.tea_high))[batch.state_record]
+        attending = online & (batch.attention_record >= cfg.attention.participation_threshold)
+        hand_raises = batch.behaviour_record[..., BEHAVIOUR_NAMES.index("hand_raised")] & online
+
+        def mean_over(values: np.ndarray, count: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            # class_summary's _safe_mean: the masked values' sum over the lesson's (T, N), over their count (a sum
+            # of zeros and ones is the count of ones, whatever the order).
+            if values.dtype == bool:
+                return np.add.reduce(values & mask, (1, 2)) / count
+            return np.add.reduce(np.where(mask, values, 0.0), (1, 2)) / count
+
+        by_factor, fun_decisions = batch.factor_uses(), batch.fun_decisions
+        uses = by_factor.astype(np.float64)
+        uses[:, 2] = fun_decisions  # class-wide fun counts once per decision (intervention_cost)
+        weights = cfg.incentives.cost_weights
+        size, dt_min = batch.plan.n_ticks * n, cfg.classroom.tick_seconds / 60.0
+        summary: dict[str, Any] = {
+            "students": np.full(b, n),
+            "minutes": np.full(b, cfg.classroom.minutes, dtype=type(cfg.classroom.minutes)),
+            "tea_share": mean_over(in_tea, n_present, present),
+            "mean_attention": mean_over(batch.attention_record, n_online, online),
+            "participation": np.add.reduce(attending, (1, 2)) / size,
+            "effective_participation_min": np.add.reduce(attending, 1).mean(axis=1) * dt_min,
+            "mean_axis": mean_over(axis, n_present, present),
+            "learning_gain": np.add.reduce(batch.learning_record, 1).mean(axis=1),
+            "interventions": np.add.reduce(by_factor, 1),
+            "interventions_by_factor": _batched_info(dict(zip(FACTOR_NAMES, by_factor.T, strict=True)), b),
+            "fun_decisions": fun_decisions.copy(),
+            "refused_teaching_quality": batch.refused_teaching_quality.copy(),
+            "intervention_cost": np.array([float(np.dot(weights, row)) for row in uses]),
+            "checkins": batch.checkin_counts(),
+            "hand_raises_per_student": np.add.reduce(hand_raises, (1, 2)) / n,
+            "connected_share": mean_over(connected, n_present, present),
+            "camera_on_share": mean_over(camera_on, n_present, present),
+            "recognition_accuracy": np.add.reduce(framed & (recognized == batch.expression_record), (1, 2)) / n_framed,
+            "belief_accuracy": np.add.reduce(believed & (belief_state == batch.state_record), (1, 2)) / n_believed,
+            "frames_share": np.add.reduce(framed & present, (1, 2)) / n_present,
+        }
+        return _batched_info(summary, b)
 
     # -- for subclasses --------------------------------------------------------------------------------------------
     def _to_actions(self, actions) -> tuple[np.ndarray, np.ndarray | None]:
@@ -371,16 +467,17 @@ class ClassroomVectorEnv(VectorEnv):
         budget = cfg.incentives.teacher_budget
         out[:, 6] = batch.teacher_budget_left / budget if budget else 0.0
         students = out[:, g:].reshape(b, n, self._n_student)
-        belief = self.observer.filter.belief.reshape(b, n, N_STATES)
+        belief = self.observer.belief.reshape(b, n, N_STATES)
         students[..., :N_STATES] = belief
         students[..., N_STATES] = belief @ self._axis  # stacked by lesson, as one classroom's (N, 8) @ (8,)
         students[..., N_STATES + 1] = self.observer.attention.reshape(b, n)
         students[..., N_STATES + 2] = batch.decision_flags(PRESENT) & batch.decision_flags(CONNECTED)
         students[..., N_STATES + 3] = batch.decision_flags(CAMERA_ON)
-        students[..., N_STATES + 4 : N_STATES + 4 + N_FACTORS] = batch.teacher_ledger.intensity.reshape(b, n, N_FACTORS)
-        students[..., -1] = self._checkins
-        capped = students[..., N_STATES + 4 :]
-        np.minimum(capped, self._cap, out=capped)
+        # Capped as the encoder caps them; capping before the float32 cast gives the same numbers (the cast keeps
+        # order, and the cap is a float32 number).
+        intensity = batch.teacher_ledger.intensity.reshape(b, n, N_FACTORS)
+        np.minimum(intensity, self._cap, out=students[..., N_STATES + 4 : N_STATES + 4 + N_FACTORS])
+        np.minimum(self._checkins, self._cap, out=students[..., -1])
         return out
 
     def _student_terms(self, ticks: range) -> dict[str, np.ndarray]:
@@ -429,6 +526,27 @@ def _class_terms(per_student: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         key: np.add.reduce(values, 1) if key == "intervention_cost" else np.add.reduce(values, 1) / n
         for key, values in per_student.items()
     }
+
+
+def _row_sums(x: np.ndarray) -> np.ndarray:
+    """``np.add.reduce(x, 1)`` of an (M, 8) array, the same sums computed over whole columns: numpy adds a row of
+    eight by pairs, ``((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7))`` (its pairwise summation), and so does
+    this; other widths, and fewer rows than :data:`vclass.sim.batch.COLUMNS_FROM`, go to ``add.reduce``."""
+    if x.shape[1] != 8 or x.shape[0] < COLUMNS_FROM:
+        return np.add.reduce(x, 1)
+    pairs = x[:, 0::2] + x[:, 1::2]
+    quads = pairs[:, 0::2] + pairs[:, 1::2]
+    return quads[:, 0] + quads[:, 1]
+
+
+def _batched_info(values: dict[str, Any], b: int) -> dict[str, Any]:
+    """Infos every one of the ``b`` lessons has, ``{key: (B,) array}`` (or a dict of them, already batched), in
+    ``VectorEnv._add_info``'s layout: each key followed by its all-true mask ``_key``."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        out[key] = value
+        out[f"_{key}"] = np.ones(b, dtype=bool)
+    return out
 
 
 def _one(infos: dict[str, Any], lesson: int) -> dict[str, Any]:

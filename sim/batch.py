@@ -25,8 +25,10 @@ the batch draws the expressions it is shown, as the classroom does for an ``expr
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -48,7 +50,7 @@ from vclass.sim.classroom import (
     outage_schedule,
 )
 from vclass.sim.config import SimConfig
-from vclass.sim.emotion import N_STATES, IncentiveLedger, drift_features
+from vclass.sim.emotion import N_FACTORS, N_STATES, IncentiveLedger, drift_features
 from vclass.sim.expressions import sample_cumulative
 from vclass.sim.lesson import build_lesson
 from vclass.sim.students import Population, sample_population
@@ -57,11 +59,102 @@ PRESENT, CONNECTED, CAMERA_ON = 0, 1, 2  # the flags the SimPy processes set, ro
 _REMOVE_PROBLEMS, _FUN, _TEACHING_QUALITY = 2, 3, 4
 
 
+# -- row-wise helpers ---------------------------------------------------------------------------------------------
+# numpy's reductions along a short last axis (argmax of a student's 8 states, argmin over 7 classes) pay per row; on a
+# batch's thousands of rows these compute the same results with a few operations over whole columns.
+_BYTE_INDEX = np.uint64(0x0001020304050607)  # 2 ** (8 j) times this, shifted right by 56, is j (j in 0..7)
+_ONE_U64, _TOP_BYTE = np.uint64(1), np.uint64(56)
+ROW_ARGMAX_FROM = 1536  # rows; argmax is faster below (measured on the 2-core machine; both give the same result)
+COLUMNS_FROM = 256  # rows from which TableSampler and vclass.env.vector's row sums go column-wise
+
+
+def row_argmax(x: np.ndarray) -> np.ndarray:
+    """``x.argmax(axis=1)`` of a C-contiguous (M, 8) float array: each row's first maximum (int64 (M,)).
+
+    The rows' maxima come from a tree of elementwise maxima; the entries equal to their row's maximum are a bool
+    (M, 8), one byte an entry, read as one little-endian uint64 a row, whose lowest set byte is the first of them.
+    Arrays with NaN (whose maximum argmax finds otherwise), other shapes and fewer rows than :data:`ROW_ARGMAX_FROM`
+    (where argmax is faster) go to ``argmax``.
+    """
+    if x.ndim != 2 or x.shape[1] != 8 or x.shape[0] < ROW_ARGMAX_FROM or not x.flags.c_contiguous:
+        return x.argmax(axis=1)
+    if sys.byteorder != "little":
+        return x.argmax(axis=1)
+    pairs = np.maximum(x[:, 0::2], x[:, 1::2])
+    quads = np.maximum(pairs[:, 0::2], pairs[:, 1::2])
+    top = np.maximum(quads[:, 0], quads[:, 1])  # NaN where a row has NaN: no entry equals it
+    first = (x.reshape(-1) == np.repeat(top, 8)).view(np.uint64)
+    if not first.all():
+        return x.argmax(axis=1)
+    first &= ~first + _ONE_U64  # the lowest set bit: 2 ** (8 j), j the first maximum
+    first *= _BYTE_INDEX
+    first >>= _TOP_BYTE
+    return first.view(np.int64)
+
+
+class TableSampler:
+    """:func:`vclass.sim.expressions.sample_cumulative` for rows of one fixed table (the same draws), faster.
+
+    ``sample_cumulative`` returns, for each picked row, the first entry of its cumulative sums not below ``u *
+    total``: the entries below form a prefix of the row (non-negative probabilities), so it is their count. The
+    table's columns are kept transposed, so that a draw compares whole columns with the thresholds and counts
+    down the columns.
+
+    :param cumulative: (R, K) the rows' cumulative sums ``np.cumsum(probabilities, axis=1)``, K <= 128.
+    """
+
+    def __init__(self, cumulative: np.ndarray):
+        if cumulative.shape[1] > 128:
+            raise ValueError(f"at most 128 columns, got {cumulative.shape[1]}")
+        self._cumulative = cumulative
+        self._total = np.ascontiguousarray(cumulative[:, -1])
+        self._columns = np.ascontiguousarray(cumulative[:, :-1].T)  # the total is never below u * total (u < 1)
+
+    def sample(self, rows: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+        """One index a row, int64 (M,): row ``rows[i]`` sampled with the U(0, 1) draw ``uniforms[i]`` (by
+        ``sample_cumulative`` itself for fewer than :data:`COLUMNS_FROM` rows, where it is faster)."""
+        if rows.size < COLUMNS_FROM:
+            return sample_cumulative(self._cumulative.take(rows, axis=0), uniforms)
+        below = self._columns.take(rows, axis=1) < uniforms * self._total.take(rows)
+        return np.add.reduce(below.view(np.int8), 0, dtype=np.int8).astype(np.int64)
+
+
+class UniformBlocks:
+    """Each lesson's U(0, 1) draws of one shape a tick, from its own stream, drawn for many ticks in one call a lesson.
+
+    For a stream that gives nothing but these draws (a lesson's camera stream, its observer stream): a generator's
+    doubles take one 64-bit output each, in order, so a block of ticks drawn at once holds the numbers drawn tick by
+    tick. Blocks hold up to about ``max_bytes``; :meth:`at` is read tick after tick from 0.
+
+    :param rngs: each lesson's stream.
+    :param n_ticks: the lessons' ticks.
+    :param shape: the draws of one lesson a tick.
+    """
+
+    def __init__(self, rngs: Sequence[np.random.Generator], n_ticks: int, shape: tuple[int, ...], max_bytes=1 << 23):
+        self.rngs, self.n_ticks = list(rngs), n_ticks
+        per_tick = len(self.rngs) * math.prod(shape) * 8
+        self._buffer = np.empty((len(self.rngs), max(1, min(n_ticks, max_bytes // per_tick)), *shape))
+        self._first, self._stop = 0, 0  # the ticks the buffer holds
+
+    def at(self, tick: int) -> np.ndarray:
+        """Every lesson's draws of tick ``tick`` (B, *shape), a view (the ticks come in order)."""
+        if tick >= self._stop:
+            if tick != self._stop:
+                raise ValueError(f"tick {tick} read after tick {self._stop - 1}: the draws come in order")
+            count = min(self._buffer.shape[1], self.n_ticks - tick)
+            for lesson, rng in enumerate(self.rngs):
+                rng.random(out=self._buffer[lesson, :count])
+            self._first, self._stop = tick, tick + count
+        return self._buffer[:, tick - self._first]
+
+
 class BatchObserver(Protocol):
     """A batched observer: what :class:`vclass.sim.classroom.Observer` is to a classroom, for a batch.
 
     The batch shows it :attr:`ClassroomBatch.visible` and :attr:`ClassroomBatch.shown_expression` (B * N, lesson
-    by lesson) after every tick's dynamics, as a classroom does for a watcher of ``expressions``.
+    by lesson) after every tick's dynamics, as a classroom does for a watcher of ``expressions``, and the tick's
+    behaviour events :attr:`ClassroomBatch.shown_behaviour` (B * N, 4).
     """
 
     def reset(self, batch: ClassroomBatch, rngs: Sequence[np.random.Generator]) -> None:
@@ -147,7 +240,12 @@ def attendance_events(population: Population) -> FlagEvents:
     """The events of :func:`vclass.sim.classroom.attendance` for every late joiner or drop-out: it yields
     ``timeout(join)``, sets ``present = leave > now``, then yields ``timeout(max(leave - now, 0))`` and sets
     ``present = False`` (SimPy's clock starts at 0: the join comes at ``join``, the leave at ``now + delay``)."""
-    join, leave = population.join_seconds, population.leave_seconds
+    return _attendance(population.join_seconds, population.leave_seconds)
+
+
+def _attendance(join: np.ndarray, leave: np.ndarray) -> FlagEvents:
+    """:func:`attendance_events` of students with these join and leave times (one class's, or several classes'
+    one after the other: the students are then numbered across them)."""
     students = np.flatnonzero((join > 0) | np.isfinite(leave))
     join, leave = join[students], leave[students]
     late, leaves = join > 0, np.isfinite(leave)
@@ -176,7 +274,7 @@ def replayed_events(schedule: list[tuple[float, int, bool]], flag: int) -> FlagE
     replaying ``schedule`` (``(time, student, back_on)``): it yields ``timeout(time - now)``, so each event comes at
     SimPy's ``now + (time - now)``, computed here as SimPy computes it."""
     times = np.array([event[0] for event in schedule], dtype=np.float64)
-    earlier = np.concatenate([[0.0], times[:-1]])
+    earlier = np.concatenate([[0.0], times])[:-1]
     simpy_times = earlier + (times - earlier)
     if not np.array_equal(simpy_times, times):  # a rounding somewhere: the clock's own sums, one by one
         now, rounded = 0.0, []
@@ -187,12 +285,27 @@ def replayed_events(schedule: list[tuple[float, int, bool]], flag: int) -> FlagE
     # (Else every now + (time - now) gives time back, and so, by induction from now = 0, does the clock's own sum.)
     return FlagEvents(
         simpy_times,
-        np.concatenate([[0.0], simpy_times[:-1]]),
+        np.concatenate([[0.0], simpy_times])[:-1],  # one an event (none for an empty schedule)
         np.arange(times.size) - 1,
         np.full(times.size, flag),
         np.array([event[1] for event in schedule], dtype=np.int64),
         np.array([event[2] for event in schedule], dtype=bool),
     )
+
+
+def outage_schedules(
+    cfg: SimConfig, n_students: int, faults_rng: np.random.Generator, end_seconds: float
+) -> list[list[tuple[float, int, bool]]]:
+    """A lesson's connection and camera outage schedules, drawn from ``faults_rng`` as the lesson draws them
+    (connection first, then camera)."""
+    c = cfg.classroom
+    return [
+        outage_schedule(faults_rng, n_students, prob, c.tick_seconds, mean, end_seconds)
+        for prob, mean in (
+            (c.connection_drop_prob, c.reconnect_mean_seconds),
+            (c.camera_off_prob, c.camera_back_mean_seconds),
+        )
+    ]
 
 
 def lesson_events(
@@ -201,15 +314,60 @@ def lesson_events(
     """The events of a lesson's processes (attendance, then connection, then camera, as
     :class:`vclass.sim.classroom.Lesson` creates them); draws the outage schedules from ``faults_rng`` as the lesson
     does (connection first, then camera)."""
-    c = cfg.classroom
-    parts = [attendance_events(population)]
-    for flag, prob, mean in (
-        (CONNECTED, c.connection_drop_prob, c.reconnect_mean_seconds),
-        (CAMERA_ON, c.camera_off_prob, c.camera_back_mean_seconds),
-    ):
-        schedule = outage_schedule(faults_rng, population.size, prob, c.tick_seconds, mean, end_seconds)
-        parts.append(replayed_events(schedule, flag))
-    return FlagEvents.joined(parts)
+    connection, camera = outage_schedules(cfg, population.size, faults_rng, end_seconds)
+    return FlagEvents.joined(
+        [attendance_events(population), replayed_events(connection, CONNECTED), replayed_events(camera, CAMERA_ON)]
+    )
+
+
+def batch_events(
+    populations: Sequence[Population], schedules: Sequence[Sequence[list[tuple[float, int, bool]]]]
+) -> tuple[FlagEvents, np.ndarray]:
+    """Every lesson's :func:`lesson_events`, computed for all lessons at once: the attendance events of all
+    lessons, then their connection events, then their camera events (each process's events in its order, which is
+    all :func:`flag_timelines` needs), and each event's lesson.
+
+    :param schedules: each lesson's :func:`outage_schedules`.
+    """
+    n = populations[0].size
+    attendance = _attendance(
+        np.concatenate([pop.join_seconds for pop in populations]),
+        np.concatenate([pop.leave_seconds for pop in populations]),
+    )
+    lessons, students = np.divmod(attendance.student, n)
+    parts, lesson = [dataclasses.replace(attendance, student=students)], [lessons]
+    for flag, of_flag in ((CONNECTED, [pair[0] for pair in schedules]), (CAMERA_ON, [pair[1] for pair in schedules])):
+        parts.append(_replayed_schedules(of_flag, flag))
+        lesson.append(np.repeat(np.arange(len(of_flag)), [len(schedule) for schedule in of_flag]))
+    return FlagEvents.joined(parts), np.concatenate(lesson)
+
+
+def _replayed_schedules(schedules: Sequence[list[tuple[float, int, bool]]], flag: int) -> FlagEvents:
+    """:func:`replayed_events` of several schedules (one process each), one after the other."""
+    sizes = [len(schedule) for schedule in schedules]
+    table = np.array(list(itertools.chain.from_iterable(schedules)), dtype=np.float64).reshape(-1, 3)
+    times = table[:, 0]
+    first = np.zeros(times.size, dtype=bool)  # each process's first event
+    first[np.cumsum([0, *sizes[:-1]])[np.array(sizes) > 0]] = True
+    # SimPy's clock: now_i = now_{i-1} + (time_i - now_{i-1}), from now = 0 at each process's start. Iterated over
+    # all events at once until nothing changes: each round settles at least the first event still off in every
+    # schedule, and where nothing changes every event satisfies the recurrence, so these are the clock's own sums.
+    simpy_times = times
+    for _ in range(times.size + 1):
+        earlier = np.where(first, 0.0, np.roll(simpy_times, 1))
+        settled = earlier + (times - earlier)
+        if np.array_equal(settled, simpy_times):
+            break
+        simpy_times = settled
+    index = np.arange(times.size)
+    return FlagEvents(
+        simpy_times,
+        np.where(first, 0.0, np.roll(simpy_times, 1)),
+        np.where(first, -1, index - 1),
+        np.full(times.size, flag),
+        table[:, 1].astype(np.int64),
+        table[:, 2].astype(bool),
+    )
 
 
 def first_ticks(events: FlagEvents, tick_times: np.ndarray) -> np.ndarray:
@@ -242,9 +400,15 @@ def flag_timelines(
     :return: ``(at_ticks (3, B, T, N), at_decisions (3, B, S + 1, N))``; a decision at ``d`` (and the observation
         made then) sees the events before ``d`` (SimPy stops before the events at its ``until`` time).
     """
-    tick_times, decision_times = np.array(clock.tick_times), np.array(clock.decision_times)
     lesson = np.repeat(np.arange(len(events)), [e.time.size for e in events])
-    joined = FlagEvents.joined(events)
+    return lesson_flag_timelines(FlagEvents.joined(events), lesson, initial, clock)
+
+
+def lesson_flag_timelines(
+    joined: FlagEvents, lesson: np.ndarray, initial: np.ndarray, clock: LessonClock
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`flag_timelines` of events already joined (:func:`batch_events`), each with its lesson ``lesson``."""
+    tick_times, decision_times = np.array(clock.tick_times), np.array(clock.decision_times)
     at_ticks = _timeline(initial, joined, lesson, first_ticks(joined, tick_times), tick_times.size)
     decisions = np.searchsorted(decision_times, joined.time, side="right")
     return at_ticks, _timeline(initial, joined, lesson, decisions, decision_times.size)
@@ -255,8 +419,9 @@ def _timeline(initial: np.ndarray, events: FlagEvents, lesson: np.ndarray, rows:
 
     A (flag, lesson, student)'s events come from one process, in time order (so in row order): each changes the flag
     by its value minus the one before it, from its row on; the flags are the initial ones plus the running sum of
-    the changes (events at the same row add up to the last one's value)."""
-    flags, n_lessons, n = initial.shape
+    the changes (events at the same row add up to the last one's value). Only the flags with events are summed;
+    the others keep their initial value throughout."""
+    _, n_lessons, n = initial.shape
     group = (events.flag * n_lessons + lesson) * n + events.student
     order = np.argsort(group, kind="stable")  # group by group, each in its events' order
     group, rows, value = group[order], rows[order], events.value[order].astype(np.int8)
@@ -264,11 +429,22 @@ def _timeline(initial: np.ndarray, events: FlagEvents, lesson: np.ndarray, rows:
     first_of_group[1:] = group[1:] != group[:-1]
     before = np.where(first_of_group, initial.reshape(-1).take(group).astype(np.int8), np.roll(value, 1))
     keep = rows < n_rows
-    flag_lesson, student = np.divmod(group[keep], n)
+    out = np.repeat(initial[:, :, None, :], n_rows, axis=2)
+    changed, which = np.unique(group[keep], return_inverse=True)
+    changes = np.zeros((changed.size, n_rows), dtype=np.int8)
+    np.add.at(changes, (which, rows[keep]), (value - before)[keep])
+    flag_lesson, student = np.divmod(changed, n)
     flag, lesson = np.divmod(flag_lesson, n_lessons)
-    changes = np.zeros((flags, n_lessons, n_rows, n), dtype=np.int8)
-    np.add.at(changes, (flag, lesson, rows[keep], student), (value - before)[keep])
-    return np.cumsum(changes, axis=2, dtype=np.int8) + initial[:, :, None, :] > 0
+    out[flag, lesson, :, student] = np.cumsum(changes, axis=1, dtype=np.int8) + initial[flag, lesson, student, None] > 0
+    return out
+
+
+class _BatchLedger(IncentiveLedger):
+    """:class:`vclass.sim.emotion.IncentiveLedger` for a batch's decisions: a decision gives a student one factor at
+    most, so an application's (student, factor) cells are distinct and adding by index is what ``np.add.at`` adds."""
+
+    def add(self, students: np.ndarray, factors: np.ndarray, strength: np.ndarray) -> None:
+        self.intensity[students, factors] += strength
 
 
 # -- the batch --------------------------------------------------------------------------------------------------------
@@ -300,7 +476,7 @@ class ClassroomBatch:
         self.clock = LessonClock.of(cfg)
         self.tables = LessonTables.of(cfg)
         self.observer = observer
-        self._emission_cumulative = np.cumsum(np.asarray(cfg.frames.emission), axis=1)
+        self._expressions = TableSampler(np.cumsum(np.asarray(cfg.frames.emission), axis=1))
         self.seeds: list[int] = []
 
     # -- starting -------------------------------------------------------------------------------------------------
@@ -313,10 +489,11 @@ class ClassroomBatch:
         self.seeds = [int(s) for s in seeds]
         b, n = self.n_lessons, self.n_students
         end_seconds = self.plan.n_ticks * c.tick_seconds
-        populations, dynamics, observers, cameras, events = [], [], [], [], []
+        populations, dynamics, observers, cameras, schedules = [], [], [], [], []
         for seed in self.seeds:
             streams = np.random.SeedSequence(seed).spawn(6)
-            students_rng, dynamics_rng, faults_rng, _policy_rng, observer_rng, camera_rng = (
+            del streams[3]  # the policy's stream: the teacher is outside
+            students_rng, dynamics_rng, faults_rng, observer_rng, camera_rng = (
                 np.random.default_rng(s) for s in streams
             )
             pop = sample_population(cfg, students_rng)
@@ -324,9 +501,8 @@ class ClassroomBatch:
             dynamics.append(dynamics_rng)
             observers.append(observer_rng)
             cameras.append(camera_rng)
-            events.append(lesson_events(cfg, pop, faults_rng, end_seconds))
+            schedules.append(outage_schedules(cfg, n, faults_rng, end_seconds))
         self.populations = populations
-        self._dynamics_rngs, self._camera_rngs = dynamics, cameras
 
         def joined(name: str) -> np.ndarray:
             return np.concatenate([getattr(pop, name) for pop in populations])
@@ -341,10 +517,16 @@ class ClassroomBatch:
         # The flags: (3, B, T, N) at ticks, (3, B, S + 1, N) at decisions.
         initial = np.ones((3, b, n), dtype=bool)
         initial[PRESENT] = (joined("join_seconds") <= 0).reshape(b, n) & (joined("leave_seconds") > 0).reshape(b, n)
-        self.flags_at_ticks, self.flags_at_decisions = flag_timelines(events, initial, self.clock)
+        self.flags_at_ticks, self.flags_at_decisions = lesson_flag_timelines(
+            *batch_events(populations, schedules), initial, self.clock
+        )
+        # Who is online (present and connected), and visible too (camera on), tick by tick: (T, B * N).
+        present, connected, camera_on = (np.ascontiguousarray(f.transpose(1, 0, 2)) for f in self.flags_at_ticks)
+        self._online_at_ticks = (present & connected).reshape(-1, b * n)
+        self._visible_at_ticks = self._online_at_ticks & camera_on.reshape(-1, b * n)
         inc = cfg.incentives
-        self.ledger = IncentiveLedger(joined("dilution"), inc, c.tick_seconds, c.decision_seconds)
-        self.teacher_ledger = IncentiveLedger(
+        self.ledger = _BatchLedger(joined("dilution"), inc, c.tick_seconds, c.decision_seconds)
+        self.teacher_ledger = _BatchLedger(
             np.full(b * n, cfg.students.dilution_median), inc, c.tick_seconds, c.decision_seconds
         )
         self.boost = np.zeros(b * n)
@@ -359,7 +541,19 @@ class ClassroomBatch:
         self._gumbel = np.empty((b, n, N_STATES))
         self._normal = np.empty((b, n))
         self._uniforms = np.empty((b, n, N_BEHAVIOURS))
-        self._camera_uniforms = np.empty((b, max(len(r) for r in self.clock.step_ticks), n))
+        # A tick's draws, lesson by lesson: each stream's methods and the rows they fill (bound once).
+        self._draws = [
+            (
+                rng.standard_exponential,
+                self._gumbel[i],
+                rng.standard_normal,
+                self._normal[i],
+                rng.random,
+                self._uniforms[i],
+            )
+            for i, rng in enumerate(dynamics)
+        ]
+        self._camera_uniforms = UniformBlocks(cameras, self.plan.n_ticks, (n,))
         t = self.plan.n_ticks
         # The lessons' records, lesson by lesson: lesson b's LessonRecord holds views [b] of these.
         self.state_record = np.zeros((b, t, n), dtype=np.int8)
@@ -373,6 +567,7 @@ class ClassroomBatch:
         self.decision_index = 0
         self.visible = np.zeros(b * n, dtype=bool)
         self.shown_expression = np.full(b * n, -1, dtype=np.int64)
+        self.shown_behaviour = np.zeros((b * n, N_BEHAVIOURS), dtype=bool)
         if self.observer is not None:
             self.observer.reset(self, observers)
 
@@ -424,7 +619,7 @@ class ClassroomBatch:
             fun = students[given == _FUN]
             if fun.size:
                 self.fun_until[fun] = t + inc.fun_seconds
-                self.fun_decisions[np.unique(fun // n)] += 1
+                self.fun_decisions += np.bincount(fun // n, minlength=self.n_lessons) > 0
         done_checkins = []
         if checkins is not None:
             for lesson in np.flatnonzero(checkins != NO_CHECKIN).tolist():
@@ -440,16 +635,14 @@ class ClassroomBatch:
         if self.done:
             raise RuntimeError("the lessons are over; start() them again")
         ticks = self.clock.step_ticks[self.decision_index]
-        if self.observer is not None:  # the faces shown to it: one call a step, the draws of one call a tick
-            for lesson, rng in enumerate(self._camera_rngs):
-                rng.random(out=self._camera_uniforms[lesson, : len(ticks)])
+        if self.observer is not None:
             self.observer.begin_step(self, ticks)
-        for i, tick in enumerate(ticks):
-            self._advance(tick, self._camera_uniforms[:, i])
+        for tick in ticks:
+            self._advance(tick)
         self.decision_index += 1
         return ticks
 
-    def _advance(self, tick: int, camera_uniforms: np.ndarray) -> None:
+    def _advance(self, tick: int) -> None:
         """:meth:`vclass.sim.classroom.Classroom.advance` for every lesson at once."""
         b, n = self.n_lessons, self.n_students
         tables = self.tables
@@ -458,20 +651,20 @@ class ClassroomBatch:
         intensity = self.ledger.intensity
         reduced = intensity[:, 0] > tables.active_threshold
         terms = self._difficulty.at(difficulty)
-        gap, match = np.where(reduced, terms.reduced, terms.plain)
+        gap, match = np.where(reduced, terms.reduced, terms.plain) if reduced.any() else terms.plain
         features = drift_features(gap, fatigue_drift * fatigue, online_test, intensity, out=self._features)
         logits = self.log_transition_rows.take(self._row_starts + self.state, axis=0)
         # BLAS computes each row of an (M, 7) @ (7, 8) product alike for any M >= 2, but a one-row product otherwise:
         # one-student classes stacked by lesson, as a single classroom computes them.
         logits += features @ tables.drift if n > 1 else (features[:, None] @ tables.drift).reshape(b, N_STATES)
         gumbel, normal, uniforms = self._gumbel, self._normal, self._uniforms
-        for lesson, rng in enumerate(self._dynamics_rngs):  # each lesson's stream, in the classroom's order
-            rng.standard_exponential(out=gumbel[lesson])
-            rng.standard_normal(out=normal[lesson])
-            rng.random(out=uniforms[lesson])
+        for exponential, to_gumbel, standard_normal, to_normal, uniform, to_uniforms in self._draws:
+            exponential(out=to_gumbel)  # each lesson's stream, in the classroom's order
+            standard_normal(out=to_normal)
+            uniform(out=to_uniforms)
         flat_gumbel = gumbel.reshape(b * n, N_STATES)
         logits -= np.log(flat_gumbel, out=flat_gumbel)
-        self.state = state = logits.argmax(axis=1)
+        self.state = state = row_argmax(logits)
         self.attention = attention = attention_step(
             self.attention,
             state,
@@ -484,12 +677,12 @@ class ClassroomBatch:
         events = behaviour_events(
             uniforms.reshape(b * n, N_BEHAVIOURS), attention, state, fatigue, tables.behaviour, tables.behaviour_scales
         )
-        flags = self.flags_at_ticks[:, :, tick].reshape(3, b * n)
-        online = flags[PRESENT] & flags[CONNECTED]
+        online = self._online_at_ticks[tick]
         rate_factor = (online & (self.fun_until <= t)) * tables.rate_kept.take(reduced.view(np.int8))
         rate_factor *= self.coverage
         self.state_record[:, tick] = state.reshape(b, n)
         self.attention_record[:, tick] = attention.reshape(b, n)
+        self.shown_behaviour = events
         self.behaviour_record[:, tick] = events.reshape(b, n, N_BEHAVIOURS)
         self.learning_record[:, tick] = learning_gain(
             attention, tables.learning_rate.take(state), gap, rate_factor, match
@@ -499,10 +692,8 @@ class ClassroomBatch:
         self.boost *= self.ledger.decay_per_tick
         self.tick_index = tick + 1
         if self.observer is not None:
-            self.visible = visible = online & flags[CAMERA_ON]
-            self.shown_expression = sample_cumulative(
-                self._emission_cumulative.take(state, axis=0), camera_uniforms.reshape(b * n)
-            )
+            self.visible = visible = self._visible_at_ticks[tick]
+            self.shown_expression = self._expressions.sample(state, self._camera_uniforms.at(tick).reshape(b * n))
             self.expression_record[:, tick] = np.where(visible, self.shown_expression, -1).reshape(b, n)
             self.observer.observe(self, tick)
 
@@ -560,6 +751,22 @@ class ClassroomBatch:
                 checkins.setdefault(lesson, []).append((step.tick, student, state))
         self._sorted = (len(steps), applications, checkins)
         return applications, checkins
+
+    def factor_uses(self) -> np.ndarray:
+        """How many applications of each factor every lesson had so far, int64 (B, 4) in ``FACTOR_NAMES`` order
+        (:func:`vclass.sim.measures.factor_uses` of each lesson's record)."""
+        width = N_FACTORS + 1
+        cells = [step.students // self.n_students * width + step.factors for step in self.steps]
+        given = np.concatenate(cells) if cells else np.zeros(0, dtype=np.int64)
+        return np.bincount(given, minlength=self.n_lessons * width).reshape(self.n_lessons, width)[:, 1:]
+
+    def checkin_counts(self) -> np.ndarray:
+        """How many check-ins every lesson had so far (B,)."""
+        counts = np.zeros(self.n_lessons, dtype=np.int64)
+        for step in self.steps:
+            for lesson, _, _ in step.checkins:
+                counts[lesson] += 1
+        return counts
 
     def step_applications(self) -> _Step:
         """What the last decision applied."""

@@ -156,6 +156,28 @@ def test_one_student_classes_match(confusion):
         assert_same(ours.step(action), theirs.step(action), f"step {step}")
 
 
+@pytest.mark.parametrize("late_join_prob", [0.0, 1.0])
+def test_summaries_are_the_lessons_own_also_when_a_measure_is_undefined(late_join_prob, confusion):
+    """The lesson summaries, computed for all lessons at once, are what each lesson's gives, batched as Gymnasium
+    batches infos; lessons nobody attends (students who join after the end: undefined measures) are summarized
+    lesson by lesson, and match too."""
+    late = {"late_join_prob": late_join_prob, "late_join_max_minutes": 600.0}
+    opts = {"students": 2, "minutes": 2.0, "confusion_path": confusion, "config": {"classroom": late}}
+    ours = gymnasium.make_vec("vclass/Motivation-v0", num_envs=4, vectorization_mode="vector_entry_point", **opts)
+    theirs = gymnasium.make_vec("vclass/Motivation-v0", num_envs=4, vectorization_mode="sync", **opts)
+    assert_same(ours.reset(seed=21), theirs.reset(seed=21))
+    rng = np.random.default_rng(3)
+    terminated = np.zeros(4, dtype=bool)
+    while not terminated.all():
+        action = rng.integers(0, 5, (4, 2))
+        result = ours.step(action)
+        assert_same(result, theirs.step(action))
+        terminated = result[2]
+    summaries = result[4]["summary"]
+    assert summaries["_tea_share"].all()
+    assert ("undefined" in summaries) == (late_join_prob == 1.0)
+
+
 def test_observations_come_from_the_recognizer_never_the_true_state(options):
     envs = MotivationVectorEnv(B, **options)
     envs.reset(seed=0)
