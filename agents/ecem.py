@@ -126,8 +126,7 @@ class ECEM:
     def act(self, obs: Observation) -> Action:
         n = obs.n_students
         factors = np.zeros(n, dtype=np.int64)
-        predicted = np.empty(n)
-        predicted.fill(np.nan)
+        predicted = np.full(n, np.nan)
         act_on = (obs.reachable & self.needs_motivation(obs.belief)).nonzero()[0]
         if act_on.size:
             allowed = None if obs.teacher_budget_left > 0 else self._without_teaching_quality

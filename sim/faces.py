@@ -608,7 +608,7 @@ def _paint_head(frames: np.ndarray, params: FaceParams, lay: _Layout, size: int,
     """
     ident = params.identity
     px = size / 2
-    grid = (np.arange(size, dtype=np.float32) + 0.5) / px - 1
+    grid = _grid(size)
     X, Y = np.broadcast_to(grid[None, None, :], (len(params), 1, size)), grid[None, :, None]
     coverage = scratch[0]
 
@@ -640,6 +640,14 @@ def _paint_head(frames: np.ndarray, params: FaceParams, lay: _Layout, size: int,
     skin_span = _col(lay.half_w) * np.minimum(head_span, hairline_span)
     _band(X, _col(lay.face_x), np.where(skin_span > 0, skin_span, -1), px, out=coverage)
     _blend(frames, coverage, _col(ident.skin_tone), scratch=scratch[1])
+
+
+@functools.cache
+def _grid(size: int) -> np.ndarray:
+    """Image coordinates (float32) of a frame's pixel centres along one axis (read-only)."""
+    grid = (np.arange(size, dtype=np.float32) + 0.5) / (size / 2) - 1
+    grid.flags.writeable = False
+    return grid
 
 
 def _sides(n: int):
@@ -852,7 +860,7 @@ def _paint_occluders(frames: np.ndarray, params: FaceParams, lay: _Layout, size:
     if faces.size == 0:
         return
     px = size / 2
-    grid = (np.arange(size, dtype=np.float32) + 0.5) / px - 1
+    grid = _grid(size)
     box = params.occluder[faces]
     a, b = lay.half_w[faces], lay.half_h[faces]
     cx = _col(lay.face_x[faces] + box[:, 0] * a)
@@ -884,7 +892,7 @@ def _light_and_noise(
     """Apply the lighting gradient and the sensor noise ``noise`` (int8, one row a face); write uint8 frames to
     ``out``."""
     n = len(params)
-    grid = (np.arange(size, dtype=np.float32) + 0.5) / (size / 2) - 1
+    grid = _grid(size)
     strength = params.light_strength * 255
     col_gain = _col(strength * np.cos(params.light_angle)) * grid[None, None, :]
     row_gain = _col(strength * np.sin(params.light_angle)) * grid[None, :, None] + 255
@@ -928,10 +936,6 @@ def _origins(
     return row0, col0, h, w
 
 
-def _grid(size: int) -> np.ndarray:
-    return (np.arange(size, dtype=np.float32) + 0.5) / (size / 2) - 1
-
-
 def _head_compiled(kernels: Any, frames: np.ndarray, params: FaceParams, lay: _Layout, size: int) -> None:
     ident = params.identity
     style = ident.hair_style
@@ -970,11 +974,6 @@ def _eyes_compiled(kernels: Any, frames: np.ndarray, params: FaceParams, lay: _L
     lower_h = upper_h * (0.75 - 0.4 * act["cheek_raise"])
     half_open = _f32((upper_h + lower_h) / 2)
     ey = lay.y(EYE_V - 0.03 * act["cheek_raise"])
-    shared = (
-        _f32(ey),
-        _f32(upper_h),
-        half_open,
-    )
     iris_r = _f32(0.5 * nominal_h)
     droop = _f32(0.35 * nominal_h * params.eyes_closed)
     sclera_tone = _f32(np.minimum(ident.skin_tone * 1.2 + 0.15, 0.97))
@@ -984,7 +983,7 @@ def _eyes_compiled(kernels: Any, frames: np.ndarray, params: FaceParams, lay: _L
         ew = 0.17 * lay.half_w * ident.eye_size * (1 - 0.3 * params.yaw * side)
         row0, col0, h, w = _origins(ex, ey, "eye", size)
         kernels.paint_eye(
-            frames, px, row0, col0, h, w, _f32(ex), _f32(ew), *shared,
+            frames, px, row0, col0, h, w, _f32(ex), _f32(ew), _f32(ey), _f32(upper_h), half_open,
             _f32(ex + 0.4 * ew * params.yaw), iris_r, droop, sclera_tone, lid_tone, np.float32(0.45 / px),
         )  # fmt: skip
 
