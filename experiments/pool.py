@@ -20,19 +20,24 @@ stopped after it. Ray is optional: ``pip install -e .[cluster]``.
 
 :func:`start_process` runs one function in a process of the same kind, that dies with its parent (the
 workbench runs each comparison's sweep in one, so that stopping the server stops the sweep).
+:func:`forked_call` runs one function in a forked copy of the caller, which needs no imports (``vclass run`` writes
+its comparison lesson's folder in one while it writes its own).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import importlib
 import logging
 import os
+import pickle
 import signal
 import socket
+import sys
 import threading
 import time
+import traceback
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -60,10 +65,7 @@ def _worker_setup(parent: int) -> None:
     command that started it, even when that command is killed (SIGKILL leaves it no chance to stop its pool)."""
     for name in _THREAD_VARS:
         os.environ.setdefault(name, "1")
-    with contextlib.suppress(OSError, AttributeError):  # Linux: the kernel kills us when the parent goes
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent was gone before the prctl took effect
-        os._exit(1)
+    _die_with(parent)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="vclass-parent-watch").start()
 
 
@@ -91,53 +93,104 @@ def _follow_parent(parent: int, fn: Callable[..., Any], args: tuple) -> None:
     fn(*args)
 
 
-class BackgroundWorker:
-    """One spawned worker process, started at once so that its start and imports overlap the caller's work
-    (:func:`background_worker`). :meth:`submit` runs a picklable, module-level function there; the handle's
-    ``result()`` gives what it returned or raises its exception again, and raises :class:`WorkerLost` when the
-    worker died."""
+def forked_call(fn: Callable[..., Any], *args: Any) -> Forked:
+    """Run ``fn(*args)`` now in a forked copy of this process, beside the caller's own work, such as writing one
+    folder's plots while the caller writes another's. The copy has everything already imported and loaded, so it
+    starts in milliseconds where a spawned worker spends a second importing; it dies with this process, and it
+    leaves by ``os._exit``, skipping the interpreter's teardown. :meth:`Forked.result` waits for it.
 
-    def __init__(self, modules: tuple[str, ...]):
-        self._pool = ProcessPoolExecutor(
-            1, mp_context=get_context("spawn"), initializer=_warm_worker, initargs=(os.getpid(), modules)
-        )
-        self._pool.submit(int)  # start the process (and its imports) now
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> _Outcome:
-        return _Outcome(self._pool.submit(fn, *args))
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self) -> BackgroundWorker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    A forked process holds only the calling thread; ``fn`` must not use what other threads may hold (a thread pool
+    of a library that runs in them: OpenVINO's, BLAS's), which plain numpy, matplotlib, Pillow and file writing do
+    not. Where ``os.fork`` does not exist, ``fn`` runs here, at once.
+    """
+    return Forked(fn, args)
 
 
-class _Outcome:
-    def __init__(self, future: Any):
-        self._future = future
+class Forked:
+    """The handle of :func:`forked_call`. ``result()`` gives what ``fn`` returned or raises its exception again,
+    and raises :class:`WorkerLost` when the copy died without saying; ``close()`` ends a copy whose result nobody
+    will ask for."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]):
+        self._pid = 0
+        self._outcome: tuple[bool, Any] | None = None
+        if not hasattr(os, "fork"):
+            self._outcome = _call(fn, args)
+            return
+        for stream in (sys.stdout, sys.stderr):  # what they hold would otherwise be written twice
+            with contextlib.suppress(Exception):
+                stream.flush()
+        read, write = os.pipe()
+        parent = os.getpid()
+        with warnings.catch_warnings():  # Python >= 3.12 warns on a fork with threads; see the docstring above
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the copy: never returns into the caller's code
+            try:
+                os.close(read)
+                _die_with(parent)
+                outcome = _call(fn, args)
+                if not outcome[0]:  # its traceback does not travel with it: its text does, for ``vclass --debug``
+                    outcome[1].add_note(
+                        "raised in the forked copy:\n" + "".join(traceback.format_exception(outcome[1]))
+                    )
+                payload = _payload(outcome)
+                with os.fdopen(write, "wb") as pipe:
+                    pipe.write(payload)
+            finally:
+                os._exit(0)
+        os.close(write)
+        self._pid, self._pipe = pid, os.fdopen(read, "rb")
 
     def result(self) -> Any:
-        try:
-            return self._future.result()
-        except BrokenProcessPool:
-            raise WorkerLost("the background worker died before it finished") from None
+        if self._outcome is None:
+            with self._pipe:
+                data = self._pipe.read()
+            os.waitpid(self._pid, 0)
+            self._pid = 0
+            if not data:
+                raise WorkerLost("the forked copy died before it finished")
+            self._outcome = pickle.loads(data)
+        ok, value = self._outcome
+        if ok:
+            return value
+        raise value
+
+    def close(self) -> None:
+        if self._pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+            os.waitpid(self._pid, 0)
+            self._pid = 0
+            self._pipe.close()
 
 
-def background_worker(*modules: str) -> BackgroundWorker:
-    """A worker process started now, with ``modules`` imported there (one BLAS thread, dying with this process as
-    the pool's workers do): for work that can run beside the caller's, such as writing one folder's plots while
-    the caller writes another's."""
-    return BackgroundWorker(modules)
+def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
+    try:
+        return True, fn(*args)
+    except BaseException as err:  # noqa: BLE001  # given back to the caller's result(), which raises it there
+        return False, err
 
 
-def _warm_worker(parent: int, modules: tuple[str, ...]) -> None:
-    _worker_setup(parent)
-    for name in modules:
-        importlib.import_module(name)
+def _payload(outcome: tuple[bool, Any]) -> bytes:
+    """``outcome`` pickled; as a RuntimeError with its text when it does not pickle, or would not unpickle (an
+    exception whose ``__init__`` takes other arguments than its ``args``)."""
+    try:
+        data = pickle.dumps(outcome)
+        pickle.loads(data)
+        return data
+    except Exception:  # noqa: BLE001  # whatever fails to pickle is sent as its text
+        ok, value = outcome
+        text = f"{type(value).__name__}: {value}" if not ok else f"an unpicklable result ({type(value).__name__})"
+        return pickle.dumps((False, RuntimeError(text)))
+
+
+def _die_with(parent: int) -> None:
+    """Linux: the kernel kills this process when ``parent``'s thread that started it ends."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 class LocalExecutor:

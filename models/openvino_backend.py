@@ -27,6 +27,7 @@ One session holds one infer request: calls from several threads at once must use
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,29 @@ class OpenVinoUnavailable(RuntimeError):
     """``openvino`` cannot be imported here."""
 
 
+_CONVERTER = "openvino.tools.ovc"
+
+
 def import_openvino() -> Any:
-    """The ``openvino`` module, or :class:`OpenVinoUnavailable` with the reason."""
+    """The ``openvino`` module, or :class:`OpenVinoUnavailable` with the reason.
+
+    ``openvino``'s ``__init__`` also imports its model converter (``openvino.tools.ovc``, for
+    ``openvino.convert_model``), which vclass never uses (it reads ONNX files) and which, on every import, records a
+    usage event for OpenVINO's telemetry: a file under ``~/intel`` rewritten and, unless the user opted out, a network
+    call in a thread that the interpreter waits for at exit; a tenth of a second in all. So the converter is kept out
+    while ``openvino`` first loads here (the package skips it when it does not import); a later
+    ``import openvino.tools.ovc`` still works.
+    """
+    blocked = "openvino" not in sys.modules and _CONVERTER not in sys.modules
+    if blocked:
+        sys.modules[_CONVERTER] = None  # type: ignore[assignment]  # the import system's "no such module"
     try:
         import openvino
     except (ImportError, OSError) as err:  # OSError: a wheel whose shared libraries do not load here
         raise OpenVinoUnavailable(f"openvino cannot be imported ({err}); pip install openvino") from None
+    finally:
+        if blocked and sys.modules.get(_CONVERTER, 0) is None:
+            del sys.modules[_CONVERTER]
     return openvino
 
 

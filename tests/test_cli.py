@@ -274,3 +274,28 @@ def test_the_default_run_uses_the_fastest_cpu_path_and_says_which(tmp_path, caps
         == 0
     )
     assert json.loads((given / "run.json").read_text())["recognition_path"]["model"].endswith("scn-cs.onnx")
+
+
+_EXIT_SCRIPT = """
+import atexit, sys, threading, time
+from vclass.cli import exit_now
+atexit.register(lambda: print("exit handler ran"))
+print("buffered, not yet flushed", end=" ")
+if sys.argv[1] == "thread":  # a non-daemon thread still working: Python's own exit, which waits for it
+    threading.Thread(target=lambda: (time.sleep(0.3), print("thread finished"))).start()
+exit_now(int(sys.argv[2]))
+print("never reached")
+"""
+
+
+@pytest.mark.parametrize("code", [0, 2])
+def test_the_quick_exit_runs_exit_handlers_flushes_and_keeps_the_status(code):
+    proc = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT, "plain", str(code)], capture_output=True, text=True)
+    assert proc.returncode == code, proc.stderr
+    assert proc.stdout == "buffered, not yet flushed exit handler ran\n"
+
+
+def test_the_quick_exit_waits_for_a_thread_still_working():
+    proc = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT, "thread", "3"], capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr
+    assert "thread finished" in proc.stdout and "exit handler ran" in proc.stdout

@@ -15,6 +15,9 @@ _calibrated_model`` keeps one such model failing), so 97% separates them with ro
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import onnx
@@ -238,3 +241,36 @@ def test_fastest_cpu_recognizer_prefers_openvino_int8_then_onnxruntime_int8_then
 def test_the_default_is_the_shipped_int8_model_on_openvino():
     choice = fastest.fastest_cpu_recognizer()
     assert (choice.backend, choice.model_path, choice.precision) == ("openvino", SHIPPED_INT8, "int8")
+
+
+_CONVERTER_SCRIPT = """
+import os, sys, threading
+from vclass.models.openvino_backend import import_openvino
+openvino = import_openvino()
+openvino.Core()
+print("converter loaded:", "openvino.tools.ovc" in sys.modules)
+print("threads:", [t.name for t in threading.enumerate() if t is not threading.main_thread()])
+print("telemetry written:", os.path.isdir(os.path.expanduser("~/intel")))
+sys.stdout.flush()
+import openvino.tools.ovc  # still importable afterwards, for whoever wants it
+print("converter importable:", callable(openvino.tools.ovc.convert_model))
+"""
+
+
+def test_loading_openvino_leaves_its_converter_and_its_telemetry_out(tmp_path):
+    """OpenVINO's converter, which ``import openvino`` loads, records a telemetry event under the home folder (and
+    sends it from a thread): vclass keeps it out. The same process then imports the converter itself, to show that
+    the check would see the telemetry if it ran."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home)}
+    proc = subprocess.run([sys.executable, "-c", _CONVERTER_SCRIPT], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines == [
+        "converter loaded: False",
+        "threads: []",
+        "telemetry written: False",
+        "converter importable: True",
+    ]
+    assert (home / "intel").is_dir()  # written by the converter's own import, at the end: the check can see it

@@ -1,12 +1,13 @@
 """Lessons run together (one SimPy environment, one render and one recognizer call a tick for all of them) are, bit
-for bit, the lessons run alone; and the background writer ``vclass run`` uses returns or raises what its function
-does."""
+for bit, the lessons run alone; and the forked copy ``vclass run`` writes its comparison folder in returns or raises
+what its function does."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from vclass.env.batch import RecognitionService, run_classrooms
 from vclass.env.observers import RecognitionObserver
 from vclass.experiments.lesson.config import load_run_config
 from vclass.experiments.lesson.runner import build_policy, prepare_observers, run_lesson, run_lessons
-from vclass.experiments.pool import WorkerLost, background_worker
+from vclass.experiments.pool import WorkerLost, forked_call
 from vclass.io import to_json
 from vclass.sim.faces import CHUNK, render_face_groups, render_faces, sample_face_params
 
@@ -147,12 +148,50 @@ def _die() -> None:
     os._exit(3)
 
 
-def test_background_worker_returns_raises_or_reports_its_death():
-    with background_worker("vclass.config") as worker:
-        assert worker.submit(_square, 7).result() == 49
-        with pytest.raises(ConfigError) as err:
-            worker.submit(_refuse, "out").result()
-        assert err.value.field == "out"
-        assert str(err.value) == "out: not allowed here"
-        with pytest.raises(WorkerLost):
-            worker.submit(_die).result()
+def _write_and_say_who(path: str) -> int:
+    with open(path, "w") as f:
+        f.write("written by the copy")
+    return os.getpid()
+
+
+class _TwoArgumentError(Exception):
+    def __init__(self, field: str, why: str):  # unpickling calls it with args=(text,) alone: it would fail there
+        super().__init__(f"{field}: {why}")
+
+
+def _raise_unpicklable() -> None:
+    raise _TwoArgumentError("frames", "bad")
+
+
+def test_a_forked_call_returns_raises_or_reports_its_death(tmp_path):
+    path = tmp_path / "out.txt"
+    pid = forked_call(_write_and_say_who, str(path)).result()
+    assert pid != os.getpid()  # it ran in another process, and its file is there once result() returns
+    assert path.read_text() == "written by the copy"
+    with pytest.raises(ConfigError) as err:
+        forked_call(_refuse, "out").result()
+    assert err.value.field == "out"
+    assert str(err.value) == "out: not allowed here"
+    assert "raised in the forked copy" in err.value.__notes__[0]  # its traceback's text, for vclass --debug
+    assert "_refuse" in err.value.__notes__[0]
+    with pytest.raises(RuntimeError, match="_TwoArgumentError: frames: bad"):
+        forked_call(_raise_unpicklable).result()
+    with pytest.raises(WorkerLost):
+        forked_call(_die).result()
+
+
+def test_a_forked_call_nobody_waits_for_is_ended_by_close():
+    call = forked_call(time.sleep, 60.0)
+    pid = call._pid
+    start = time.perf_counter()
+    call.close()
+    assert time.perf_counter() - start < 5.0
+    with pytest.raises(ChildProcessError):  # killed and reaped: no such child is left
+        os.waitpid(pid, os.WNOHANG)
+
+
+def test_without_fork_a_forked_call_runs_here(monkeypatch, tmp_path):
+    monkeypatch.delattr(os, "fork")
+    assert forked_call(_write_and_say_who, str(tmp_path / "here.txt")).result() == os.getpid()
+    with pytest.raises(ConfigError):
+        forked_call(_refuse, "out").result()

@@ -29,7 +29,7 @@ from vclass.experiments.lesson.config import RunConfig, load_run_config
 from vclass.experiments.lesson.output import format_summary, write_lesson
 from vclass.experiments.lesson.report import write_report
 from vclass.experiments.lesson.runner import SUMMARY_KEYS, build_policy, describe_path, prepare_observers, run_lessons
-from vclass.experiments.pool import background_worker
+from vclass.experiments.pool import forked_call
 from vclass.io import new_run_dir, output_folder, write_json
 
 
@@ -89,31 +89,28 @@ def main(args: argparse.Namespace) -> int:
         policies += [build_policy(cfg) for cfg in cfgs[1:]]
     except ConfigError as err:
         raise ConfigError("--compare", err.message) from None
-    # The comparison's folder is written by a worker process beside this one, started now so that its start
-    # overlaps the lessons.
-    writer = background_worker("vclass.experiments.lesson.output") if len(cfgs) > 1 else None
-    try:
-        prepared = prepare_observers(cfgs)
-        target = Path(args.out) if args.out else new_run_dir()
-        with output_folder(target) as out:
-            # The lessons run together, their frames rendered and recognized in one batch a tick.
-            results = run_lessons(cfgs, policies, progress=not args.quiet, prepared=prepared)
-            result = results[0]
-            writes = [
-                writer.submit(write_lesson, out / f"compare-{compare}", other, cfg)
-                for other, cfg in zip(results[1:], cfgs[1:])
-                if writer is not None
-            ]
+    prepared = prepare_observers(cfgs)
+    target = Path(args.out) if args.out else new_run_dir()
+    with output_folder(target) as out:
+        # The lessons run together, their frames rendered and recognized in one batch a tick.
+        results = run_lessons(cfgs, policies, progress=not args.quiet, prepared=prepared)
+        result = results[0]
+        # The comparison's folder is written by a forked copy of this process while this one writes its own.
+        writes = [
+            forked_call(write_lesson, out / f"compare-{compare}", other, cfg)
+            for other, cfg in zip(results[1:], cfgs[1:])
+        ]
+        try:
             write_lesson(out, result, run_cfg)
             for write in writes:
                 write.result()
-            summaries = {cfg.policy.name: r.summary for cfg, r in zip(cfgs, results)}
-            comparison = {name: {key: s[key] for key in SUMMARY_KEYS} for name, s in summaries.items()}
-            write_json(out / "comparison.json", comparison)
-            write_report(out, summaries, run_cfg, compare)
-    finally:
-        if writer is not None:
-            writer.close()
+        finally:  # a copy still writing when this command fails is ended before the folder is given up
+            for write in writes:
+                write.close()
+        summaries = {cfg.policy.name: r.summary for cfg, r in zip(cfgs, results)}
+        comparison = {name: {key: s[key] for key in SUMMARY_KEYS} for name, s in summaries.items()}
+        write_json(out / "comparison.json", comparison)
+        write_report(out, summaries, run_cfg, compare)
     if not args.quiet:
         c = run_cfg.sim.classroom
         on = f" on {describe_path(result.summary['recognition_path'])}" if run_cfg.recognizer.kind == "scn-cs" else ""
