@@ -56,6 +56,8 @@ def test_recognizer_bench_has_int8_rows_beside_fp32_each_with_its_share_of_a_pea
         for where in {"1 core", f"all {cores} cores"} if cores > 1 else {"1 core"}:
             peak = by_case[f"{precision} peak, {where}"]
             assert peak["unit"] == unit and peak["value"] > 0 and "GEMM" in peak["note"]
+            # the fastest of the libraries' GEMMs, the other's figure beside it (MKL's sgemm is slow on AMD)
+            assert all(name in peak["note"] for name in bench_recognizer.GEMM_LIBRARIES[precision].values())
     for label, precision in (
         ("onnxruntime", "fp32"),
         ("openvino fp32", "fp32"),
@@ -95,3 +97,15 @@ def test_every_row_carries_the_load_and_a_busy_suite_is_not_written(tmp_path, mo
     loads = iter([0.2, 0.2, 0.3, 7.5])
     assert bench.main(types.SimpleNamespace(suite="fake", quick=False, write=str(target), allow_busy=True)) == 0
     assert "7.50 (busy)" in target.read_text()
+
+
+def test_the_machine_line_names_the_cpu_with_its_family_and_model(tmp_path):
+    from vclass.experiments.bench.bench import cpu_name
+
+    info = tmp_path / "cpuinfo"
+    core = "processor\t: {n}\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\n\n"
+    info.write_text(core.format(n=0) + core.format(n=1))
+    assert cpu_name(str(info)) == "AMD EPYC (family 26, model 2)"
+    info.write_text("processor\t: 0\nmodel name\t: Some CPU\n")  # no family and model given: the name alone
+    assert cpu_name(str(info)) == "Some CPU"
+    assert cpu_name(str(tmp_path / "missing"))  # no such file: what platform says, never an error

@@ -22,6 +22,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -78,9 +79,11 @@ NOTES = (
     "call (uint8 -> float scaling included) and the achieved GFLOP/s (GOP/s for INT8: the same 2 operations "
     "per multiply-add).\n\n"
     "Peaks, measured in the same run, on one core and on all cores: *fp32* is the fastest of repeated float32 "
-    f"GEMMs (torch.matmul, MKL; {FP32_GEMM_SIDE}^3; at least 10 calls and 3 s), *int8* the fastest of repeated "
-    f"int8 x int8 -> int32 GEMMs (torch._int_mm; "
-    f"{INT8_GEMM_SIDE}^3). Each is what a tuned GEMM library attains on these cores, not a nominal figure "
+    f"GEMMs ({FP32_GEMM_SIDE}^3; at least 10 calls and 3 s) in torch (MKL's sgemm, which runs at about half "
+    "speed on AMD's cores) and in ONNX Runtime (MLAS), *int8* the fastest of repeated int8 GEMMs "
+    f"({INT8_GEMM_SIDE}^3) in torch (torch._int_mm) and ONNX Runtime (MatMulInteger, uint8 x int8); the note "
+    "names the faster library and gives the other's figure. Each is what a tuned GEMM library attains on these "
+    "cores, not a nominal figure "
     "(a virtual machine's clock is not known, nor which units the library's integer GEMM uses). The OpenVINO "
     "rows' notes name the convolution kernels OpenVINO compiled (from the compiled model's runtime info): "
     "`brgconv_avx512_amx_I8` is int8 on AMX tiles, `..._vnni_...` AVX-512 VNNI; ONNX Runtime's kernels are "
@@ -140,64 +143,120 @@ def _int8_model(onnx_path: Path, workdir: Path) -> Path:
     return path
 
 
-def gemm_peak(precision: str, threads: int, side: int, min_calls: int, min_seconds: float) -> float:
+def gemm_peak(
+    precision: str, threads: int, side: int, min_calls: int, min_seconds: float, library: str = "torch"
+) -> float:
     """Operations per second (2 per multiply-add) of the fastest of repeated square GEMMs of ``side`` on ``threads``
     (at least ``min_calls`` calls and ``min_seconds``: on cores shared with other work, the fastest call is the one
     that had the cores to itself).
 
-    :param precision: ``fp32`` (torch.matmul on float32) or ``int8`` (torch._int_mm, int8 x int8 -> int32).
+    :param precision: ``fp32`` (float32) or ``int8`` (int8 x int8 -> int32 in torch; uint8 x int8 -> int32, the
+        U8S8 of the INT8 model, in ONNX Runtime).
+    :param library: ``torch`` (``torch.matmul``, which is MKL's sgemm, or ``torch._int_mm``) or ``onnxruntime``
+        (its ``MatMul`` or ``MatMulInteger`` operator, which is MLAS).
     """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        generator = torch.Generator().manual_seed(0)
-        if precision == "fp32":
-            a = torch.rand((side, side), generator=generator)
-            b = torch.rand((side, side), generator=generator)
-            multiply: Any = torch.matmul
-        else:
-            a = torch.randint(-128, 128, (side, side), dtype=torch.int8, generator=generator)
-            b = torch.randint(-128, 128, (side, side), dtype=torch.int8, generator=generator)
-            multiply = torch._int_mm
-        multiply(a, b)  # warm-up: thread pool, packing buffers
-        best, calls, began = float("inf"), 0, time.perf_counter()
-        while calls < min_calls or time.perf_counter() - began < min_seconds:
-            start = time.perf_counter()
-            multiply(a, b)
-            best, calls = min(best, time.perf_counter() - start), calls + 1
-    finally:
-        torch.set_num_threads(before)
+    multiply = _gemm(precision, threads, side, library)
+    multiply()  # warm-up: thread pool, packing buffers
+    best, calls, began = float("inf"), 0, time.perf_counter()
+    while calls < min_calls or time.perf_counter() - began < min_seconds:
+        start = time.perf_counter()
+        multiply()
+        best, calls = min(best, time.perf_counter() - start), calls + 1
     return 2 * side**3 / best
 
 
+GEMM_LIBRARIES = {
+    "fp32": {"torch": "torch.matmul", "onnxruntime": "onnxruntime MatMul"},
+    "int8": {"torch": "torch._int_mm", "onnxruntime": "onnxruntime MatMulInteger u8s8"},
+}
+
+
+def _gemm(precision: str, threads: int, side: int, library: str) -> Callable[[], Any]:
+    """One call of a ``side``-square GEMM of ``precision`` in ``library`` on ``threads`` threads."""
+    rng = np.random.default_rng(0)
+    a: np.ndarray
+    b: np.ndarray
+    if precision == "fp32":
+        a, b = rng.random((side, side), dtype=np.float32), rng.random((side, side), dtype=np.float32)
+    else:
+        low = 0 if library == "onnxruntime" else -128
+        a = rng.integers(low, 128, (side, side), dtype=np.int16).astype(np.uint8 if low == 0 else np.int8)
+        b = rng.integers(-128, 128, (side, side), dtype=np.int16).astype(np.int8)
+    if library == "torch":
+        import torch
+
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        operation: Any = torch.matmul if precision == "fp32" else torch._int_mm
+
+        def call() -> Any:
+            before = torch.get_num_threads()
+            torch.set_num_threads(threads)
+            try:
+                return operation(ta, tb)
+            finally:
+                torch.set_num_threads(before)
+
+        return call
+    import onnx
+    import onnxruntime as ort
+
+    types = (
+        (onnx.TensorProto.FLOAT,) * 3
+        if precision == "fp32"
+        else (
+            onnx.TensorProto.UINT8,
+            onnx.TensorProto.INT8,
+            onnx.TensorProto.INT32,
+        )
+    )
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("MatMul" if precision == "fp32" else "MatMulInteger", ["a", "b"], ["c"])],
+        "gemm",
+        [onnx.helper.make_tensor_value_info(name, kind, [side, side]) for name, kind in zip("ab", types)],
+        [onnx.helper.make_tensor_value_info("c", types[2], [side, side])],
+    )
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return lambda: session.run(None, {"a": a, "b": b})
+
+
 def peak_rows(quick: bool) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """Rows for the fp32 and int8 GEMM peaks on one core and on all cores, and the all-core peaks (ops/s)."""
+    """Rows for the fp32 and int8 GEMM peaks on one core and on all cores (each the fastest of the GEMM libraries
+    of :data:`GEMM_LIBRARIES`: MKL's sgemm, for one, runs at half speed on AMD's cores), and the all-core peaks
+    (ops/s)."""
     cores = os.cpu_count() or 1
     rows, peaks = [], {}
     for precision, side, unit, what in (
-        ("fp32", FP32_GEMM_SIDE, "GFLOP/s", "float32 GEMM, torch.matmul"),
-        ("int8", INT8_GEMM_SIDE, "GOP/s", "int8 x int8 -> int32 GEMM, torch._int_mm"),
+        ("fp32", FP32_GEMM_SIDE, "GFLOP/s", "float32 GEMM"),
+        ("int8", INT8_GEMM_SIDE, "GOP/s", "int8 GEMM"),
     ):
         side = side // 4 if quick else side
         for threads in sorted({1, cores}):
-            rate = gemm_peak(precision, threads, side, 2 if quick else 10, 0.0 if quick else 3.0)
+            rates = {
+                library: gemm_peak(precision, threads, side, 2 if quick else 10, 0.0 if quick else 3.0, library)
+                for library in GEMM_LIBRARIES[precision]
+            }
+            fastest = max(rates, key=rates.__getitem__)
+            others = ", ".join(
+                f"{GEMM_LIBRARIES[precision][lib]} {rate / 1e9:,.0f}" for lib, rate in rates.items() if lib != fastest
+            )
             where = "1 core" if threads == 1 else f"all {threads} cores"
             rows.append(
                 stamped(
                     {
                         "benchmark": "recognizer",
                         "case": f"{precision} peak, {where}",
-                        "value": rate / 1e9,
+                        "value": rates[fastest] / 1e9,
                         "unit": unit,
                         "target": "",
-                        "note": f"fastest of {'2' if quick else '>= 10 (>= 3 s of)'} {what}, {side}^3, "
-                        f"{threads} thread(s)",
+                        "note": f"fastest of {'2' if quick else '>= 10 (>= 3 s of)'} {what}s, "
+                        f"{GEMM_LIBRARIES[precision][fastest]}, {side}^3, {threads} thread(s); {others}",
                     }
                 )
             )
-        peaks[precision] = rate  # the last one: all cores
+        peaks[precision] = rates[fastest]  # the last one: all cores
     return rows, peaks
 
 
