@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import logging
 import os
 import pickle
@@ -101,7 +102,8 @@ def forked_call(fn: Callable[..., Any], *args: Any) -> Forked:
 
     A forked process holds only the calling thread; ``fn`` must not use what other threads may hold (a thread pool
     of a library that runs in them: OpenVINO's, BLAS's), which plain numpy, matplotlib, Pillow and file writing do
-    not. Where ``os.fork`` does not exist, ``fn`` runs here, at once.
+    not. Nor does the copy's garbage collector finalize what was garbage at the fork (``gc.freeze``). Where
+    ``os.fork`` does not exist, ``fn`` runs here, at once.
     """
     return Forked(fn, args)
 
@@ -122,9 +124,17 @@ class Forked:
                 stream.flush()
         read, write = os.pipe()
         parent = os.getpid()
-        with warnings.catch_warnings():  # Python >= 3.12 warns on a fork with threads; see the docstring above
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+        # What is garbage now stays out of the copy's collector: its finalizers may wait for threads the copy does
+        # not have (a dropped OpenVINO model's waits for its executor's threads, forever).
+        frozen = gc.get_freeze_count()
+        gc.freeze()
+        try:
+            with warnings.catch_warnings():  # Python >= 3.12 warns on a fork with threads; see the docstring above
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+        finally:
+            if not frozen and os.getpid() == parent:  # here, collect as before; the copy keeps it frozen
+                gc.unfreeze()
         if pid == 0:  # the copy: never returns into the caller's code
             try:
                 os.close(read)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 
 from vclass.experiments.bench.load import stamped
 from vclass.models.export import export_onnx
@@ -198,7 +199,6 @@ def _gemm(precision: str, threads: int, side: int, library: str) -> Callable[[],
 
         return call
     import onnx
-    import onnxruntime as ort
 
     types = (
         (onnx.TensorProto.FLOAT,) * 3
