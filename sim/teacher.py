@@ -103,9 +103,9 @@ class TeacherModel:
         Only the beliefs depend on the step before; the intensities, and with them every step's tilt and
         normalizer, are known in advance. So the faded intensities come from one ``multiply.accumulate`` (the same
         products, in the same order, as fading them tick by tick), every step's context from one lookup, and the
-        tilts and normalizers of all the steps from one matrix product each, the steps' rows stacked (BLAS computes
-        each row of a product alike whatever rows come with it, as long as there is more than one:
-        ``tests/test_ecem.py`` checks it); the loop then does three operations a step.
+        tilts and normalizers of all the steps from one stacked matrix product each (each step's slice of the stack
+        has the shape step() multiplies, so BLAS rounds it alike: ``tests/test_ecem.py`` checks it); the loop then
+        does three operations a step.
         """
         n, k = intensity.shape
         faded = np.empty((steps, n, k))
@@ -120,8 +120,10 @@ class TeacherModel:
         # Row 2 t + [reduce-difficulty active] of the context (the rows tilts() picks), for every step and row.
         rows = np.add(first_row, faded[:, :, 0] > self.active_threshold)
         context = self._context_rows.take(rows.reshape(-1), axis=0)  # (steps * S, 8)
-        # One row a step computes otherwise (BLAS's one-row products): then the products go step by step, as stacks.
-        stack = (steps, n, -1) if n == 1 else (steps * n, -1)
+        # The products go step by step, as stacks: each step's product has step()'s shape, so BLAS takes the same
+        # kernel for it (the same rows among others may round otherwise: OpenBLAS on Zen 5 rounds a 3-row product
+        # otherwise than those rows among 18).
+        stack = (steps, n, -1)
         incentive = (faded.reshape(stack) @ self._incentive_drift).reshape(-1, context.shape[1])
         tilt = np.exp(np.add(context, incentive, out=context), out=context)
         normalizer = (tilt.reshape(stack) @ self._base_t).reshape(steps, n, -1)
