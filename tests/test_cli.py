@@ -277,8 +277,12 @@ def test_the_default_run_uses_the_fastest_cpu_path_and_says_which(tmp_path, caps
 
 
 _EXIT_SCRIPT = """
-import atexit, sys, threading, time
+import atexit, os, sys, threading, time
 from vclass.cli import exit_now
+class Garbage:  # freed by the interpreter's teardown, which the quick exit skips
+    def __del__(self):
+        os.write(1, b" teardown ran")
+kept = Garbage()
 atexit.register(lambda: print("exit handler ran"))
 print("buffered, not yet flushed", end=" ")
 if sys.argv[1] == "thread":  # a non-daemon thread still working: Python's own exit, which waits for it
@@ -292,10 +296,11 @@ print("never reached")
 def test_the_quick_exit_runs_exit_handlers_flushes_and_keeps_the_status(code):
     proc = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT, "plain", str(code)], capture_output=True, text=True)
     assert proc.returncode == code, proc.stderr
-    assert proc.stdout == "buffered, not yet flushed exit handler ran\n"
+    assert proc.stdout == "buffered, not yet flushed exit handler ran\n"  # and no teardown after it
 
 
 def test_the_quick_exit_waits_for_a_thread_still_working():
     proc = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT, "thread", "3"], capture_output=True, text=True)
     assert proc.returncode == 3, proc.stderr
     assert "thread finished" in proc.stdout and "exit handler ran" in proc.stdout
+    assert proc.stdout.endswith(" teardown ran")  # Python's own exit, teardown and all
